@@ -1,0 +1,82 @@
+import { parseArgs } from 'util';
+import { DfsError } from '../protocol';
+import { Settings, checkSettings, loadConfigFile, resolveSettings } from '../config/settings';
+
+/** Flags every command accepts, spelled as in the README. */
+const FLAGS = {
+  host: { type: 'string' },
+  port: { type: 'string' },
+  replicas: { type: 'string' },
+  'base-port': { type: 'string' },
+  'data-dir': { type: 'string' },
+  replica: { type: 'string', multiple: true },
+  'write-quorum': { type: 'string' },
+  client: { type: 'string' },
+  server: { type: 'string' },
+  'max-file-size': { type: 'string' },
+  'idle-timeout': { type: 'string' },
+  'header-timeout': { type: 'string' },
+  'sync-interval': { type: 'string' },
+  'scrub-interval': { type: 'string' },
+  output: { type: 'string', short: 'o' },
+  json: { type: 'boolean' },
+  'no-overwrite': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export interface ParsedCommand {
+  settings: Settings;
+  positionals: string[];
+  output?: string;
+  json: boolean;
+  noOverwrite: boolean;
+  help: boolean;
+}
+
+export function parseCommandLine(argv: string[], cwd: string): ParsedCommand {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: FLAGS, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new DfsError('BAD_HEADER', `${(error as Error).message}. Run "dfs --help" for the flags.`);
+  }
+  const { values, positionals } = parsed;
+  const flags: Record<string, unknown> = {};
+  const number = (flag: string): number => {
+    const value = values[flag as keyof typeof values] as string;
+    if (!/^\d+$/.test(value)) {
+      throw new DfsError('BAD_HEADER', `--${flag} ${JSON.stringify(value)} is not a whole number`);
+    }
+    return Number(value);
+  };
+  const numeric: Record<string, keyof Settings> = {
+    port: 'port',
+    replicas: 'replicas',
+    'base-port': 'basePort',
+    'max-file-size': 'maxFileSize',
+    'idle-timeout': 'idleTimeoutMs',
+    'header-timeout': 'headerTimeoutMs',
+    'sync-interval': 'syncIntervalMs',
+    'scrub-interval': 'scrubIntervalMs',
+  };
+  for (const [flag, key] of Object.entries(numeric)) {
+    if (values[flag as keyof typeof values] !== undefined) {
+      flags[key] = number(flag);
+    }
+  }
+  if (values.host !== undefined) flags.host = values.host;
+  if (values['data-dir'] !== undefined) flags.dataDir = values['data-dir'];
+  if (values.replica !== undefined) flags.replica = values.replica;
+  if (values['write-quorum'] !== undefined) flags.writeQuorum = values['write-quorum'];
+  if (values.client !== undefined) flags.client = values.client;
+  if (values.server !== undefined) flags.server = values.server;
+  const fromFlags = checkSettings(flags, 'command line');
+  return {
+    settings: resolveSettings(fromFlags, loadConfigFile(cwd)),
+    positionals,
+    output: values.output,
+    json: values.json ?? false,
+    noOverwrite: values['no-overwrite'] ?? false,
+    help: values.help ?? false,
+  };
+}

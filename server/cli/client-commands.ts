@@ -1,0 +1,117 @@
+import * as path from 'path';
+import { DfsClient } from '../client/dfs-client';
+import { planUploads } from '../client/upload-plan';
+import { parseHostPort } from '../config/cluster-layout';
+import { Settings } from '../config/settings';
+import { ClusterStatus, DfsError, NodeStatus, validateClientId } from '../protocol';
+import { ProgressBar, formatBytes } from './progress';
+
+export function clientFor(settings: Settings): DfsClient {
+  const { host, port } = parseHostPort(settings.server);
+  return new DfsClient({ host, port, clientId: validateClientId(settings.client) });
+}
+
+/** Uploads files and folders; returns how many failed, after trying every one. */
+export async function upload(settings: Settings, paths: string[], noOverwrite: boolean): Promise<number> {
+  if (paths.length === 0) {
+    throw new DfsError('BAD_HEADER', 'dfs upload needs at least one file or folder');
+  }
+  const client = clientFor(settings);
+  const plan = await planUploads(paths);
+  let failures = plan.skipped.length;
+  for (const skipped of plan.skipped) {
+    process.stderr.write(`skipped ${skipped.localPath}: ${skipped.reason}\n`);
+  }
+  const existing = noOverwrite ? new Set((await client.files()).map((file) => file.name)) : new Set<string>();
+  for (const item of plan.uploads) {
+    if (existing.has(item.name)) {
+      process.stdout.write(`kept existing ${item.name} (--no-overwrite)\n`);
+      continue;
+    }
+    const bar = new ProgressBar(item.name);
+    try {
+      const receipt = await client.uploadFile(item.localPath, item.name, { onProgress: (done, total) => bar.update(done, total) });
+      bar.finish();
+      const behind = receipt.replicasBehind.length > 0 ? `, replicas behind: ${receipt.replicasBehind.join(', ')}` : '';
+      process.stdout.write(`uploaded ${item.name} (${formatBytes(receipt.size)}, ${receipt.copies} copies${behind})\n`);
+    } catch (error) {
+      bar.finish();
+      failures++;
+      process.stderr.write(`failed ${item.name}: ${(error as Error).message}\n`);
+      if (error instanceof DfsError && error.code === 'UNREACHABLE') {
+        process.stderr.write(`is the cluster running? Start one with "dfs cluster", or point --server at it\n`);
+        return failures + plan.uploads.length - plan.uploads.indexOf(item) - 1;
+      }
+    }
+  }
+  return failures;
+}
+
+export async function listFiles(settings: Settings, json: boolean): Promise<void> {
+  const files = await clientFor(settings).files();
+  if (json) {
+    process.stdout.write(JSON.stringify(files, null, 2) + '\n');
+    return;
+  }
+  if (files.length === 0) {
+    process.stdout.write(`No files stored for client ${settings.client}.\n`);
+    return;
+  }
+  for (const file of files) {
+    const when = new Date(file.mtimeMs).toISOString().replace('T', ' ').slice(0, 19);
+    process.stdout.write(`${formatBytes(file.size).padStart(10)}  ${when}  ${file.copies ?? '?'} copies  ${file.sha256.slice(0, 12)}  ${file.name}\n`);
+  }
+}
+
+export async function listClients(settings: Settings, json: boolean): Promise<void> {
+  const clients = await clientFor(settings).clients();
+  if (json) {
+    process.stdout.write(JSON.stringify(clients, null, 2) + '\n');
+    return;
+  }
+  if (clients.length === 0) {
+    process.stdout.write('No client has stored files yet.\n');
+  }
+  for (const client of clients) {
+    process.stdout.write(`${client.clientId}  ${client.files} files  ${formatBytes(client.bytes)}\n`);
+  }
+}
+
+export async function getFile(settings: Settings, name: string | undefined, output: string | undefined): Promise<void> {
+  if (!name) {
+    throw new DfsError('BAD_HEADER', 'dfs get needs the stored name of a file (see dfs ls)');
+  }
+  const destination = path.resolve(output ?? path.basename(name));
+  const bar = new ProgressBar(name);
+  const result = await clientFor(settings).downloadToFile(name, destination, { onProgress: (done, total) => bar.update(done, total) });
+  bar.finish();
+  process.stdout.write(`downloaded ${name} to ${destination} (${formatBytes(result.size)}, sha256 ${result.sha256} verified)\n`);
+}
+
+export async function removeFile(settings: Settings, name: string | undefined): Promise<void> {
+  if (!name) {
+    throw new DfsError('BAD_HEADER', 'dfs rm needs the stored name of a file (see dfs ls)');
+  }
+  await clientFor(settings).delete(name);
+  process.stdout.write(`deleted ${name}\n`);
+}
+
+export async function showStatus(settings: Settings, json: boolean): Promise<void> {
+  const status: NodeStatus = await clientFor(settings).status();
+  if (json) {
+    process.stdout.write(JSON.stringify(status, null, 2) + '\n');
+    return;
+  }
+  if (status.role !== 'primary') {
+    process.stdout.write(`replica ${status.id} at ${status.address}: ${status.files} files, ${formatBytes(status.bytes)}\n`);
+    return;
+  }
+  const cluster = status as ClusterStatus;
+  const up = cluster.replicas.filter((replica) => replica.reachable).length;
+  process.stdout.write(`primary ${cluster.address}: ${cluster.files} files, ${formatBytes(cluster.bytes)}; ${up}/${cluster.replicas.length} replicas up; write quorum ${cluster.writeQuorum}\n`);
+  for (const replica of cluster.replicas) {
+    const sync = replica.lastSyncMs ? `last sync ${new Date(replica.lastSyncMs).toISOString()}` : 'not synced yet';
+    const state = replica.reachable ? 'up' : `DOWN (${replica.lastError ?? 'unreachable'})`;
+    process.stdout.write(`  replica ${replica.id} ${replica.address}: ${state}, ${replica.filesBehind} files behind, ${sync}, ${replica.repairs} repairs\n`);
+  }
+}

@@ -1,0 +1,87 @@
+import { DfsError } from '../protocol';
+import { parseCommandLine } from './args';
+import { getFile, listClients, listFiles, removeFile, showStatus, upload } from './client-commands';
+import { runCluster, runPrimary, runReplica } from './server-commands';
+
+const HELP = `dfs: a replicated file store
+
+Servers (each prints "listening on HOST:PORT" once it accepts connections):
+  dfs cluster  [--replicas N] [--port P] [--base-port B] [--host H] [--data-dir D] [--write-quorum all|majority|K]
+  dfs primary  [--port P] [--replicas N] [--base-port B] [--replica HOST:PORT ...] [--host H] [--data-dir D] [--write-quorum Q]
+  dfs replica  --port P [--replicas N] [--base-port B] [--host H] [--data-dir D]
+
+Clients (each takes --client ID and --server HOST:PORT):
+  dfs upload PATH...        files and folders (folders recursively, relative paths kept) [--no-overwrite]
+  dfs ls                    your files with size, stored time, copies and checksum [--json]
+  dfs clients               every client with stored files [--json]
+  dfs get NAME [-o FILE]    download and verify a stored file
+  dfs rm NAME               delete a stored file from every copy
+  dfs status                the primary and each replica: up or down, files behind [--json]
+
+Defaults: primary 127.0.0.1:8000, 3 replicas on 9000-9002, data under ./dfs-data,
+client id = your user name. A dfs.config.json in the current folder may set any of
+host, port, replicas, basePort, dataDir, replica, writeQuorum, client, server,
+maxFileSize, headerTimeoutMs, idleTimeoutMs, syncIntervalMs, scrubIntervalMs; flags win.
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(HELP);
+    return command ? 0 : 1;
+  }
+  const parsed = parseCommandLine(rest, process.cwd());
+  if (parsed.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const { settings, positionals } = parsed;
+  const portGiven = rest.includes('--port') || rest.some((arg) => arg.startsWith('--port='));
+  switch (command) {
+    case 'cluster':
+      await runCluster(settings, process.argv[1]);
+      return -1;
+    case 'primary':
+      await runPrimary(settings);
+      return -1;
+    case 'replica':
+      await runReplica(settings, portGiven);
+      return -1;
+    case 'upload':
+      return (await upload(settings, positionals, parsed.noOverwrite)) > 0 ? 1 : 0;
+    case 'ls':
+      await listFiles(settings, parsed.json);
+      return 0;
+    case 'clients':
+      await listClients(settings, parsed.json);
+      return 0;
+    case 'get':
+      await getFile(settings, positionals[0], parsed.output);
+      return 0;
+    case 'rm':
+      await removeFile(settings, positionals[0]);
+      return 0;
+    case 'status':
+      await showStatus(settings, parsed.json);
+      return 0;
+    default:
+      throw new DfsError('UNKNOWN_VERB', `unknown command "${command}". Run "dfs --help" for the commands.`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    // Servers keep running (-1); client commands exit with their status.
+    if (code >= 0) {
+      process.exitCode = code;
+    }
+  },
+  (error: unknown) => {
+    const message = error instanceof DfsError ? error.message : error instanceof Error ? error.stack ?? error.message : String(error);
+    process.stderr.write(`dfs: ${message}\n`);
+    if (error instanceof DfsError && error.code === 'UNREACHABLE' && !/listen|in use|does not belong|did not start/.test(error.message)) {
+      process.stderr.write('Is the cluster running? Start one with "dfs cluster" (or "npm start"), or point --server at it.\n');
+    }
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,152 @@
+import { ChildProcess, spawn } from 'child_process';
+import * as path from 'path';
+import * as readline from 'readline';
+import { replicaAddresses, replicaIdForPort, replicasRequired } from '../config/cluster-layout';
+import { Settings } from '../config/settings';
+import { ConnectionTimeouts } from '../net/connection';
+import { PrimaryNode } from '../primary/primary-node';
+import { DfsError } from '../protocol';
+import { ReplicaNode } from '../replica/replica-node';
+
+function logger(role: string): (line: string) => void {
+  return (line) => process.stdout.write(`${new Date().toISOString()} [${role}] ${line}\n`);
+}
+
+function timeoutsOf(settings: Settings): ConnectionTimeouts {
+  return { headerMs: settings.headerTimeoutMs, idleMs: settings.idleTimeoutMs, settleMs: 15 };
+}
+
+/** Runs until SIGINT/SIGTERM, then stops accepting, finishes cleanly and exits 0. */
+function stopOnSignal(stop: () => Promise<void>): void {
+  let stopping = false;
+  const handler = (): void => {
+    if (stopping) {
+      return;
+    }
+    stopping = true;
+    void stop().finally(() => process.exit(0));
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+}
+
+export async function runPrimary(settings: Settings): Promise<void> {
+  const replicas = replicaAddresses({ host: settings.host, basePort: settings.basePort, replicas: settings.replicas, remote: settings.replica });
+  replicasRequired(settings.writeQuorum, replicas.length);
+  const log = logger('primary');
+  const node = new PrimaryNode({
+    host: settings.host,
+    port: settings.port,
+    dataDir: path.resolve(settings.dataDir),
+    replicas,
+    writeQuorum: settings.writeQuorum,
+    timeouts: timeoutsOf(settings),
+    maxFileSize: settings.maxFileSize,
+    syncIntervalMs: settings.syncIntervalMs,
+    scrubIntervalMs: settings.scrubIntervalMs,
+    log,
+  });
+  await node.start();
+  log(`storing under ${node.store.root}; replicas ${replicas.map((r) => `${r.host}:${r.port}`).join(', ') || 'none'}; write quorum ${settings.writeQuorum}`);
+  stopOnSignal(() => node.stop());
+}
+
+export async function runReplica(settings: Settings, portGiven: boolean): Promise<void> {
+  if (!portGiven) {
+    throw new DfsError('BAD_HEADER', `dfs replica needs --port, one of ${settings.basePort}..${settings.basePort + settings.replicas - 1}`);
+  }
+  const id = replicaIdForPort(settings.port, settings.basePort, settings.replicas);
+  const log = logger(`replica ${id}`);
+  const node = new ReplicaNode({
+    id,
+    host: settings.host,
+    port: settings.port,
+    dataDir: path.resolve(settings.dataDir),
+    timeouts: timeoutsOf(settings),
+    maxFileSize: settings.maxFileSize,
+    log,
+  });
+  await node.start();
+  log(`storing under ${node.store.root}`);
+  stopOnSignal(() => node.stop());
+}
+
+/** Starts each process of a local cluster as a child and resolves once all print their listening line. */
+export async function runCluster(settings: Settings, scriptPath: string): Promise<void> {
+  const common = ['--host', settings.host, '--base-port', String(settings.basePort), '--replicas', String(settings.replicas), '--data-dir', path.resolve(settings.dataDir)];
+  const timing = ['--idle-timeout', String(settings.idleTimeoutMs), '--header-timeout', String(settings.headerTimeoutMs), '--max-file-size', String(settings.maxFileSize)];
+  const children: ChildProcess[] = [];
+  let stopping = false;
+  const stopAll = async (code: number): Promise<never> => {
+    stopping = true;
+    await Promise.all(
+      children.map(
+        (child) =>
+          new Promise<void>((resolve) => {
+            if (child.exitCode !== null || child.signalCode !== null) {
+              resolve();
+              return;
+            }
+            child.once('exit', () => resolve());
+            child.kill('SIGTERM');
+          }),
+      ),
+    );
+    process.exit(code);
+  };
+  const start = (label: string, args: string[]): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [scriptPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+      children.push(child);
+      let ready = false;
+      const lines = readline.createInterface({ input: child.stdout! });
+      lines.on('line', (line) => {
+        process.stdout.write(line + '\n');
+        if (!ready && line.includes('listening on')) {
+          ready = true;
+          resolve();
+        }
+      });
+      const errors: string[] = [];
+      readline.createInterface({ input: child.stderr! }).on('line', (line) => {
+        errors.push(line);
+        process.stderr.write(`[${label}] ${line}\n`);
+      });
+      child.once('exit', (code, signal) => {
+        if (!ready) {
+          reject(new DfsError('UNREACHABLE', `${label} did not start (${errors.at(-1) ?? `exit ${code ?? signal}`})`));
+        } else if (!stopping) {
+          process.stderr.write(`dfs cluster: ${label} exited (${code ?? signal}); stopping the cluster\n`);
+          void stopAll(1);
+        }
+      });
+    });
+
+  process.on('SIGINT', () => void stopAll(0));
+  process.on('SIGTERM', () => void stopAll(0));
+  try {
+    const replicaStarts = Array.from({ length: settings.replicas }, (_, index) =>
+      start(`replica ${index + 1}`, ['replica', '--port', String(settings.basePort + index), ...common, ...timing]),
+    );
+    await Promise.all(replicaStarts);
+    await start('primary', [
+      'primary',
+      '--port',
+      String(settings.port),
+      '--write-quorum',
+      String(settings.writeQuorum),
+      '--sync-interval',
+      String(settings.syncIntervalMs),
+      '--scrub-interval',
+      String(settings.scrubIntervalMs),
+      ...common,
+      ...timing,
+    ]);
+  } catch (error) {
+    process.stderr.write(`dfs cluster: ${(error as Error).message}\n`);
+    await stopAll(1);
+  }
+  process.stdout.write(
+    `dfs cluster ready: primary ${settings.host}:${settings.port}, ${settings.replicas} replicas on ${settings.basePort}..${settings.basePort + settings.replicas - 1}, data in ${path.resolve(settings.dataDir)}. Press Ctrl-C to stop.\n`,
+  );
+}

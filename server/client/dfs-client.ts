@@ -1,0 +1,264 @@
+import { createHash, randomBytes } from 'crypto';
+import { createWriteStream, promises as fs } from 'fs';
+import * as path from 'path';
+import type { Writable } from 'stream';
+import { Connection, ConnectionTimeouts, DEFAULT_TIMEOUTS } from '../net/connection';
+import { connect } from '../net/tcp';
+import {
+  ClientRecord,
+  DfsError,
+  FileRecord,
+  NodeStatus,
+  Reply,
+  Request,
+  UploadReceipt,
+  decodeRecords,
+  formatRequest,
+  parseReply,
+  replyError,
+  validateFileName,
+} from '../protocol';
+
+export interface ClientOptions {
+  host: string;
+  port: number;
+  clientId: string;
+  timeouts?: ConnectionTimeouts;
+  connectTimeoutMs?: number;
+}
+
+export interface TransferOptions {
+  signal?: AbortSignal;
+  onProgress?: (bytesDone: number, total: number) => void;
+}
+
+const MAX_LISTING_BYTES = 256 * 1024 * 1024;
+const READ_CHUNK = 256 * 1024;
+
+/** Our own client of the primary: line-terminated headers, rich replies, cancellable transfers. */
+export class DfsClient {
+  readonly clientId: string;
+
+  constructor(private readonly options: ClientOptions) {
+    this.clientId = options.clientId;
+  }
+
+  get address(): string {
+    return `${this.options.host}:${this.options.port}`;
+  }
+
+  /**
+   * Uploads a local file. The last chunk is held back until the file is seen unchanged,
+   * so a file edited mid-transfer is refused with nothing stored instead of stored torn.
+   */
+  async uploadFile(localPath: string, name: string, options: TransferOptions = {}): Promise<UploadReceipt> {
+    validateFileName(name);
+    const handle = await fs.open(localPath, 'r').catch((error: NodeJS.ErrnoException) => {
+      throw new DfsError('NOT_FOUND', `cannot read ${localPath}: ${error.code === 'ENOENT' ? 'no such file' : error.message}`);
+    });
+    try {
+      const before = await handle.stat();
+      if (!before.isFile()) {
+        throw new DfsError('BAD_FILE_NAME', `${localPath} is not a regular file`);
+      }
+      const size = before.size;
+      const chunks = async function* (): AsyncGenerator<Buffer> {
+        let position = 0;
+        while (position < size) {
+          const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK, size - position));
+          const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
+          if (bytesRead === 0) {
+            throw new DfsError('CONFLICT', `${localPath} shrank while it was being uploaded; nothing was stored, try again`);
+          }
+          position += bytesRead;
+          yield buffer.subarray(0, bytesRead);
+        }
+      };
+      const unchanged = async (): Promise<void> => {
+        const after = await handle.stat();
+        const pathNow = await fs.stat(localPath).catch(() => undefined);
+        if (after.size !== before.size || after.mtimeMs !== before.mtimeMs || (pathNow && pathNow.ino !== before.ino)) {
+          throw new DfsError('CONFLICT', `${localPath} changed while it was being uploaded; nothing was stored, try again`);
+        }
+      };
+      return await this.upload(name, chunks(), size, { ...options, beforeLastChunk: unchanged });
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** Uploads `size` bytes from any source of chunks (an editor buffer, a stream). */
+  async upload(
+    name: string,
+    body: AsyncIterable<Buffer> | Iterable<Buffer>,
+    size: number,
+    options: TransferOptions & { beforeLastChunk?: () => Promise<void> } = {},
+  ): Promise<UploadReceipt> {
+    validateFileName(name);
+    const conn = await this.open({ verb: 'UPLOAD', clientId: this.clientId, name, size }, options.signal);
+    try {
+      const ready = parseReply(await conn.readLine());
+      if (ready.token !== Reply.SEND_FILE) {
+        throw replyError(ready);
+      }
+      let sent = 0;
+      let held: Buffer | undefined;
+      for await (const chunk of body) {
+        if (held) {
+          await conn.write(held);
+          sent += held.length;
+          options.onProgress?.(sent, size);
+        }
+        held = chunk;
+        if (sent + held.length > size) {
+          throw new DfsError('CONFLICT', `the source produced more than the ${size} bytes announced; nothing was stored`);
+        }
+      }
+      if (held) {
+        await options.beforeLastChunk?.();
+        await conn.write(held);
+        sent += held.length;
+        options.onProgress?.(sent, size);
+      }
+      if (sent !== size) {
+        throw new DfsError('CONFLICT', `the source produced ${sent} of the ${size} bytes announced; nothing was stored`);
+      }
+      const result = parseReply(await conn.readLine(this.options.timeouts?.idleMs ?? DEFAULT_TIMEOUTS.idleMs));
+      if (result.token !== Reply.UPLOAD_SUCCESS) {
+        throw replyError(result);
+      }
+      return JSON.parse(result.payload ?? '{}') as UploadReceipt;
+    } catch (error) {
+      throw this.cancelledOr(error, options.signal);
+    } finally {
+      conn.destroy();
+    }
+  }
+
+  /** The report's LIST: just names. */
+  async list(): Promise<string[]> {
+    const conn = await this.open({ verb: 'LIST', clientId: this.clientId });
+    try {
+      const text = (await conn.readToEnd(MAX_LISTING_BYTES)).toString('utf8');
+      return text.startsWith('No files stored for client ') ? [] : text.split('\n').filter((name) => name.length > 0);
+    } finally {
+      conn.destroy();
+    }
+  }
+
+  /** Files with size, stored time, checksum and number of copies. */
+  async files(clientId = this.clientId): Promise<FileRecord[]> {
+    return this.records<FileRecord>({ verb: 'FILES', clientId });
+  }
+
+  async clients(): Promise<ClientRecord[]> {
+    return this.records<ClientRecord>({ verb: 'CLIENTS' });
+  }
+
+  async status(): Promise<NodeStatus> {
+    const conn = await this.open({ verb: 'STATUS' });
+    try {
+      const reply = parseReply(await conn.readLine());
+      if (reply.token !== Reply.OK || !reply.payload) {
+        throw replyError(reply);
+      }
+      return JSON.parse(reply.payload) as NodeStatus;
+    } finally {
+      conn.destroy();
+    }
+  }
+
+  async delete(name: string, clientId = this.clientId): Promise<void> {
+    const conn = await this.open({ verb: 'DELETE', clientId, name });
+    try {
+      const reply = parseReply(await conn.readLine());
+      if (reply.token !== Reply.DELETE_SUCCESS) {
+        throw replyError(reply);
+      }
+    } finally {
+      conn.destroy();
+    }
+  }
+
+  /** Streams a stored file into `sink`, verifying its checksum; the sink must be discarded on failure. */
+  async download(name: string, sink: Writable, options: TransferOptions & { clientId?: string } = {}): Promise<{ size: number; sha256: string }> {
+    const conn = await this.open({ verb: 'DOWNLOAD', clientId: options.clientId ?? this.clientId, name }, options.signal);
+    try {
+      const reply = parseReply(await conn.readLine());
+      if (reply.token !== Reply.FILE || !reply.payload) {
+        throw replyError(reply);
+      }
+      const [sizeText, sha256] = reply.payload.split(' ');
+      const size = Number(sizeText);
+      const hash = createHash('sha256');
+      let received = 0;
+      for await (const chunk of conn.readBody(size)) {
+        hash.update(chunk);
+        received += chunk.length;
+        if (!sink.write(chunk)) {
+          await new Promise<void>((resolve, reject) => {
+            sink.once('drain', resolve);
+            sink.once('error', reject);
+          });
+        }
+        options.onProgress?.(received, size);
+      }
+      const actual = hash.digest('hex');
+      if (actual !== sha256) {
+        throw new DfsError('CHECKSUM', `downloaded bytes of ${name} hash to ${actual}, the server recorded ${sha256}; try again`);
+      }
+      return { size, sha256 };
+    } catch (error) {
+      throw this.cancelledOr(error, options.signal);
+    } finally {
+      conn.destroy();
+    }
+  }
+
+  /** Downloads into a file atomically: a failed or cancelled download leaves the destination untouched. */
+  async downloadToFile(name: string, destination: string, options: TransferOptions & { clientId?: string } = {}): Promise<{ size: number; sha256: string }> {
+    const temporary = path.join(path.dirname(destination), `.${path.basename(destination)}.dfs-${randomBytes(4).toString('hex')}`);
+    const sink = createWriteStream(temporary, { flags: 'wx' });
+    const failed = new Promise<never>((_, reject) => sink.once('error', reject));
+    failed.catch(() => undefined);
+    try {
+      const result = await Promise.race([this.download(name, sink, options), failed]);
+      await new Promise<void>((resolve, reject) => sink.end((error?: Error | null) => (error ? reject(error) : resolve())));
+      await fs.rename(temporary, destination);
+      return result;
+    } catch (error) {
+      sink.destroy();
+      await fs.rm(temporary, { force: true });
+      throw error;
+    }
+  }
+
+  private async records<T>(request: Request): Promise<T[]> {
+    const conn = await this.open(request);
+    try {
+      const reply = parseReply(await conn.readLine());
+      if (reply.token !== Reply.OK) {
+        throw replyError(reply);
+      }
+      return decodeRecords<T>((await conn.readToEnd(MAX_LISTING_BYTES)).toString('utf8'));
+    } finally {
+      conn.destroy();
+    }
+  }
+
+  private async open(request: Request, signal?: AbortSignal): Promise<Connection> {
+    const conn = await connect({
+      host: this.options.host,
+      port: this.options.port,
+      timeouts: this.options.timeouts,
+      connectTimeoutMs: this.options.connectTimeoutMs,
+      signal,
+    });
+    await conn.writeLine(formatRequest(request));
+    return conn;
+  }
+
+  private cancelledOr(error: unknown, signal: AbortSignal | undefined): unknown {
+    return signal?.aborted ? new DfsError('CANCELLED', 'cancelled; nothing was stored') : error;
+  }
+}

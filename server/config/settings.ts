@@ -1,0 +1,177 @@
+import { existsSync, readFileSync } from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { DfsError } from '../protocol';
+import {
+  DEFAULT_BASE_PORT,
+  DEFAULT_DATA_DIR,
+  DEFAULT_HOST,
+  DEFAULT_PRIMARY_PORT,
+  DEFAULT_REPLICAS,
+  WriteQuorum,
+  parseHostPort,
+  parseWriteQuorum,
+} from './cluster-layout';
+
+export const CONFIG_FILE = 'dfs.config.json';
+
+/** Every setting a flag or `dfs.config.json` can carry. Flags win over the file, the file over defaults. */
+export interface Settings {
+  host: string;
+  port: number;
+  replicas: number;
+  basePort: number;
+  dataDir: string;
+  /** Replicas on other hosts, HOST:PORT each; when set they replace the local range. */
+  replica: string[];
+  writeQuorum: WriteQuorum;
+  /** For client commands: whose files, and which primary. */
+  client: string;
+  server: string;
+  maxFileSize: number;
+  headerTimeoutMs: number;
+  idleTimeoutMs: number;
+  /** Seconds between catch-up passes and between scrubs (0 turns scrubbing off). */
+  syncIntervalMs: number;
+  scrubIntervalMs: number;
+}
+
+const GiB = 1024 * 1024 * 1024;
+
+export function defaultSettings(): Settings {
+  return {
+    host: DEFAULT_HOST,
+    port: DEFAULT_PRIMARY_PORT,
+    replicas: DEFAULT_REPLICAS,
+    basePort: DEFAULT_BASE_PORT,
+    dataDir: DEFAULT_DATA_DIR,
+    replica: [],
+    writeQuorum: 'all',
+    client: defaultClientId(),
+    server: `${DEFAULT_HOST}:${DEFAULT_PRIMARY_PORT}`,
+    maxFileSize: 64 * GiB,
+    headerTimeoutMs: 10_000,
+    idleTimeoutMs: 30_000,
+    syncIntervalMs: 5_000,
+    scrubIntervalMs: 3_600_000,
+  };
+}
+
+/** The OS user name, made into a valid client id. */
+export function defaultClientId(): string {
+  let name = 'user';
+  try {
+    name = os.userInfo().username || name;
+  } catch {
+    // No passwd entry (some containers): keep the fallback.
+  }
+  const cleaned = name.replace(/[^A-Za-z0-9_@+-]/g, '_').replace(/^\.+/, '');
+  return cleaned.length > 0 ? cleaned : 'user';
+}
+
+type Checker = (value: unknown, key: string) => unknown;
+
+const portNumber: Checker = (value, key) => {
+  if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > 65535) {
+    throw invalid(key, value, 'a port number from 0 to 65535');
+  }
+  return value;
+};
+const count: Checker = (value, key) => {
+  if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > 64) {
+    throw invalid(key, value, 'a whole number from 0 to 64');
+  }
+  return value;
+};
+const positive: Checker = (value, key) => {
+  if (!Number.isSafeInteger(value) || (value as number) < 0) {
+    throw invalid(key, value, 'a whole number, zero or more');
+  }
+  return value;
+};
+const text: Checker = (value, key) => {
+  if (typeof value !== 'string' || value.length === 0) {
+    throw invalid(key, value, 'a non-empty string');
+  }
+  return value;
+};
+const address: Checker = (value, key) => {
+  text(value, key);
+  parseHostPort(value as string);
+  return value;
+};
+
+const CHECKS: Record<keyof Settings, Checker> = {
+  host: text,
+  port: portNumber,
+  replicas: count,
+  basePort: portNumber,
+  dataDir: text,
+  replica: (value, key) => {
+    if (!Array.isArray(value)) {
+      throw invalid(key, value, 'a list of "HOST:PORT" strings');
+    }
+    value.forEach((item) => address(item, key));
+    return value;
+  },
+  writeQuorum: (value, key) => {
+    try {
+      return parseWriteQuorum(value);
+    } catch {
+      throw invalid(key, value, '"all", "majority" or a whole number');
+    }
+  },
+  client: text,
+  server: address,
+  maxFileSize: positive,
+  headerTimeoutMs: positive,
+  idleTimeoutMs: positive,
+  syncIntervalMs: positive,
+  scrubIntervalMs: positive,
+};
+
+/** Reads `dfs.config.json` from `dir` if there is one; a bad file is a clear error naming the key. */
+export function loadConfigFile(dir: string): Partial<Settings> {
+  const file = path.join(dir, CONFIG_FILE);
+  if (!existsSync(file)) {
+    return {};
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new DfsError('BAD_HEADER', `${file} is not valid JSON: ${(error as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new DfsError('BAD_HEADER', `${file} must hold a JSON object of settings`);
+  }
+  return checkSettings(parsed as Record<string, unknown>, file);
+}
+
+export function checkSettings(values: Record<string, unknown>, source: string): Partial<Settings> {
+  const result: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(values)) {
+    const check = CHECKS[key as keyof Settings];
+    if (!check) {
+      throw new DfsError('BAD_HEADER', `${source}: unknown setting "${key}"; known settings are ${Object.keys(CHECKS).join(', ')}`);
+    }
+    try {
+      result[key] = check(value, key);
+    } catch (error) {
+      throw new DfsError('BAD_HEADER', `${source}: ${(error as Error).message}`);
+    }
+  }
+  return result as Partial<Settings>;
+}
+
+export function resolveSettings(fromFlags: Partial<Settings>, fromFile: Partial<Settings>): Settings {
+  const merged = { ...defaultSettings(), ...fromFile, ...fromFlags };
+  if (fromFlags.port !== undefined && fromFlags.server === undefined && fromFile.server === undefined) {
+    merged.server = `${merged.host}:${merged.port}`;
+  }
+  return merged;
+}
+
+function invalid(key: string, value: unknown, expected: string): DfsError {
+  return new DfsError('BAD_HEADER', `"${key}" is ${JSON.stringify(value)}; expected ${expected}`);
+}

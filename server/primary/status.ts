@@ -1,0 +1,46 @@
+import type { Handler } from '../net/session';
+import { ClusterStatus, Reply, ReplicaStatus, parseReply } from '../protocol';
+import type { PrimaryContext } from './primary-context';
+import type { ReplicaLink } from './replica-link';
+
+/** STATUS: asks every replica at once, so one dead replica costs one timeout, not one each. */
+export function statusHandler(primary: PrimaryContext, address: () => string, startedAt: number): Handler {
+  return async (session) => {
+    const replicas = await Promise.all(primary.links.map((link) => probe(link)));
+    const files = primary.store.all();
+    const status: ClusterStatus = {
+      role: 'primary',
+      address: address(),
+      writeQuorum: primary.replicasRequired(),
+      replicas,
+      files: files.length,
+      bytes: files.reduce((sum, file) => sum + file.size, 0),
+      uptimeMs: Date.now() - startedAt,
+    };
+    await session.reply(Reply.OK, status);
+  };
+}
+
+async function probe(link: ReplicaLink): Promise<ReplicaStatus> {
+  try {
+    const conn = await link.connect({ attempts: 1, firstDelayMs: 0, maxDelayMs: 0 });
+    try {
+      await conn.writeLine('STATUS');
+      const reply = parseReply(await conn.readLine(2_000));
+      link.reachable = reply.token === Reply.OK;
+    } finally {
+      conn.destroy();
+    }
+  } catch (error) {
+    link.noteFailure(error);
+  }
+  return {
+    id: link.address.id,
+    address: `${link.address.host}:${link.address.port}`,
+    reachable: link.reachable === true,
+    filesBehind: link.behind.size,
+    lastSyncMs: link.lastSyncMs,
+    repairs: link.repairs,
+    lastError: link.reachable ? undefined : link.lastError,
+  };
+}

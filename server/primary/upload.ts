@@ -1,0 +1,91 @@
+import { createHash } from 'crypto';
+import type { Handler } from '../net/session';
+import { DfsError, Reply, UploadReceipt } from '../protocol';
+import { fileKey } from '../storage/key-lock';
+import type { PrimaryContext } from './primary-context';
+import { ReplicaUpload } from './replica-link';
+
+/**
+ * UPLOAD. The bytes stream once: into a staged file here and, in parallel, to every
+ * reachable replica. Nothing becomes visible anywhere until enough replicas hold the
+ * bytes on stable storage; then the primary commits (the commit point) and tells the
+ * replicas to commit. Any failure before that point leaves no trace on any node.
+ */
+export function uploadHandler(primary: PrimaryContext): Handler {
+  return async (session) => {
+    if (session.request.verb !== 'UPLOAD') {
+      return;
+    }
+    const { clientId, name, size } = session.request;
+    const started = Date.now();
+    const required = primary.replicasRequired();
+    const opened = await Promise.allSettled(primary.links.map((link) => link.openUpload(clientId, name, size)));
+    const replicas: ReplicaUpload[] = [];
+    const unreachable: string[] = [];
+    opened.forEach((result, index) => {
+      if (result.status === 'fulfilled') {
+        replicas.push(result.value);
+      } else {
+        unreachable.push(`${primary.links[index].label}: ${(result.reason as Error).message}`);
+      }
+    });
+    const failBelowQuorum = (stage: string): DfsError => {
+      const failures = [...unreachable, ...replicas.filter((r) => !r.ok).map((r) => `${r.link.label}: ${r.failure?.message}`)];
+      return new DfsError('QUORUM', `${stage}: ${replicas.filter((r) => r.ok).length} of ${primary.links.length} replicas available, ${required} required (${failures.join('; ')})`);
+    };
+    const abortAll = (): Promise<unknown> => Promise.all(replicas.map((replica) => replica.abort()));
+
+    if (replicas.length < required) {
+      await abortAll();
+      throw failBelowQuorum('replication impossible');
+    }
+    const staged = await primary.store.stage();
+    try {
+      await session.reply(Reply.SEND_FILE);
+      const hash = createHash('sha256');
+      for await (const chunk of session.conn.readBody(size)) {
+        hash.update(chunk);
+        await Promise.all([staged.write(chunk), ...replicas.map((replica) => replica.send(chunk))]);
+        if (replicas.filter((replica) => replica.ok).length < required) {
+          throw failBelowQuorum('replication failed mid-transfer');
+        }
+      }
+      if (session.conn.hasUnreadBytes()) {
+        throw new DfsError('EXTRA_BYTES', `more than the declared ${size} bytes arrived`);
+      }
+      const sha256 = hash.digest('hex');
+      await Promise.all([staged.seal(), ...replicas.map((replica) => replica.prepare(sha256))]);
+      const prepared = replicas.filter((replica) => replica.ok);
+      if (prepared.length < required) {
+        throw failBelowQuorum('replicas could not store the file');
+      }
+      const record = await primary.locks.run(fileKey(clientId, name), async () => {
+        const committed = await primary.store.commit(staged, clientId, name, sha256);
+        await Promise.all(prepared.map((replica) => replica.commit()));
+        for (const link of primary.links) {
+          const replica = replicas.find((r) => r.link === link);
+          if (replica?.ok) {
+            link.caughtUp(clientId, name);
+          } else {
+            link.markBehind(clientId, name);
+          }
+        }
+        return committed;
+      });
+      const inStep = prepared.filter((replica) => replica.ok).length;
+      const receipt: UploadReceipt = {
+        sha256,
+        size,
+        copies: 1 + inStep,
+        replicasBehind: primary.links.filter((link) => !replicas.find((r) => r.link === link)?.ok).map((link) => link.address.id),
+      };
+      primary.log(`UPLOAD ${clientId}/${name} ${size} bytes stored, ${inStep}/${primary.links.length} replicas, ${Date.now() - started} ms`);
+      primary.afterWrite(receipt.replicasBehind.length > 0);
+      void record;
+      await session.reply(Reply.UPLOAD_SUCCESS, receipt);
+    } catch (error) {
+      await Promise.all([staged.abort(), abortAll()]);
+      throw error;
+    }
+  };
+}

@@ -1,0 +1,5 @@
+export * from './errors';
+export * from './names';
+export * from './messages';
+export * from './line-decoder';
+export * from './records';

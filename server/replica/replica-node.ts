@@ -1,0 +1,74 @@
+import * as path from 'path';
+import { ReplicaAddress, replicaRoot } from '../config/cluster-layout';
+import { ConnectionTimeouts } from '../net/connection';
+import { Reply, ReplicaNodeStatus } from '../protocol';
+import { clientsHandler } from '../node/handlers/clients';
+import { downloadHandler } from '../node/handlers/download';
+import { filesHandler } from '../node/handlers/files';
+import { inventoryHandler } from '../node/handlers/inventory';
+import { listHandler } from '../node/handlers/list';
+import { NodeServer } from '../node/node-server';
+import { DiskStore } from '../storage/disk-store';
+import { KeyLock } from '../storage/key-lock';
+import { replicaDeleteHandler } from './replica-delete';
+import { replicateHandler } from './replicate';
+
+export interface ReplicaNodeOptions {
+  id: number;
+  host: string;
+  port: number;
+  dataDir: string;
+  timeouts: ConnectionTimeouts;
+  maxFileSize: number;
+  durable?: boolean;
+  log: (line: string) => void;
+}
+
+/** A replica: stores what the primary sends under `<data-dir>/replica<id>`. */
+export class ReplicaNode {
+  readonly store: DiskStore;
+  private readonly server: NodeServer;
+  private readonly startedAt = Date.now();
+  private address: ReplicaAddress | undefined;
+
+  constructor(private readonly options: ReplicaNodeOptions) {
+    this.store = new DiskStore(path.join(options.dataDir, replicaRoot(options.id)), { durable: options.durable, log: options.log });
+    const locks = new KeyLock();
+    this.server = new NodeServer(
+      {
+        REPLICA: replicateHandler(this.store, locks, options.timeouts.idleMs),
+        REPLICA_DELETE: replicaDeleteHandler(this.store, locks),
+        INVENTORY: inventoryHandler(this.store),
+        DOWNLOAD: downloadHandler(this.store),
+        LIST: listHandler(this.store),
+        FILES: filesHandler(this.store),
+        CLIENTS: clientsHandler(this.store),
+        STATUS: async (session) => session.reply(Reply.OK, this.status()),
+      },
+      { host: options.host, port: options.port, role: `replica ${options.id}`, timeouts: options.timeouts, maxFileSize: options.maxFileSize, log: options.log },
+    );
+  }
+
+  async start(): Promise<ReplicaAddress> {
+    await this.store.open();
+    const { host, port } = await this.server.listen();
+    this.address = { id: this.options.id, host, port };
+    return this.address;
+  }
+
+  async stop(): Promise<void> {
+    await this.server.close();
+  }
+
+  status(): ReplicaNodeStatus {
+    const files = this.store.all();
+    return {
+      role: 'replica',
+      id: this.options.id,
+      address: `${this.address?.host ?? this.options.host}:${this.address?.port ?? this.options.port}`,
+      files: files.length,
+      bytes: files.reduce((sum, file) => sum + file.size, 0),
+      uptimeMs: Date.now() - this.startedAt,
+    };
+  }
+}

@@ -1,0 +1,93 @@
+import { ChildProcess, spawn } from 'child_process';
+import * as path from 'path';
+import * as readline from 'readline';
+
+export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
+export const DFS_SCRIPT = path.join(REPO_ROOT, 'dist', 'dfs.js');
+
+const running = new Set<ChildProcess>();
+
+/** Kills whatever a test left running; registered as a root hook. */
+export async function killAllChildren(): Promise<void> {
+  await Promise.all([...running].map((child) => stopChild(child, 'SIGKILL')));
+}
+
+export interface SpawnedNode {
+  child: ChildProcess;
+  host: string;
+  port: number;
+  output: string[];
+  exited: Promise<number | null>;
+}
+
+/**
+ * Starts `dfs <args>` as its own process and resolves once it prints its listening
+ * line; rejects with its output if it exits first.
+ */
+export function spawnDfs(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; readyTimeoutMs?: number } = {}): Promise<SpawnedNode> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [DFS_SCRIPT, ...args], {
+      cwd: options.cwd,
+      env: { ...process.env, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    running.add(child);
+    const output: string[] = [];
+    const exited = new Promise<number | null>((done) =>
+      child.once('exit', (code) => {
+        running.delete(child);
+        done(code);
+      }),
+    );
+    let ready = false;
+    const timer = setTimeout(() => {
+      if (!ready) {
+        child.kill('SIGKILL');
+        reject(new Error(`dfs ${args.join(' ')} printed no listening line within ${options.readyTimeoutMs ?? 15_000} ms:\n${output.join('\n')}`));
+      }
+    }, options.readyTimeoutMs ?? 15_000);
+    const onLine = (line: string): void => {
+      output.push(line);
+      const match = /listening on (\S+):(\d+)/.exec(line);
+      if (!ready && match) {
+        ready = true;
+        clearTimeout(timer);
+        resolve({ child, host: match[1], port: Number(match[2]), output, exited });
+      }
+    };
+    readline.createInterface({ input: child.stdout! }).on('line', onLine);
+    readline.createInterface({ input: child.stderr! }).on('line', (line) => output.push(line));
+    void exited.then((code) => {
+      if (!ready) {
+        clearTimeout(timer);
+        reject(new Error(`dfs ${args.join(' ')} exited with ${code} before listening:\n${output.join('\n')}`));
+      }
+    });
+  });
+}
+
+/** Runs a dfs client command to completion. */
+export function runDfs(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [DFS_SCRIPT, ...args], { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    running.add(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (chunk) => (stdout += chunk));
+    child.stderr!.on('data', (chunk) => (stderr += chunk));
+    child.once('close', (code) => {
+      running.delete(child);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+export function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    return Promise.resolve();
+  }
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill(signal);
+  });
+}
