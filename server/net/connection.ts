@@ -26,6 +26,8 @@ export class Connection {
   private ended = false;
   private failure: Error | undefined;
   private wake: (() => void) | undefined;
+  /** The first bytes of the header, so even a header refused unread can be answered with its verb's token. */
+  headerStart = Buffer.alloc(0);
 
   constructor(
     readonly stream: Duplex,
@@ -65,6 +67,9 @@ export class Connection {
     for (;;) {
       const chunk = this.take();
       if (chunk) {
+        if (this.headerStart.length < 32) {
+          this.headerStart = Buffer.concat([this.headerStart, chunk.subarray(0, 32)]).subarray(0, 32);
+        }
         const decoded = decoder.push(chunk);
         if (decoded) {
           this.unshift(decoded.rest);

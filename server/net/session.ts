@@ -53,6 +53,7 @@ export async function serveStream(stream: Duplex, handlers: Handlers, options: S
     setTimeout(() => conn.destroy(), options.timeouts.idleMs).unref();
   } catch (caught) {
     const error = toDfsError(caught);
+    verb ??= verbOf(conn.headerStart.toString('latin1'));
     if (error.code !== 'PROTOCOL' || conn.isOpen) {
       options.log(`${verb ? verb.slice(0, 40) : 'request'} failed: ${error.code} ${error.message}`);
     }

@@ -35,7 +35,8 @@ export type Request =
   | { verb: 'CLIENTS' }
   | { verb: 'STATUS' }
   | { verb: 'REPLICA_DELETE'; clientId: string; name: string }
-  | { verb: 'INVENTORY' };
+  | { verb: 'INVENTORY' }
+  | { verb: 'SCRUB' };
 
 export type Verb = Request['verb'];
 
@@ -50,6 +51,7 @@ export const Verbs: readonly Verb[] = [
   'STATUS',
   'REPLICA_DELETE',
   'INVENTORY',
+  'SCRUB',
 ];
 
 /** The failure token a verb answers with, so even a malformed request gets a reply its client understands. */
@@ -109,7 +111,8 @@ export function parseRequest(line: string, maxFileSize = Number.MAX_SAFE_INTEGER
     }
     case 'CLIENTS':
     case 'STATUS':
-    case 'INVENTORY': {
+    case 'INVENTORY':
+    case 'SCRUB': {
       if (line !== verb) {
         throw new DfsError('BAD_HEADER', `${verb} takes no arguments`);
       }
@@ -135,6 +138,7 @@ export function formatRequest(request: Request): string {
     case 'CLIENTS':
     case 'STATUS':
     case 'INVENTORY':
+    case 'SCRUB':
       return request.verb;
   }
 }

@@ -1,0 +1,90 @@
+import type { ClusterStatus, NodeStatus } from '../../server/protocol/records';
+import { formatBytes } from './format';
+
+export type ClusterState =
+  | { kind: 'unknown' }
+  | { kind: 'offline'; address: string; reason: string }
+  /** Something answers, but it is a replica, not a primary: the port setting is likely wrong. */
+  | { kind: 'notPrimary'; address: string; status: NodeStatus }
+  | { kind: 'online'; address: string; status: ClusterStatus };
+
+export function stateFromStatus(address: string, status: NodeStatus): ClusterState {
+  return status.role === 'primary' ? { kind: 'online', address, status } : { kind: 'notPrimary', address, status };
+}
+
+export interface StatusBarView {
+  text: string;
+  tooltip: string;
+  /** Draws the eye when a copy is missing or nothing answers. */
+  warning: boolean;
+}
+
+/** `DFS 3/3`: replicas that answer the primary, out of those configured. */
+export function statusBarView(state: ClusterState): StatusBarView {
+  switch (state.kind) {
+    case 'unknown':
+      return { text: '$(sync~spin) DFS', tooltip: 'DFS: checking the cluster…', warning: false };
+    case 'offline':
+      return { text: '$(debug-disconnect) DFS offline', tooltip: `DFS: nothing answers at ${state.address} (${state.reason}). Click for details.`, warning: true };
+    case 'notPrimary':
+      return { text: '$(warning) DFS not a primary', tooltip: `DFS: ${state.address} is a ${state.status.role}, not a primary. Check the dfs.port setting.`, warning: true };
+    case 'online': {
+      const replicas = state.status.replicas;
+      const up = replicas.filter((replica) => replica.reachable).length;
+      const behind = replicas.reduce((sum, replica) => sum + replica.filesBehind, 0);
+      return {
+        text: `$(database) DFS ${up}/${replicas.length}`,
+        tooltip: `DFS primary ${state.address}: ${up} of ${replicas.length} replicas up${behind > 0 ? `, ${behind} file copies behind` : ''}. Click for details.`,
+        warning: up < replicas.length || behind > 0,
+      };
+    }
+  }
+}
+
+export interface StatusReport {
+  headline: string;
+  details: string[];
+}
+
+/** What Show Cluster Status tells: one line per node, with the files each replica lacks. */
+export function statusReport(state: ClusterState): StatusReport {
+  switch (state.kind) {
+    case 'unknown':
+      return { headline: 'DFS: the cluster has not been checked yet.', details: [] };
+    case 'offline':
+      return {
+        headline: `DFS: no cluster answers at ${state.address}.`,
+        details: [state.reason, 'Run "DFS: Start Cluster" to start one here, or change dfs.host / dfs.port.'],
+      };
+    case 'notPrimary':
+      return { headline: `DFS: ${state.address} is a ${state.status.role}, not a primary.`, details: ['Point dfs.port at the primary.'] };
+    case 'online': {
+      const status = state.status;
+      const up = status.replicas.filter((replica) => replica.reachable).length;
+      return {
+        headline: `DFS: primary ${state.address} is up, ${up} of ${status.replicas.length} replicas up.`,
+        details: [
+          `Primary ${status.address}: up ${formatDuration(status.uptimeMs)}, ${status.files} files, ${formatBytes(status.bytes)}, write quorum ${status.writeQuorum}`,
+          ...status.replicas.map(
+            (replica) =>
+              `Replica ${replica.id} ${replica.address}: ${replica.reachable ? 'up' : 'DOWN'}, ${replica.filesBehind} file${replica.filesBehind === 1 ? '' : 's'} behind` +
+              (replica.repairs > 0 ? `, ${replica.repairs} repaired` : '') +
+              (replica.lastError && !replica.reachable ? ` (${replica.lastError})` : ''),
+          ),
+        ],
+      };
+    }
+  }
+}
+
+function formatDuration(ms: number): string {
+  const seconds = Math.floor(ms / 1000);
+  if (seconds < 60) {
+    return `${seconds} s`;
+  }
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) {
+    return `${minutes} min`;
+  }
+  return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}

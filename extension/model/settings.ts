@@ -1,0 +1,75 @@
+import * as path from 'path';
+import { WriteQuorum, parseWriteQuorum, replicasRequired } from '../../server/config/cluster-layout';
+import { defaultClientId } from '../../server/config/settings';
+import { DfsError, validateClientId } from '../../server/protocol';
+
+/** The `dfs.*` settings, checked and with their defaults filled in. */
+export interface ExtensionSettings {
+  host: string;
+  port: number;
+  clientId: string;
+  replicas: number;
+  basePort: number;
+  dataDir: string;
+  writeQuorum: WriteQuorum;
+}
+
+export const SETTING_KEYS = ['host', 'port', 'clientId', 'replicas', 'basePort', 'dataDir', 'writeQuorum'] as const;
+
+/**
+ * Reads settings through `get` (VS Code's configuration in the extension, a map in
+ * tests). Empty client id and data directory mean "use the default", because a
+ * machine-specific default cannot be written into package.json.
+ */
+export function readSettings(get: (key: (typeof SETTING_KEYS)[number]) => unknown, defaultDataDir: string): ExtensionSettings {
+  const host = stringOr(get('host'), '127.0.0.1').trim();
+  const port = wholeNumber(get('port'), 8000, 'dfs.port', 1, 65535);
+  const replicas = wholeNumber(get('replicas'), 3, 'dfs.replicas', 0, 64);
+  const basePort = wholeNumber(get('basePort'), 9000, 'dfs.basePort', 1, 65535);
+  const clientIdText = stringOr(get('clientId'), '').trim();
+  let clientId: string;
+  try {
+    clientId = validateClientId(clientIdText || defaultClientId());
+  } catch (error) {
+    throw new DfsError('BAD_CLIENT_ID', `dfs.clientId: ${(error as Error).message}`);
+  }
+  const dataDirText = stringOr(get('dataDir'), '').trim();
+  const rawQuorum = get('writeQuorum');
+  let writeQuorum: WriteQuorum;
+  try {
+    writeQuorum = parseWriteQuorum(rawQuorum === undefined || rawQuorum === '' ? 'all' : rawQuorum);
+    replicasRequired(writeQuorum, replicas);
+  } catch (error) {
+    throw new DfsError('BAD_HEADER', `dfs.writeQuorum: ${(error as Error).message}`);
+  }
+  if (basePort + replicas - 1 > 65535) {
+    throw new DfsError('BAD_HEADER', `dfs.basePort ${basePort} with ${replicas} replicas runs past port 65535`);
+  }
+  if (replicas > 0 && port >= basePort && port < basePort + replicas) {
+    throw new DfsError('BAD_HEADER', `dfs.port ${port} falls inside the replica ports ${basePort}..${basePort + replicas - 1}; choose another port or base port`);
+  }
+  return {
+    host: host || '127.0.0.1',
+    port,
+    clientId,
+    replicas,
+    basePort,
+    dataDir: path.resolve(dataDirText || defaultDataDir),
+    writeQuorum,
+  };
+}
+
+function stringOr(value: unknown, fallback: string): string {
+  return typeof value === 'string' ? value : fallback;
+}
+
+function wholeNumber(value: unknown, fallback: number, key: string, min: number, max: number): number {
+  if (value === undefined || value === null || value === '') {
+    return fallback;
+  }
+  const number = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+  if (typeof number !== 'number' || !Number.isInteger(number) || number < min || number > max) {
+    throw new DfsError('BAD_HEADER', `${key} is ${JSON.stringify(value)}; expected a whole number from ${min} to ${max}`);
+  }
+  return number;
+}

@@ -1,0 +1,91 @@
+import * as assert from 'assert';
+import { DfsError, LineDecoder, formatRequest, parseReply, parseRequest, validateClientId, validateFileName } from '../../server/protocol';
+
+function code(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (error) {
+    assert.ok(error instanceof DfsError, `expected a DfsError, got ${String(error)}`);
+    return error.code;
+  }
+  assert.fail('expected a failure');
+}
+
+describe('protocol: requests', () => {
+  it('parses the report\'s three verbs', () => {
+    assert.deepStrictEqual(parseRequest('UPLOAD alice notes.txt 42'), { verb: 'UPLOAD', clientId: 'alice', name: 'notes.txt', size: 42 });
+    assert.deepStrictEqual(parseRequest('LIST alice'), { verb: 'LIST', clientId: 'alice' });
+    assert.deepStrictEqual(parseRequest('REPLICA alice a/b.bin 0'), { verb: 'REPLICA', clientId: 'alice', name: 'a/b.bin', size: 0 });
+  });
+
+  it('keeps spaces and any UTF-8 in names: the size is the last token', () => {
+    assert.deepStrictEqual(parseRequest('UPLOAD bob my  holiday  photo.jpg 7'), { verb: 'UPLOAD', clientId: 'bob', name: 'my  holiday  photo.jpg', size: 7 });
+    assert.deepStrictEqual(parseRequest('DOWNLOAD bob relatório final ✓.pdf'), { verb: 'DOWNLOAD', clientId: 'bob', name: 'relatório final ✓.pdf' });
+  });
+
+  it('round-trips every request through formatRequest', () => {
+    for (const line of ['UPLOAD a b c 1', 'LIST a', 'REPLICA a x/y 9', 'DOWNLOAD a n', 'DELETE a n m', 'FILES a', 'CLIENTS', 'STATUS', 'REPLICA_DELETE a n', 'INVENTORY', 'SCRUB']) {
+      assert.strictEqual(formatRequest(parseRequest(line)), line);
+    }
+  });
+
+  it('refuses bad sizes, unknown verbs and missing arguments with codes', () => {
+    assert.strictEqual(code(() => parseRequest('UPLOAD a f -1')), 'BAD_SIZE');
+    assert.strictEqual(code(() => parseRequest('UPLOAD a f 1e3')), 'BAD_SIZE');
+    assert.strictEqual(code(() => parseRequest('UPLOAD a f 99999999999999999')), 'BAD_SIZE');
+    assert.strictEqual(code(() => parseRequest('UPLOAD a f 1000', 999)), 'TOO_LARGE');
+    assert.strictEqual(code(() => parseRequest('UPLOAD a 5')), 'BAD_HEADER');
+    assert.strictEqual(code(() => parseRequest('UPLOAD')), 'BAD_HEADER');
+    assert.strictEqual(code(() => parseRequest('FETCH a b')), 'UNKNOWN_VERB');
+    assert.strictEqual(code(() => parseRequest('')), 'UNKNOWN_VERB');
+    assert.strictEqual(code(() => parseRequest('LIST a b')), 'BAD_HEADER');
+    assert.strictEqual(code(() => parseRequest('STATUS now')), 'BAD_HEADER');
+  });
+
+  it('refuses path traversal in client ids and file names', () => {
+    for (const id of ['..', '.', 'a/b', 'a\\b', '.dfs', '', 'a\u0000b']) {
+      assert.strictEqual(code(() => validateClientId(id)), 'BAD_CLIENT_ID', id);
+    }
+    for (const name of ['../x', 'a/../b', './a', 'a//b', '/etc/passwd', 'a\\b', 'a/', 'x\u0000y', '.', '..', 'a\nb']) {
+      assert.strictEqual(code(() => validateFileName(name)), 'BAD_FILE_NAME', name);
+    }
+    assert.strictEqual(validateFileName('.gitignore'), '.gitignore');
+    assert.strictEqual(validateFileName('docs/sub/..hidden'), 'docs/sub/..hidden');
+  });
+});
+
+describe('protocol: replies', () => {
+  it('parses failures with a code and a reason', () => {
+    assert.deepStrictEqual(parseReply('UPLOAD_FAILURE QUORUM only 1 of 3 replicas'), { token: 'UPLOAD_FAILURE', code: 'QUORUM', message: 'only 1 of 3 replicas' });
+    assert.deepStrictEqual(parseReply('UPLOAD_FAILURE'), { token: 'UPLOAD_FAILURE', code: 'INTERNAL', message: 'the server gave no reason' });
+    assert.deepStrictEqual(parseReply('UPLOAD_SUCCESS {"a":1}'), { token: 'UPLOAD_SUCCESS', payload: '{"a":1}' });
+    assert.deepStrictEqual(parseReply('SEND_FILE'), { token: 'SEND_FILE' });
+  });
+});
+
+describe('protocol: line decoder', () => {
+  it('finds a header split across chunks and hands back the bytes after it', () => {
+    const decoder = new LineDecoder(8192);
+    assert.strictEqual(decoder.push(Buffer.from('UPLOAD al')), undefined);
+    assert.strictEqual(decoder.push(Buffer.from('ice f 3')), undefined);
+    const line = decoder.push(Buffer.from('\r\nabc'));
+    assert.ok(line);
+    assert.strictEqual(line.line, 'UPLOAD alice f 3');
+    assert.strictEqual(line.terminated, true);
+    assert.strictEqual(line.rest.toString(), 'abc');
+  });
+
+  it('takes an unterminated header at a pause, the report\'s framing', () => {
+    const decoder = new LineDecoder(8192);
+    assert.strictEqual(decoder.push(Buffer.from('LIST alice')), undefined);
+    assert.deepStrictEqual(decoder.takeUnterminated(), { line: 'LIST alice', terminated: false, rest: Buffer.alloc(0) });
+    assert.strictEqual(decoder.takeUnterminated(), undefined);
+  });
+
+  it('refuses headers over the limit and invalid UTF-8', () => {
+    const decoder = new LineDecoder(16);
+    assert.strictEqual(code(() => decoder.push(Buffer.alloc(17, 0x41))), 'HEADER_TOO_LONG');
+    assert.strictEqual(code(() => new LineDecoder(16).push(Buffer.from('0123456789abcdefg\n'))), 'HEADER_TOO_LONG');
+    assert.strictEqual(code(() => new LineDecoder(16).push(Buffer.from([0x4c, 0xff, 0xfe, 0x0a]))), 'BAD_HEADER');
+  });
+});
