@@ -19,9 +19,15 @@ export async function measureLoopback(source: string, scratch: string, chunk: nu
     void (async () => {
       try {
         const file = await DurableFile.create(root, 'bench', 'loopback.bin');
-        for await (const piece of socket) {
-          await file.write(piece as Buffer);
-        }
+        // Events rather than for-await: the iterator would destroy the socket at the end of the bytes, before the reply.
+        await new Promise<void>((resolve, reject) => {
+          socket.on('data', (piece: Buffer) => {
+            socket.pause();
+            file.write(piece).then(() => socket.resume(), reject);
+          });
+          socket.once('end', resolve);
+          socket.once('error', reject);
+        });
         await file.commit();
         socket.end('OK\n');
       } catch (error) {

@@ -1,0 +1,177 @@
+/**
+ * `npm run bench`: how close DFS gets to this machine's limits, measured against
+ * baselines taken in the same run. Starts real clusters (separate processes), prints
+ * a table with the targets of issue 5 and writes the same figures as JSON. Exits 0
+ * when targets are missed (it is a benchmark); 1 only when a phase could not run.
+ */
+import { promises as fs } from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { measureUploadAgainstCopyLimit } from './large-upload';
+import { BenchCluster, killStartedServers } from './launcher';
+import { measureListing } from './listing';
+import { measureLoopback } from './loopback';
+import { describeMachine } from './machine';
+import { summariseProfiles } from './cpu-profile';
+import { BenchOptions, parseBenchOptions } from './options';
+import { BenchResults, ReplicaRun, formatMachine, formatResults, size, targetsOf } from './report';
+import { settleDisk } from './settle';
+import { uploadSmallFiles } from './small-files';
+import { generateSource } from './source-file';
+
+const REPO_ROOT = path.resolve(__dirname, '..');
+
+function log(line: string): void {
+  process.stdout.write(line + '\n');
+}
+
+async function main(): Promise<number> {
+  const options = parseBenchOptions(process.argv.slice(2), {
+    dir: os.tmpdir(),
+    json: path.join(REPO_ROOT, 'bench-results', 'latest.json'),
+  });
+  if (!options) {
+    return 0;
+  }
+  await fs.mkdir(options.dir, { recursive: true });
+  const scratch = await fs.mkdtemp(path.join(path.resolve(options.dir), 'dfs-bench-'));
+  const cleanup = async (): Promise<void> => {
+    if (!options.keep) {
+      await fs.rm(scratch, { recursive: true, force: true });
+    }
+  };
+  const interrupted = (): void => {
+    killStartedServers();
+    void cleanup().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
+
+  const startedAt = new Date();
+  const machine = describeMachine(scratch);
+  const results: BenchResults = {
+    startedAt: startedAt.toISOString(),
+    durationSeconds: 0,
+    machine,
+    options: { ...options },
+    targets: [],
+    errors: [],
+  };
+  log(`DFS benchmark${options.quick ? ' (quick)' : ''} on ${formatMachine(machine)}`);
+  log(`scratch folder ${scratch}`);
+  try {
+    await runPhases(options, scratch, results);
+  } finally {
+    await cleanup();
+  }
+  results.durationSeconds = Math.round((Date.now() - startedAt.getTime()) / 100) / 10;
+  results.targets = targetsOf(results);
+
+  log('');
+  log(formatResults(results));
+  log('');
+  log(`Machine: ${formatMachine(machine)}; ${results.durationSeconds} s in all.`);
+  await fs.mkdir(path.dirname(options.json), { recursive: true });
+  await fs.writeFile(options.json, JSON.stringify(results, null, 2) + '\n');
+  log(`Figures written to ${path.relative(process.cwd(), options.json) || options.json}`);
+  if (options.profileDir) {
+    log('');
+    log(`CPU profiles (self time per function) in ${options.profileDir}:`);
+    log(await summariseProfiles(options.profileDir));
+  }
+  return results.errors.length > 0 ? 1 : 0;
+}
+
+async function runPhases(options: BenchOptions, scratch: string, results: BenchResults): Promise<void> {
+  const wants = (phase: BenchOptions['phases'][number]): boolean => options.phases.includes(phase);
+  const attempt = async (phase: string, work: () => Promise<void>): Promise<void> => {
+    log(`\n== ${phase}`);
+    try {
+      await work();
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      log(`  failed: ${message}`);
+      results.errors.push({ phase, message });
+    }
+  };
+
+  const source = path.join(scratch, 'source.bin');
+  if (wants('large') || wants('loopback')) {
+    log(`generating ${size(options.size)} of incompressible bytes`);
+    await generateSource(source, options.size);
+  }
+  const profileDir = options.profileDir && path.resolve(options.profileDir);
+
+  if (wants('large')) {
+    await attempt(`large file: ${size(options.size)} with 3 replicas against the copy limit (4 files)`, async () => {
+      const run = await measureUploadAgainstCopyLimit({ source, scratch, replicas: 3, chunk: options.chunk, profileDir, label: 'large' }, options.rounds, log);
+      results.large = { ...run, sizeBytes: options.size, replicas: 3 };
+    });
+  }
+  if (wants('loopback')) {
+    await attempt(`raw loopback: ${size(options.size)} over one TCP stream into one file`, async () => {
+      results.loopback = await measureLoopback(source, scratch, options.chunk);
+      log(`  ${results.loopback.mbps.toFixed(0)} MB/s`);
+    });
+  }
+  await fs.rm(source, { force: true });
+
+  if (wants('replicas')) {
+    await attempt(`replicas: ${size(options.replicaSize)} with ${options.replicaCounts.join(', ')} replicas`, async () => {
+      const replicaSource = path.join(scratch, 'replica-source.bin');
+      await generateSource(replicaSource, options.replicaSize);
+      const runs: ReplicaRun[] = [];
+      for (const replicas of options.replicaCounts) {
+        const run = await measureUploadAgainstCopyLimit(
+          { source: replicaSource, scratch, replicas, chunk: options.chunk, profileDir, label: `replicas-${replicas}` },
+          options.rounds,
+          log,
+        );
+        runs.push({ ...run, replicas });
+      }
+      await fs.rm(replicaSource, { force: true });
+      results.replicas = { sizeBytes: options.replicaSize, runs };
+    });
+  }
+
+  if (wants('small')) {
+    await attempt(`small files: ${options.smallCount} x ${size(options.smallSize)}, 1 client then ${options.concurrency}`, async () => {
+      const cluster = await BenchCluster.start({ replicas: 3, dataDir: path.join(scratch, 'cluster-small'), profileDir: profileDir && path.join(profileDir, 'small') });
+      try {
+        // One throwaway upload per prefix warms the code paths and creates nothing measured.
+        await uploadSmallFiles(cluster, { count: 20, size: options.smallSize, clients: 1, clientPrefix: 'warmup' });
+        await settleDisk();
+        const one = await uploadSmallFiles(cluster, { count: options.smallCount, size: options.smallSize, clients: 1, clientPrefix: 'single' });
+        log(`  1 client: ${one.filesPerSecond.toFixed(0)} files/s, p50 ${one.p50Ms.toFixed(1)} ms, p99 ${one.p99Ms.toFixed(1)} ms`);
+        await settleDisk();
+        const many = await uploadSmallFiles(cluster, { count: options.smallCount, size: options.smallSize, clients: options.concurrency, clientPrefix: 'many' });
+        log(`  ${options.concurrency} clients: ${many.filesPerSecond.toFixed(0)} files/s, p50 ${many.p50Ms.toFixed(1)} ms, p99 ${many.p99Ms.toFixed(1)} ms`);
+        results.small = { fileBytes: options.smallSize, one, many, ratio: many.filesPerSecond / one.filesPerSecond };
+      } finally {
+        await cluster.stop();
+      }
+    });
+  }
+
+  if (wants('list')) {
+    await attempt(`listing: one client with ${options.listCount} files`, async () => {
+      const cluster = await BenchCluster.start({ replicas: 3, dataDir: path.join(scratch, 'cluster-list'), profileDir: profileDir && path.join(profileDir, 'list') });
+      try {
+        const listing = await measureListing(cluster, options.listCount, options.listRuns);
+        log(`  populated in ${listing.populateSeconds.toFixed(1)} s; LIST ${listing.listMs.toFixed(1)} ms, FILES ${listing.filesMs.toFixed(1)} ms (medians of ${options.listRuns})`);
+        results.listing = listing;
+      } finally {
+        await cluster.stop();
+      }
+    });
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    killStartedServers();
+    process.stderr.write(`bench: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  },
+);
