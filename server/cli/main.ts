@@ -79,7 +79,7 @@ main(process.argv.slice(2)).then(
   (error: unknown) => {
     const message = error instanceof DfsError ? error.message : error instanceof Error ? error.stack ?? error.message : String(error);
     process.stderr.write(`dfs: ${message}\n`);
-    if (error instanceof DfsError && error.code === 'UNREACHABLE' && !/listen|in use|does not belong|did not start/.test(error.message)) {
+    if (error instanceof DfsError && error.code === 'UNREACHABLE' && !/cannot listen|already in use|does not belong|did not start/.test(error.message)) {
       process.stderr.write('Is the cluster running? Start one with "dfs cluster" (or "npm start"), or point --server at it.\n');
     }
     process.exitCode = 1;

@@ -12,8 +12,8 @@ export interface ConnectionTimeouts {
 
 export const DEFAULT_TIMEOUTS: ConnectionTimeouts = { headerMs: 10_000, idleMs: 30_000, settleMs: 15 };
 
-const HIGH_WATER = 4 * 1024 * 1024;
-const LOW_WATER = 1024 * 1024;
+const HIGH_WATER = 1024 * 1024;
+const LOW_WATER = 256 * 1024;
 
 /**
  * Reads headers, lines and exactly-sized bodies from any duplex stream, with a timeout
