@@ -1,0 +1,71 @@
+import { EventEmitter } from 'events';
+import { NodeStatus, toDfsError } from '../../server/protocol';
+import { ClusterState, stateFromStatus } from '../model/cluster-state';
+
+export interface StatusSource {
+  readonly address: string;
+  status(): Promise<NodeStatus>;
+}
+
+/**
+ * Knows whether the configured cluster answers. Refreshes that overlap share one
+ * request, so a burst of events costs one round trip. Emits 'changed' (ClusterState)
+ * only when the state actually changes, so listeners do not redraw for nothing.
+ */
+export class ClusterMonitor extends EventEmitter {
+  private current: ClusterState = { kind: 'unknown' };
+  private inFlight: Promise<ClusterState> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private source: () => StatusSource) {
+    super();
+  }
+
+  get state(): ClusterState {
+    return this.current;
+  }
+
+  refresh(): Promise<ClusterState> {
+    this.inFlight ??= this.check().finally(() => (this.inFlight = undefined));
+    return this.inFlight;
+  }
+
+  /** Polls in the background; a timer that never keeps the process alive on its own. */
+  poll(intervalMs: number, onError: (error: unknown) => void): void {
+    this.stopPolling();
+    this.timer = setInterval(() => this.refresh().catch(onError), intervalMs);
+    this.timer.unref();
+  }
+
+  stopPolling(): void {
+    if (this.timer) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+
+  private async check(): Promise<ClusterState> {
+    const source = this.source();
+    let next: ClusterState;
+    try {
+      next = stateFromStatus(source.address, await source.status());
+    } catch (error) {
+      next = { kind: 'offline', address: source.address, reason: toDfsError(error, 'UNREACHABLE').message };
+    }
+    const changed = JSON.stringify(summaryOf(next)) !== JSON.stringify(summaryOf(this.current));
+    this.current = next;
+    if (changed) {
+      this.emit('changed', next);
+    }
+    return next;
+  }
+}
+
+/** Leaves out counters that tick on their own (uptime), which would make every poll a change. */
+function summaryOf(state: ClusterState): unknown {
+  if (state.kind !== 'online') {
+    return state.kind === 'offline' ? { kind: state.kind, address: state.address } : state;
+  }
+  const { uptimeMs: _uptime, ...status } = state.status;
+  return { kind: state.kind, address: state.address, status: { ...status, replicas: status.replicas.map(({ lastSyncMs: _sync, ...replica }) => replica) } };
+}

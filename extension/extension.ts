@@ -1,0 +1,147 @@
+import * as path from 'path';
+import * as vscode from 'vscode';
+import { ClusterMonitor } from './cluster/cluster-monitor';
+import { DfsConnection } from './cluster/connection';
+import type { NodeExit, NodeProcess } from './cluster/node-process';
+import { ProcessRegistry } from './cluster/process-registry';
+import type { ClusterState } from './model/cluster-state';
+import { DFS_SCHEME } from './model/dfs-uri';
+import { describeError } from './model/logger';
+import { readSettings } from './model/settings';
+import type { DfsNode, FileNode } from './model/tree-model';
+import { ClusterCommands } from './vscode/cluster-commands';
+import { readConfiguration } from './vscode/configuration';
+import { DfsDragAndDropController } from './vscode/drag-and-drop';
+import { FileCommands } from './vscode/file-commands';
+import { DfsFileSystemProvider } from './vscode/file-system-provider';
+import { FileTreeProvider } from './vscode/file-tree-provider';
+import { OutputLog } from './vscode/output-log';
+import { ClusterStatusBar } from './vscode/status-bar';
+import { DFS_TASK_TYPE, DfsTaskProvider } from './vscode/task-provider';
+import { UploadCommand } from './vscode/upload-command';
+
+/** Often enough that a replica going down shows within seconds; one small request each time. */
+const STATUS_POLL_MS = 10_000;
+
+let stopStartedServers: (() => Promise<void>) | undefined;
+
+/** Wires the pieces together. Nothing here waits on the network, so activation stays instant. */
+export function activate(context: vscode.ExtensionContext): void {
+  const log = new OutputLog();
+  context.subscriptions.push(log);
+  const connection = new DfsConnection(initialSettings(context, log));
+  const monitor = new ClusterMonitor(() => ({ address: connection.address, status: () => connection.client().status() }));
+  const registry = new ProcessRegistry();
+  const runtime = { execPath: process.execPath, scriptPath: path.join(context.extensionPath, 'dist', 'dfs.js') };
+  stopStartedServers = () => registry.stopAll();
+
+  const tree = new FileTreeProvider(connection, monitor, log);
+  const views = { refreshTree: () => tree.refresh() };
+  const statusBar = new ClusterStatusBar();
+  const tasks = new DfsTaskProvider(() => connection.settings, runtime, registry, log);
+  const cluster = new ClusterCommands(connection, monitor, registry, tasks, runtime, views, log);
+  const uploads = new UploadCommand(connection, monitor, views, log);
+  const files = new FileCommands(connection, views, log);
+  const dropTarget = new DfsDragAndDropController({
+    upload: (uris, prefix) => uploads.upload(uris, prefix),
+    get ownClientId() {
+      return connection.settings.clientId;
+    },
+  });
+  const treeView = vscode.window.createTreeView<DfsNode>('dfs.files', { treeDataProvider: tree, dragAndDropController: dropTarget, showCollapseAll: true });
+
+  const command = (id: string, handler: (...args: any[]) => unknown): vscode.Disposable =>
+    vscode.commands.registerCommand(id, async (...args: unknown[]) => {
+      try {
+        return await handler(...args);
+      } catch (error) {
+        log.error(`${id} failed`, error);
+        if ((await vscode.window.showErrorMessage(`DFS: ${describeError(error)}`, 'Show Log')) === 'Show Log') {
+          log.show();
+        }
+        return undefined;
+      }
+    });
+
+  context.subscriptions.push(
+    tree,
+    statusBar,
+    treeView,
+    vscode.tasks.registerTaskProvider(DFS_TASK_TYPE, tasks),
+    vscode.workspace.registerFileSystemProvider(DFS_SCHEME, new DfsFileSystemProvider(connection, log), { isReadonly: true, isCaseSensitive: true }),
+    command('dfs.startCluster', () => cluster.start()),
+    command('dfs.stopCluster', () => cluster.stop()),
+    command('dfs.showStatus', () => cluster.showStatus()),
+    command('dfs.upload', (clicked?: unknown, selected?: unknown) => uploads.fromCommand(clicked, selected)),
+    command('dfs.uploadPick', () => uploads.pickAndUpload()),
+    command('dfs.refresh', async () => {
+      log.info('refresh');
+      tree.refresh();
+      await monitor.refresh();
+    }),
+    command('dfs.showLog', () => log.show()),
+    command('dfs.openSettings', () => vscode.commands.executeCommand('workbench.action.openSettings', `@ext:${context.extension.id}`)),
+    command('dfs.openFile', (node: FileNode) => files.open(node)),
+    command('dfs.downloadFile', (node: FileNode) => files.download(node)),
+    command('dfs.copyChecksum', (node: FileNode) => files.copyChecksum(node)),
+    command('dfs.deleteFile', (node: FileNode) => files.delete(node)),
+    vscode.workspace.onDidChangeConfiguration((event) => {
+      if (event.affectsConfiguration('dfs')) {
+        applySettings(context, connection, log);
+        tree.refresh();
+        inBackground(monitor.refresh(), log, 'status check after a settings change');
+      }
+    }),
+  );
+
+  let shownKind: ClusterState['kind'] | undefined;
+  const showState = (state: ClusterState): void => {
+    statusBar.show(state);
+    inBackground(vscode.commands.executeCommand('setContext', 'dfs.clusterState', state.kind), log, 'setting dfs.clusterState');
+    // Only a change of kind changes what the tree can show; redrawing on every replica flap would collapse it needlessly.
+    if (state.kind !== shownKind) {
+      shownKind = state.kind;
+      tree.refresh();
+    }
+  };
+  monitor.on('changed', showState);
+  registry.on('changed', () => inBackground(vscode.commands.executeCommand('setContext', 'dfs.clusterRunningHere', registry.running.length > 0), log, 'setting dfs.clusterRunningHere'));
+  registry.on('crashed', (crashed: NodeProcess, exit: NodeExit) => inBackground(cluster.reportCrash(crashed, exit), log, 'reporting a stopped server'));
+  monitor.poll(STATUS_POLL_MS, (error) => log.error('status check failed', error));
+  context.subscriptions.push({ dispose: () => monitor.stopPolling() });
+  showState(monitor.state);
+  inBackground(monitor.refresh(), log, 'first status check');
+  log.info(`DFS extension active: primary ${connection.address}, client id ${connection.settings.clientId}`);
+}
+
+/** Servers started from this window stop with it, rather than linger without a terminal. */
+export async function deactivate(): Promise<void> {
+  await stopStartedServers?.();
+  stopStartedServers = undefined;
+}
+
+function initialSettings(context: vscode.ExtensionContext, log: OutputLog): ReturnType<typeof readSettings> {
+  try {
+    return readConfiguration(context);
+  } catch (error) {
+    log.error('invalid DFS settings; using the defaults until they are fixed', error);
+    inBackground(vscode.window.showErrorMessage(`DFS: ${describeError(error)}. Using the defaults until it is fixed.`), log, 'showing a settings error');
+    return readSettings(() => undefined, context.globalStorageUri.fsPath);
+  }
+}
+
+function applySettings(context: vscode.ExtensionContext, connection: DfsConnection, log: OutputLog): void {
+  try {
+    connection.update(readConfiguration(context));
+    const settings = connection.settings;
+    log.info(`settings changed: primary ${connection.address}, client id ${settings.clientId}, ${settings.replicas} replicas from port ${settings.basePort}, data in ${settings.dataDir}, write quorum ${settings.writeQuorum}`);
+  } catch (error) {
+    log.error('invalid DFS settings; keeping the previous ones', error);
+    inBackground(vscode.window.showErrorMessage(`DFS: ${describeError(error)}. The previous settings stay in effect.`), log, 'showing a settings error');
+  }
+}
+
+/** For work nobody waits on: a failure still reaches the log instead of vanishing. */
+function inBackground(work: PromiseLike<unknown>, log: OutputLog, what: string): void {
+  void Promise.resolve(work).then(undefined, (error: unknown) => log.error(`${what} failed`, error));
+}

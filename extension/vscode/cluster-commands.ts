@@ -1,0 +1,150 @@
+import { promises as fs } from 'fs';
+import * as vscode from 'vscode';
+import type { ClusterMonitor } from '../cluster/cluster-monitor';
+import type { DfsConnection } from '../cluster/connection';
+import { NodeLaunch, clusterLaunches } from '../cluster/node-launch';
+import { NodeExit, NodeProcess, RuntimeCommand } from '../cluster/node-process';
+import type { ProcessRegistry } from '../cluster/process-registry';
+import { statusReport } from '../model/cluster-state';
+import { describeError } from '../model/logger';
+import type { OutputLog } from './output-log';
+import type { DfsTaskProvider } from './task-provider';
+
+/** Long enough for a cold start on a loaded machine; a server that binds prints its line in milliseconds. */
+const READY_TIMEOUT_MS = 30_000;
+
+export interface ClusterViews {
+  refreshTree(): void;
+}
+
+/** Start Cluster, Stop Cluster and Show Cluster Status. */
+export class ClusterCommands {
+  constructor(
+    private readonly connection: DfsConnection,
+    private readonly monitor: ClusterMonitor,
+    private readonly registry: ProcessRegistry,
+    private readonly tasks: DfsTaskProvider,
+    private readonly runtime: RuntimeCommand,
+    private readonly views: ClusterViews,
+    private readonly log: OutputLog,
+  ) {}
+
+  async start(): Promise<void> {
+    const settings = this.connection.settings;
+    const state = await this.monitor.refresh();
+    if (state.kind === 'online') {
+      this.log.info(`Start Cluster: a cluster already answers at ${state.address}; using it`);
+      this.views.refreshTree();
+      await vscode.window.showInformationMessage(`DFS: a cluster already answers at ${state.address}; using it instead of starting another.`);
+      return;
+    }
+    if (state.kind === 'notPrimary') {
+      await vscode.window.showErrorMessage(`DFS: ${state.address} is a DFS ${state.status.role}, not a primary. Change dfs.port, or stop that server.`, 'Open Settings').then(
+        (choice) => (choice ? vscode.commands.executeCommand('dfs.openSettings') : undefined),
+      );
+      return;
+    }
+    const missing = clusterLaunches(settings).filter((launch) => !this.registry.get(launch.key)?.running);
+    this.log.info(`Start Cluster: primary ${settings.host}:${settings.port}, ${settings.replicas} replicas from port ${settings.basePort}, data in ${settings.dataDir}, write quorum ${settings.writeQuorum}`);
+    try {
+      await fs.mkdir(settings.dataDir, { recursive: true });
+      await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'DFS: starting the cluster' }, async (progress) => {
+        const replicas = missing.filter((launch) => launch.role === 'replica');
+        const primary = missing.filter((launch) => launch.role === 'primary');
+        progress.report({ message: `${replicas.length} replica${replicas.length === 1 ? '' : 's'}…` });
+        // allSettled, so every process that did start is known and can be stopped if another failed.
+        const results = await Promise.allSettled(replicas.map((launch) => this.launch(launch)));
+        const failure = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+        if (failure) {
+          throw failure.reason;
+        }
+        progress.report({ message: 'primary…' });
+        for (const launch of primary) {
+          await this.launch(launch);
+        }
+      });
+    } catch (error) {
+      this.log.error('Start Cluster failed', error);
+      // A half-started cluster would only confuse: stop whatever this attempt started, ready or not.
+      await Promise.all(missing.map((launch) => this.registry.get(launch.key)?.stop()));
+      await this.monitor.refresh();
+      const choice = await vscode.window.showErrorMessage(`DFS: the cluster did not start. ${describeError(error)}`, 'Show Log', 'Open Settings');
+      if (choice === 'Show Log') {
+        this.log.show();
+      } else if (choice === 'Open Settings') {
+        await vscode.commands.executeCommand('dfs.openSettings');
+      }
+      return;
+    }
+    await this.monitor.refresh();
+    this.views.refreshTree();
+    this.log.info(`Start Cluster: ready at ${this.connection.address}`);
+    await vscode.window.showInformationMessage(`DFS: cluster started, primary at ${this.connection.address} with ${settings.replicas} replica${settings.replicas === 1 ? '' : 's'}.`);
+  }
+
+  async stop(): Promise<void> {
+    const running = this.registry.running;
+    if (running.length === 0) {
+      const state = await this.monitor.refresh();
+      await vscode.window.showInformationMessage(
+        state.kind === 'online'
+          ? `DFS: the cluster at ${state.address} was not started from this window; stop it where it runs.`
+          : 'DFS: no cluster started from this window is running.',
+      );
+      return;
+    }
+    this.log.info(`Stop Cluster: stopping ${running.map((process) => process.launch.label).join(', ')}`);
+    await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'DFS: stopping the cluster' }, () => this.registry.stopAll());
+    await this.monitor.refresh();
+    this.views.refreshTree();
+    this.log.info('Stop Cluster: stopped');
+    await vscode.window.showInformationMessage('DFS: cluster stopped.');
+  }
+
+  async showStatus(): Promise<void> {
+    const state = await this.monitor.refresh();
+    const report = statusReport(state);
+    this.log.info([report.headline, ...report.details].join('\n  '));
+    const actions = state.kind === 'offline' ? ['Start Cluster', 'Show Log'] : ['Show Log'];
+    const choice = await vscode.window.showInformationMessage(report.headline, { modal: true, detail: report.details.join('\n') }, ...actions);
+    if (choice === 'Start Cluster') {
+      await this.start();
+    } else if (choice === 'Show Log') {
+      this.log.show();
+    }
+  }
+
+  /** A server that stops on its own: say which and why, since the cluster may now refuse writes. */
+  async reportCrash(process: NodeProcess, exit: NodeExit): Promise<void> {
+    const reason = exit.lastError ? `: ${exit.lastError}` : '';
+    this.log.error(`DFS ${process.launch.label} exited unexpectedly (${exit.signal ?? `code ${exit.code}`})${reason}`);
+    await this.monitor.refresh();
+    this.views.refreshTree();
+    const choice = await vscode.window.showWarningMessage(`DFS ${process.launch.label} stopped unexpectedly${reason}`, 'Show Log', 'Start Cluster');
+    if (choice === 'Show Log') {
+      this.log.show();
+    } else if (choice === 'Start Cluster') {
+      await this.start();
+    }
+  }
+
+  /**
+   * Runs one server as a task, so it shows in the terminal panel. Where tasks cannot
+   * run (a window with no folder open) the process runs directly, its output going
+   * to the log only.
+   */
+  private async launch(launch: NodeLaunch): Promise<NodeProcess> {
+    try {
+      await vscode.tasks.executeTask(this.tasks.taskFor(launch));
+    } catch (error) {
+      this.log.warn(`cannot run DFS ${launch.label} as a task (${describeError(error)}); starting it directly`);
+      const process = new NodeProcess(launch, this.runtime);
+      process.on('line', (line: string) => this.log.append(`[${launch.label}] ${line}`));
+      this.registry.add(process);
+      process.start();
+    }
+    const process = await this.registry.whenReady(launch.key, READY_TIMEOUT_MS);
+    this.log.info(`DFS ${launch.label} listening on port ${launch.port} (pid ${process.pid})`);
+    return process;
+  }
+}

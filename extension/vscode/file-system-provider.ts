@@ -1,0 +1,118 @@
+import { Writable } from 'stream';
+import * as vscode from 'vscode';
+import type { DfsConnection } from '../cluster/connection';
+import { parseDfsPath } from '../model/dfs-uri';
+import type { Logger } from '../model/logger';
+import { FileRecord, toDfsError } from '../../server/protocol';
+
+/**
+ * `dfs:/<client>/<name>` opens a stored file in an editor. Registered read-only: a
+ * stored file changes only by uploading a new version, which keeps every copy in step.
+ */
+export class DfsFileSystemProvider implements vscode.FileSystemProvider, vscode.Disposable {
+  private readonly changed = new vscode.EventEmitter<vscode.FileChangeEvent[]>();
+  readonly onDidChangeFile = this.changed.event;
+
+  constructor(
+    private readonly connection: DfsConnection,
+    private readonly log: Logger,
+  ) {}
+
+  watch(): vscode.Disposable {
+    // Stored files change only through uploads from somewhere; there is nothing to subscribe to.
+    return new vscode.Disposable(() => undefined);
+  }
+
+  async stat(uri: vscode.Uri): Promise<vscode.FileStat> {
+    const { clientId, name } = parseDfsPath(uri.path);
+    if (name === '') {
+      return { type: vscode.FileType.Directory, ctime: 0, mtime: 0, size: 0, permissions: vscode.FilePermission.Readonly };
+    }
+    const files = await this.listing(uri, clientId);
+    const file = files.find((record) => record.name === name);
+    if (file) {
+      return { type: vscode.FileType.File, ctime: file.mtimeMs, mtime: file.mtimeMs, size: file.size, permissions: vscode.FilePermission.Readonly };
+    }
+    if (files.some((record) => record.name.startsWith(`${name}/`))) {
+      return { type: vscode.FileType.Directory, ctime: 0, mtime: 0, size: 0, permissions: vscode.FilePermission.Readonly };
+    }
+    throw vscode.FileSystemError.FileNotFound(uri);
+  }
+
+  async readDirectory(uri: vscode.Uri): Promise<[string, vscode.FileType][]> {
+    const { clientId, name } = parseDfsPath(uri.path);
+    const prefix = name === '' ? '' : `${name}/`;
+    const entries = new Map<string, vscode.FileType>();
+    for (const record of await this.listing(uri, clientId)) {
+      if (!record.name.startsWith(prefix)) {
+        continue;
+      }
+      const rest = record.name.slice(prefix.length);
+      const slash = rest.indexOf('/');
+      entries.set(slash === -1 ? rest : rest.slice(0, slash), slash === -1 ? vscode.FileType.File : vscode.FileType.Directory);
+    }
+    return [...entries];
+  }
+
+  async readFile(uri: vscode.Uri): Promise<Uint8Array> {
+    const { clientId, name } = parseDfsPath(uri.path);
+    const chunks: Buffer[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        chunks.push(chunk);
+        done();
+      },
+    });
+    try {
+      const { size, sha256 } = await this.connection.client().download(name, sink, { clientId });
+      this.log.info(`opened ${clientId}/${name} (${size} bytes, sha256 ${sha256})`);
+      return Buffer.concat(chunks);
+    } catch (error) {
+      this.log.error(`opening ${clientId}/${name} failed`, error);
+      throw this.fileSystemError(uri, error);
+    }
+  }
+
+  createDirectory(uri: vscode.Uri): never {
+    throw this.readOnly(uri);
+  }
+
+  writeFile(uri: vscode.Uri): never {
+    throw this.readOnly(uri);
+  }
+
+  delete(uri: vscode.Uri): never {
+    throw this.readOnly(uri);
+  }
+
+  rename(uri: vscode.Uri): never {
+    throw this.readOnly(uri);
+  }
+
+  dispose(): void {
+    this.changed.dispose();
+  }
+
+  private async listing(uri: vscode.Uri, clientId: string): Promise<FileRecord[]> {
+    try {
+      return await this.connection.client().files(clientId);
+    } catch (error) {
+      throw this.fileSystemError(uri, error);
+    }
+  }
+
+  private fileSystemError(uri: vscode.Uri, error: unknown): vscode.FileSystemError {
+    const failure = toDfsError(error);
+    if (failure.code === 'NOT_FOUND') {
+      return vscode.FileSystemError.FileNotFound(uri);
+    }
+    if (failure.code === 'UNREACHABLE' || failure.code === 'TIMEOUT') {
+      return vscode.FileSystemError.Unavailable(`DFS: ${failure.message}`);
+    }
+    return new vscode.FileSystemError(`DFS: ${failure.message}`);
+  }
+
+  private readOnly(uri: vscode.Uri): vscode.FileSystemError {
+    return vscode.FileSystemError.NoPermissions(`${uri.path}: DFS files are read-only here; upload a new version with "DFS: Upload to DFS"`);
+  }
+}

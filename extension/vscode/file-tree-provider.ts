@@ -1,0 +1,111 @@
+import * as vscode from 'vscode';
+import type { ClusterMonitor } from '../cluster/cluster-monitor';
+import type { DfsConnection } from '../cluster/connection';
+import type { Logger } from '../model/logger';
+import { DFS_SCHEME, dfsPath } from '../model/dfs-uri';
+import { DfsNode, FileNode, FolderNode, buildClientNodes, buildFileTree, expectedCopies } from '../model/tree-model';
+
+/**
+ * Clients at the top, each one's files below. Listings are fetched when a client is
+ * expanded and kept until the next refresh, so expanding folders costs no round trip.
+ */
+export class FileTreeProvider implements vscode.TreeDataProvider<DfsNode>, vscode.Disposable {
+  private readonly changed = new vscode.EventEmitter<DfsNode | undefined>();
+  readonly onDidChangeTreeData = this.changed.event;
+  private readonly fileTrees = new Map<string, Promise<(FolderNode | FileNode)[]>>();
+
+  constructor(
+    private readonly connection: DfsConnection,
+    private readonly monitor: ClusterMonitor,
+    private readonly log: Logger,
+  ) {}
+
+  refresh(): void {
+    this.fileTrees.clear();
+    this.changed.fire(undefined);
+  }
+
+  getTreeItem(node: DfsNode): vscode.TreeItem {
+    switch (node.kind) {
+      case 'client': {
+        const item = new vscode.TreeItem(node.label, node.own ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.Collapsed);
+        item.id = node.id;
+        item.description = node.description;
+        item.tooltip = node.tooltip;
+        item.contextValue = node.contextValue;
+        item.iconPath = new vscode.ThemeIcon(node.own ? 'account' : 'person');
+        return item;
+      }
+      case 'folder': {
+        const item = new vscode.TreeItem(node.label, vscode.TreeItemCollapsibleState.Collapsed);
+        item.id = node.id;
+        item.description = node.description;
+        item.contextValue = node.contextValue;
+        item.iconPath = vscode.ThemeIcon.Folder;
+        return item;
+      }
+      case 'file': {
+        const item = new vscode.TreeItem(node.label, vscode.TreeItemCollapsibleState.None);
+        item.id = node.id;
+        item.description = node.description;
+        item.tooltip = node.tooltip;
+        item.contextValue = node.contextValue;
+        item.resourceUri = vscode.Uri.from({ scheme: DFS_SCHEME, path: dfsPath(node.clientId, node.record.name) });
+        item.iconPath = node.underReplicated ? new vscode.ThemeIcon('warning', new vscode.ThemeColor('list.warningForeground')) : vscode.ThemeIcon.File;
+        item.command = { command: 'dfs.openFile', title: 'Open', arguments: [node] };
+        return item;
+      }
+    }
+  }
+
+  async getChildren(node?: DfsNode): Promise<DfsNode[]> {
+    if (!node) {
+      return this.clients();
+    }
+    if (node.kind === 'client') {
+      return this.filesOf(node.clientId);
+    }
+    return node.kind === 'folder' ? node.children : [];
+  }
+
+  dispose(): void {
+    this.changed.dispose();
+  }
+
+  /** Offline returns nothing, which makes VS Code show the welcome view with Start Cluster. */
+  private async clients(): Promise<DfsNode[]> {
+    const state = await this.monitor.refresh();
+    if (state.kind !== 'online') {
+      return [];
+    }
+    try {
+      return buildClientNodes(this.connection.settings.clientId, await this.connection.client().clients());
+    } catch (error) {
+      this.log.error(`listing clients at ${this.connection.address} failed`, error);
+      await this.monitor.refresh();
+      return [];
+    }
+  }
+
+  private filesOf(clientId: string): Promise<(FolderNode | FileNode)[]> {
+    let tree = this.fileTrees.get(clientId);
+    if (!tree) {
+      tree = this.loadFiles(clientId);
+      this.fileTrees.set(clientId, tree);
+    }
+    return tree;
+  }
+
+  private async loadFiles(clientId: string): Promise<(FolderNode | FileNode)[]> {
+    try {
+      const files = await this.connection.client().files(clientId);
+      const state = this.monitor.state;
+      const replicaCount = state.kind === 'online' ? state.status.replicas.length : this.connection.settings.replicas;
+      return buildFileTree(clientId, files, expectedCopies(replicaCount), Date.now());
+    } catch (error) {
+      this.fileTrees.delete(clientId);
+      this.log.error(`listing the files of ${clientId} failed`, error);
+      return [];
+    }
+  }
+}

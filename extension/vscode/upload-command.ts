@@ -1,0 +1,220 @@
+import * as path from 'path';
+import * as vscode from 'vscode';
+import type { ClusterMonitor } from '../cluster/cluster-monitor';
+import type { DfsConnection } from '../cluster/connection';
+import { OverwriteAnswer, OverwriteDecider, planUploads } from '../../server/client/upload-plan';
+import { formatBytes } from '../model/format';
+import { BatchResult, FileOutcome, UploadSource, runUploadBatch, summarizeBatch } from '../upload/batch-runner';
+import { IncrementCounter } from '../upload/progress';
+import type { OutputLog } from './output-log';
+
+export interface UploadViews {
+  refreshTree(): void;
+}
+
+const OVERWRITE = 'Overwrite';
+const SKIP = 'Skip';
+const OVERWRITE_ALL = 'Overwrite All';
+const SKIP_ALL = 'Skip All';
+const SAVE_AND_UPLOAD = 'Save and Upload';
+const UPLOAD_BUFFER = 'Upload Buffer';
+
+/**
+ * Upload to DFS, from wherever it is invoked: the Explorer (one or many files and
+ * folders), an editor (its file or unsaved buffer), the tree (a file picker) or a drop.
+ */
+export class UploadCommand {
+  constructor(
+    private readonly connection: DfsConnection,
+    private readonly monitor: ClusterMonitor,
+    private readonly views: UploadViews,
+    private readonly log: OutputLog,
+  ) {}
+
+  /** VS Code passes (clicked, allSelected) from the Explorer, (resource, context) from an editor menu, nothing from the palette. */
+  async fromCommand(clicked?: unknown, selected?: unknown): Promise<BatchResult | undefined> {
+    if (Array.isArray(selected) && selected.every((item) => item instanceof vscode.Uri) && selected.length > 0) {
+      return this.upload(selected as vscode.Uri[]);
+    }
+    if (clicked instanceof vscode.Uri) {
+      return this.upload([clicked]);
+    }
+    const editor = vscode.window.activeTextEditor;
+    if (editor) {
+      return this.upload([editor.document.uri]);
+    }
+    return this.pickAndUpload();
+  }
+
+  async pickAndUpload(): Promise<BatchResult | undefined> {
+    const picked = await vscode.window.showOpenDialog({ canSelectFiles: true, canSelectFolders: true, canSelectMany: true, openLabel: 'Upload to DFS' });
+    return picked && picked.length > 0 ? this.upload(picked) : undefined;
+  }
+
+  /** `prefix` puts the files under a folder of the stored names (a drop onto a folder in the tree). */
+  async upload(uris: readonly vscode.Uri[], prefix = ''): Promise<BatchResult | undefined> {
+    const filePaths = uris.filter((uri) => uri.scheme === 'file').map((uri) => uri.fsPath);
+    const bufferSources: UploadSource[] = [];
+    const unsupported: FileOutcome[] = [];
+    for (const uri of uris) {
+      if (uri.scheme === 'untitled') {
+        const document = vscode.workspace.textDocuments.find((candidate) => candidate.uri.toString() === uri.toString());
+        if (document) {
+          bufferSources.push({ kind: 'buffer', origin: uri.toString(), name: joinName(prefix, path.posix.basename(uri.path)), content: Buffer.from(document.getText(), 'utf8') });
+          continue;
+        }
+      }
+      if (uri.scheme !== 'file') {
+        unsupported.push({ origin: uri.toString(), status: 'failed', code: 'BAD_FILE_NAME', reason: `only local files can be uploaded, not ${uri.scheme}: resources` });
+      }
+    }
+
+    let plan = await planUploads(filePaths, prefix);
+    const dirty = vscode.workspace.textDocuments.filter((document) => document.isDirty && document.uri.scheme === 'file' && plan.uploads.some((upload) => samePath(upload.localPath, document.uri.fsPath)));
+    let buffers = new Map<string, Buffer>();
+    if (dirty.length > 0) {
+      const what = dirty.length === 1 ? `"${path.basename(dirty[0].uri.fsPath)}" has` : `${dirty.length} files have`;
+      const choice = await vscode.window.showWarningMessage(
+        `${what} unsaved changes.`,
+        { modal: true, detail: 'Save them and upload the saved files, or upload what the editor shows without saving?' },
+        SAVE_AND_UPLOAD,
+        UPLOAD_BUFFER,
+      );
+      if (choice === undefined) {
+        this.log.info('upload cancelled at the unsaved-changes question');
+        return undefined;
+      }
+      if (choice === SAVE_AND_UPLOAD) {
+        for (const document of dirty) {
+          if (!(await document.save())) {
+            await vscode.window.showErrorMessage(`DFS: could not save ${document.uri.fsPath}; nothing was uploaded.`);
+            return undefined;
+          }
+        }
+        plan = await planUploads(filePaths, prefix);
+      } else {
+        buffers = new Map(dirty.map((document) => [path.resolve(document.uri.fsPath), Buffer.from(document.getText(), 'utf8')]));
+      }
+    }
+    const sources: UploadSource[] = [
+      ...plan.uploads.map((upload): UploadSource => {
+        const buffer = buffers.get(path.resolve(upload.localPath));
+        return buffer ? { kind: 'buffer', origin: upload.localPath, name: upload.name, content: buffer } : { kind: 'file', ...upload };
+      }),
+      ...bufferSources,
+    ];
+    if (sources.length === 0 && plan.skipped.length === 0 && unsupported.length === 0) {
+      await vscode.window.showInformationMessage('DFS: there is nothing to upload in what was selected.');
+      return undefined;
+    }
+    return this.runBatch(sources, plan.skipped, unsupported);
+  }
+
+  private async runBatch(sources: UploadSource[], skipped: { localPath: string; reason: string }[], unsupported: FileOutcome[]): Promise<BatchResult> {
+    const client = this.connection.client();
+    const totalBytes = sources.reduce((sum, source) => sum + (source.kind === 'file' ? source.size : source.content.length), 0);
+    this.log.info(`upload to ${this.connection.address} as ${client.clientId}: ${sources.length} file${sources.length === 1 ? '' : 's'}, ${formatBytes(totalBytes)}`);
+    const result = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: 'DFS: uploading', cancellable: true },
+      async (progress, token) => {
+        const abort = new AbortController();
+        const cancelListener = token.onCancellationRequested(() => {
+          this.log.info('upload cancelled by the user; closing the connection so the server keeps nothing');
+          abort.abort();
+        });
+        const increments = new IncrementCounter();
+        let lastMessage = '';
+        try {
+          return await runUploadBatch({
+            client,
+            sources,
+            unplannable: skipped,
+            decider: new OverwriteDecider(),
+            askOverwrite: (name) => this.askOverwrite(name),
+            signal: abort.signal,
+            onProgress: (state, current) => {
+              const message = `${current ? `${current}: ` : ''}${formatBytes(state.doneBytes)} of ${formatBytes(state.totalBytes)} (${state.percent}%)`;
+              // Chunks arrive every 256 KiB; only tell VS Code when the text would change.
+              if (message !== lastMessage) {
+                lastMessage = message;
+                progress.report({ message, increment: increments.next(state.percent) });
+              }
+            },
+            onOutcome: (outcome) => this.logOutcome(outcome),
+          });
+        } finally {
+          cancelListener.dispose();
+        }
+      },
+    );
+    result.outcomes.unshift(...unsupported);
+    unsupported.forEach((outcome) => this.logOutcome(outcome));
+    this.views.refreshTree();
+    this.monitor.refresh().catch((error: unknown) => this.log.error('status check after upload failed', error));
+    await this.report(result);
+    return result;
+  }
+
+  private async askOverwrite(name: string): Promise<OverwriteAnswer | undefined> {
+    const choice = await vscode.window.showWarningMessage(
+      `"${name}" is already stored in DFS.`,
+      { modal: true, detail: 'Replace the stored file with this one?' },
+      OVERWRITE,
+      SKIP,
+      OVERWRITE_ALL,
+      SKIP_ALL,
+    );
+    switch (choice) {
+      case OVERWRITE:
+        return 'overwrite';
+      case SKIP:
+        return 'skip';
+      case OVERWRITE_ALL:
+        return 'overwriteAll';
+      case SKIP_ALL:
+        return 'skipAll';
+      default:
+        return 'cancel';
+    }
+  }
+
+  private logOutcome(outcome: FileOutcome): void {
+    const what = outcome.name ? `${outcome.name} (from ${outcome.origin})` : outcome.origin;
+    switch (outcome.status) {
+      case 'uploaded':
+        this.log.info(`uploaded ${what}: ${outcome.receipt?.size} bytes, ${outcome.receipt?.copies} copies, sha256 ${outcome.receipt?.sha256}`);
+        break;
+      case 'skipped':
+        this.log.info(`skipped ${what}: ${outcome.reason}`);
+        break;
+      case 'cancelled':
+        this.log.warn(`cancelled ${what}: ${outcome.reason}`);
+        break;
+      case 'failed':
+        this.log.error(`upload of ${what} failed [${outcome.code}]: ${outcome.reason}`);
+        break;
+    }
+  }
+
+  private async report(result: BatchResult): Promise<void> {
+    const summary = summarizeBatch(result);
+    if (summary.failed > 0) {
+      const choice = await vscode.window.showErrorMessage(summary.text, 'Show Log');
+      if (choice === 'Show Log') {
+        this.log.show();
+      }
+    } else if (result.cancelled) {
+      await vscode.window.showWarningMessage(`${summary.text} Nothing partial was kept on the servers.`);
+    } else {
+      await vscode.window.showInformationMessage(summary.text);
+    }
+  }
+}
+
+function joinName(prefix: string, name: string): string {
+  return prefix ? `${prefix.replace(/\/+$/, '')}/${name}` : name;
+}
+
+function samePath(a: string, b: string): boolean {
+  return path.resolve(a) === path.resolve(b);
+}
