@@ -185,6 +185,7 @@ export const DEFAULT_SETTINGS = {
   'git.enabled': false,
   'files.autoSave': 'off',
   'window.restoreWindows': 'none',
+  'workbench.secondarySideBar.defaultVisibility': 'hidden',
 };
 
 /**
@@ -196,6 +197,7 @@ export async function installExtension(vsix, { extensionsDir, userDataDir, logFi
   const paths = e2ePaths();
   if (!fs.existsSync(vsix)) throw new Error(`e2e: .vsix not found: ${vsix}`);
   if (!extensionsDir) throw new Error('e2e: installExtension needs extensionsDir');
+  const ownHome = !userDataDir;
   const home = userDataDir ?? tempDir('dfs-e2e-install-');
   fs.mkdirSync(extensionsDir, { recursive: true });
   const args = [paths.codeServerEntry, '--install-extension', path.resolve(vsix),
@@ -205,6 +207,7 @@ export async function installExtension(vsix, { extensionsDir, userDataDir, logFi
     encoding: 'utf8',
     timeout: TIMEOUTS.extensionInstall,
   });
+  if (ownHome) fs.rmSync(home, { recursive: true, force: true });
   const out = `${res.stdout ?? ''}${res.stderr ?? ''}`;
   if (logFile) fs.appendFileSync(logFile, `$ code-server ${args.slice(1).join(' ')}\n${out}\n`);
   if (res.status !== 0 || /failed|error/i.test(out) && !/successfully installed/i.test(out)) {
@@ -366,19 +369,29 @@ export async function openCommandPalette(page) {
  * Waits until the highlighted entry is exactly that label before pressing Enter.
  */
 export async function runCommand(page, label, { timeout = TIMEOUTS.ui } = {}) {
-  const input = await openCommandPalette(page);
-  await input.fill(`>${label}`);
   const widget = quickInput(page);
   const row = widget.locator('.monaco-list-row').filter({
     has: page.locator('.label-name').getByText(label, { exact: true }),
   }).first();
-  try {
-    await row.waitFor({ state: 'visible', timeout });
-  } catch {
-    const rows = await widget.locator('.monaco-list-row').evaluateAll(
-      (els) => els.map((e) => e.getAttribute('aria-label'))).catch(() => []);
-    await page.keyboard.press('Escape');
-    throw new Error(`e2e: command "${label}" not found in the palette after ${timeout} ms; it offered: ${JSON.stringify(rows.slice(0, 10))}`);
+  const deadline = Date.now() + timeout;
+  let offered = [];
+  for (;;) {
+    const input = await openCommandPalette(page);
+    await input.fill(`>${label}`);
+    try {
+      await row.waitFor({ state: 'visible', timeout: Math.min(5_000, Math.max(500, deadline - Date.now())) });
+      break;
+    } catch {
+      offered = await widget.locator('.monaco-list-row').evaluateAll(
+        (els) => els.map((e) => e.getAttribute('aria-label'))).catch(() => []);
+      await page.keyboard.press('Escape');
+      await widget.waitFor({ state: 'hidden', timeout: 5_000 }).catch(() => {});
+      // An extension's commands show up only once the extension host has
+      // registered them, and an open palette does not refresh: reopen it.
+      if (Date.now() >= deadline) {
+        throw new Error(`e2e: command "${label}" not found in the palette after ${timeout} ms; it offered: ${JSON.stringify(offered.slice(0, 10))}`);
+      }
+    }
   }
   if ((await row.getAttribute('class'))?.split(/\s+/).includes('focused')) {
     await page.keyboard.press('Enter');
@@ -460,44 +473,55 @@ export async function multiSelectExplorerItems(page, names) {
 /** The open context menu (VS Code draws it in a shadow root; Playwright CSS pierces it). */
 export const contextMenu = (page) => page.locator('.context-view .monaco-menu');
 
-/** Picks an entry of the open context menu by its exact label. */
-export async function pickContextMenuEntry(page, entry, { timeout = TIMEOUTS.ui } = {}) {
+/**
+ * Picks an entry of the open context menu by its exact label.
+ * @returns {Promise<boolean>} false (menu closed) when the entry is not there and throwIfMissing is false
+ */
+export async function pickContextMenuEntry(page, entry, { timeout = 5_000, throwIfMissing = true } = {}) {
   const menu = contextMenu(page);
   try {
-    await menu.first().waitFor({ state: 'visible', timeout });
+    await menu.first().waitFor({ state: 'visible', timeout: TIMEOUTS.ui });
   } catch {
     throw new Error(`e2e: no context menu appeared (wanted "${entry}")`);
   }
-  const item = menu.locator(`.action-item:not(.disabled) .action-label[aria-label="${cssString(entry)}"]`).first()
-    .or(menu.locator('.action-item:not(.disabled) .action-label').getByText(entry, { exact: true }).first());
+  const item = menu.locator(`.action-item:not(.disabled) .action-label[aria-label="${cssString(entry)}"]`).first();
   // menus can fill in a moment after they open
-  await item.first().waitFor({ state: 'visible', timeout: 5_000 }).catch(() => {});
+  await item.waitFor({ state: 'visible', timeout }).catch(() => {});
   if (await item.count() === 0) {
-    const labels = await menu.locator('.action-item .action-label').evaluateAll(
+    const labels = await menu.locator('.action-item:not(.disabled) .action-label').evaluateAll(
       (els) => els.map((e) => e.getAttribute('aria-label') || e.textContent).filter(Boolean));
     await page.keyboard.press('Escape');
+    await menu.first().waitFor({ state: 'hidden', timeout: 5_000 }).catch(() => {});
+    if (!throwIfMissing) return false;
     throw new Error(`e2e: context menu has no enabled entry "${entry}"; it has: ${JSON.stringify(labels)}`);
   }
-  await item.first().hover();
-  await item.first().click();
-  await menu.first().waitFor({ state: 'hidden', timeout }).catch(() => {});
+  await item.hover();
+  await item.click();
+  await menu.first().waitFor({ state: 'hidden', timeout: TIMEOUTS.ui }).catch(() => {});
+  return true;
+}
+
+/**
+ * Right-clicks target (a locator) and picks entry; reopens the menu until the
+ * entry appears (an extension's menu entries come once its contributions load).
+ */
+export async function contextMenuOn(page, target, entry, { timeout = TIMEOUTS.ui } = {}) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    await target.waitFor({ state: 'visible', timeout: Math.max(1_000, deadline - Date.now()) });
+    await target.click({ button: 'right' });
+    const last = Date.now() >= deadline;
+    if (await pickContextMenuEntry(page, entry, { throwIfMissing: last })) return;
+  }
 }
 
 /**
  * Right-clicks an Explorer item and picks a context-menu entry (e.g. 'Upload to DFS').
- * With keepSelection, a right-click on an already selected item acts on the whole selection.
+ * A right-click on an item that is part of a multi-selection acts on the whole selection.
  */
-export async function explorerContextMenu(page, name, entry) {
+export async function explorerContextMenu(page, name, entry, opts) {
   const item = await waitForExplorerItem(page, name);
-  await item.click({ button: 'right' });
-  await pickContextMenuEntry(page, entry);
-}
-
-/** Right-clicks any locator (a DFS tree row, an editor tab, ...) and picks an entry. */
-export async function contextMenuOn(page, locator, entry) {
-  await locator.waitFor({ state: 'visible' });
-  await locator.click({ button: 'right' });
-  await pickContextMenuEntry(page, entry);
+  await contextMenuOn(page, item, entry, opts);
 }
 
 /** A row of a tree/list in a view pane whose title matches (e.g. the DFS view), by label. */
@@ -510,6 +534,13 @@ export function viewTreeItem(page, viewTitle, label) {
 export async function waitForNotification(page, text, { timeout = TIMEOUTS.ui } = {}) {
   const toast = page.locator('.notification-toast, .notifications-center .notification-list-item').filter({ hasText: text }).first();
   await toast.waitFor({ state: 'visible', timeout });
+  // toasts fade in: wait until fully shown so a screenshot sees them
+  await toast.evaluate((el) => new Promise((resolve) => {
+    const done = () => !el.classList.contains('notification-toast') || getComputedStyle(el).opacity === '1';
+    const tick = () => (done() ? resolve() : requestAnimationFrame(tick));
+    tick();
+    setTimeout(resolve, 2_000);
+  }));
   return toast;
 }
 
@@ -553,7 +584,7 @@ export async function screenshot(page, name) {
   const { output } = e2ePaths();
   fs.mkdirSync(output, { recursive: true });
   const file = path.join(output, name.endsWith('.png') ? name : `${name}.png`);
-  await page.screenshot({ path: file, timeout: TIMEOUTS.ui });
+  await page.screenshot({ path: file, timeout: TIMEOUTS.ui, animations: 'disabled' });
   return file;
 }
 
@@ -573,6 +604,13 @@ export class E2E {
     fs.mkdirSync(this.paths.output, { recursive: true });
     this.logFile = path.join(this.paths.output, 'code-server.log');
     fs.writeFileSync(this.logFile, '');
+  }
+
+  /** A fresh temp folder, removed by close(). */
+  tempDir(prefix = 'dfs-e2e-') {
+    const dir = tempDir(prefix);
+    this.tempDirs.push(dir);
+    return dir;
   }
 
   /** A temp folder filled with files: { 'a.txt': 'text', 'dir/b.txt': Buffer, 'empty/': null }. */

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   E2E, activeEditorText, explorerContextMenu, multiSelectExplorerItems, openExplorerFile,
-  runCommand, screenshot, tempDir, waitForExplorerItem, waitForNotification,
+  runCommand, screenshot, waitForExplorerItem, waitForNotification,
 } from './code-server.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -43,7 +43,7 @@ function buildSmokeVsix() {
   } catch {
     return null;
   }
-  const dir = tempDir('dfs-e2e-smoke-ext-');
+  const dir = e2e.tempDir('dfs-e2e-smoke-ext-');
   const pkg = {
     name: 'dfs-e2e-smoke', displayName: 'DFS e2e smoke', publisher: 'dfs-e2e', version: '0.0.1',
     license: 'MIT', engines: { vscode: '^1.90.0' }, main: './extension.js', activationEvents: [],
@@ -127,7 +127,9 @@ try {
   await step('multi-select two files and Compare Selected from the context menu', async () => {
     await multiSelectExplorerItems(page, ['a.txt', 'b.md']);
     await explorerContextMenu(page, 'b.md', 'Compare Selected');
-    await page.locator('.monaco-diff-editor').first().waitFor({ state: 'visible' });
+    const diff = page.locator('.monaco-diff-editor').first();
+    await diff.locator('.view-lines').filter({ hasText: 'second file' }).first().waitFor({ state: 'visible' });
+    await diff.locator('.view-lines').filter({ hasText: 'hello from a' }).first().waitFor({ state: 'visible' });
     await screenshot(page, 'smoke-4-compare');
   });
 
