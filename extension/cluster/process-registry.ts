@@ -43,12 +43,14 @@ export class ProcessRegistry extends EventEmitter {
     const timedOut = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new DfsError('TIMEOUT', `DFS ${key.replace(':', ' on port ')} printed no listening line within ${timeoutMs / 1000} s`)), timeoutMs);
     });
+    const added = this.whenAdded(key);
     try {
-      const process = await Promise.race([this.whenAdded(key), timedOut]);
+      const process = await Promise.race([added.promise, timedOut]);
       await Promise.race([process.ready, timedOut]);
       return process;
     } finally {
       clearTimeout(timer);
+      added.cancel();
     }
   }
 
@@ -56,15 +58,25 @@ export class ProcessRegistry extends EventEmitter {
     await Promise.all(this.running.map((process) => process.stop()));
   }
 
-  private whenAdded(key: string): Promise<NodeProcess> {
+  private whenAdded(key: string): { promise: Promise<NodeProcess>; cancel(): void } {
     const existing = this.processes.get(key);
     if (existing) {
-      return Promise.resolve(existing);
+      return { promise: Promise.resolve(existing), cancel: () => undefined };
     }
-    return new Promise((resolve) => {
-      const list = this.waiters.get(key) ?? [];
-      list.push(resolve);
-      this.waiters.set(key, list);
-    });
+    let wake!: (process: NodeProcess) => void;
+    const promise = new Promise<NodeProcess>((resolve) => (wake = resolve));
+    this.waiters.set(key, [...(this.waiters.get(key) ?? []), wake]);
+    return {
+      promise,
+      // A waiter that timed out must not linger and keep its caller's closure alive.
+      cancel: () => {
+        const remaining = (this.waiters.get(key) ?? []).filter((waiter) => waiter !== wake);
+        if (remaining.length > 0) {
+          this.waiters.set(key, remaining);
+        } else {
+          this.waiters.delete(key);
+        }
+      },
+    };
   }
 }

@@ -32,7 +32,10 @@ export class ClusterCommands {
   async start(): Promise<void> {
     const settings = this.connection.settings;
     const state = await this.monitor.refresh();
-    if (state.kind === 'online') {
+    const missing = clusterLaunches(settings).filter((launch) => !this.registry.get(launch.key)?.running);
+    // A cluster this window started and that lost a server gets that server back; any other answering cluster is used as it is.
+    const restartingOwn = state.kind === 'online' && this.registry.running.length > 0 && missing.length > 0;
+    if (state.kind === 'online' && !restartingOwn) {
       this.log.info(`Start Cluster: a cluster already answers at ${state.address}; using it`);
       this.views.refreshTree();
       await vscode.window.showInformationMessage(`DFS: a cluster already answers at ${state.address}; using it instead of starting another.`);
@@ -44,7 +47,6 @@ export class ClusterCommands {
       );
       return;
     }
-    const missing = clusterLaunches(settings).filter((launch) => !this.registry.get(launch.key)?.running);
     this.log.info(`Start Cluster: primary ${settings.host}:${settings.port}, ${settings.replicas} replicas from port ${settings.basePort}, data in ${settings.dataDir}, write quorum ${settings.writeQuorum}`);
     try {
       await fs.mkdir(settings.dataDir, { recursive: true });
@@ -79,7 +81,11 @@ export class ClusterCommands {
     await this.monitor.refresh();
     this.views.refreshTree();
     this.log.info(`Start Cluster: ready at ${this.connection.address}`);
-    await vscode.window.showInformationMessage(`DFS: cluster started, primary at ${this.connection.address} with ${settings.replicas} replica${settings.replicas === 1 ? '' : 's'}.`);
+    await vscode.window.showInformationMessage(
+      restartingOwn
+        ? `DFS: restarted ${missing.map((launch) => launch.label).join(', ')}.`
+        : `DFS: cluster started, primary at ${this.connection.address} with ${settings.replicas} replica${settings.replicas === 1 ? '' : 's'}.`,
+    );
   }
 
   async stop(): Promise<void> {

@@ -107,6 +107,21 @@ export class UploadCommand {
       await vscode.window.showInformationMessage('DFS: there is nothing to upload in what was selected.');
       return undefined;
     }
+    const state = await this.monitor.refresh();
+    if (state.kind === 'offline' || state.kind === 'notPrimary') {
+      // Failing every file one by one would bury the one thing to fix.
+      const reason = state.kind === 'offline' ? `no cluster answers at ${state.address} (${state.reason})` : `${state.address} is a ${state.status.role}, not a primary`;
+      this.log.error(`upload not started: ${reason}`);
+      const choice = await vscode.window.showErrorMessage(`DFS: nothing was uploaded: ${reason}.`, 'Start Cluster', 'Open Settings', 'Show Log');
+      if (choice === 'Start Cluster') {
+        await vscode.commands.executeCommand('dfs.startCluster');
+      } else if (choice === 'Open Settings') {
+        await vscode.commands.executeCommand('dfs.openSettings');
+      } else if (choice === 'Show Log') {
+        this.log.show();
+      }
+      return undefined;
+    }
     return this.runBatch(sources, plan.skipped, unsupported);
   }
 

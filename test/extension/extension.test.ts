@@ -464,6 +464,24 @@ describe('extension: activate() against real primary and replica processes', fun
     assert.deepStrictEqual(await tree(), []);
   });
 
+  it('Upload while no cluster answers says so once, offering Start Cluster, and sends nothing', async () => {
+    const file = path.join(work, 'offline.txt');
+    await fs.writeFile(file, 'offline');
+    const from = testing.messages.length;
+    let logShown = false;
+    testing.once('logShown', () => (logShown = true));
+    testing.answer = (message) => (message.message.includes('nothing was uploaded') ? 'Show Log' : undefined);
+    const result = await run<BatchResultLike | undefined>('dfs.upload', fileAt(file), [fileAt(file)]);
+    testing.answer = () => undefined;
+    assert.strictEqual(result, undefined);
+    const shown = messagesSince(from);
+    assert.strictEqual(shown.length, 1, JSON.stringify(shown));
+    assert.match(shown[0].message, new RegExp(`nothing was uploaded: no cluster answers at 127\\.0\\.0\\.1:${layout.port}`));
+    assert.deepStrictEqual(shown[0].items, ['Start Cluster', 'Open Settings', 'Show Log']);
+    assert.ok(logShown, 'Show Log opens the DFS output channel');
+    assert.ok(testing.output.some((line) => line.includes('upload not started')));
+  });
+
   it('Start Cluster says clearly when a port is taken, and leaves nothing running', async () => {
     const blocker = net.createServer();
     await new Promise<void>((resolve) => blocker.listen(layout.basePort, '127.0.0.1', resolve));
