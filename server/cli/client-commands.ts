@@ -3,7 +3,7 @@ import { DfsClient } from '../client/dfs-client';
 import { planUploads } from '../client/upload-plan';
 import { parseHostPort } from '../config/cluster-layout';
 import { Settings } from '../config/settings';
-import { ClusterStatus, DfsError, NodeStatus, validateClientId } from '../protocol';
+import { ClusterStatus, DfsError, NodeStatus, ScrubReport, validateClientId } from '../protocol';
 import { ProgressBar, formatBytes } from './progress';
 
 export function clientFor(settings: Settings): DfsClient {
@@ -114,4 +114,23 @@ export async function showStatus(settings: Settings, json: boolean): Promise<voi
     const state = replica.reachable ? 'up' : `DOWN (${replica.lastError ?? 'unreachable'})`;
     process.stdout.write(`  replica ${replica.id} ${replica.address}: ${state}, ${replica.filesBehind} files behind, ${sync}, ${replica.repairs} repairs\n`);
   }
+}
+
+export async function scrub(settings: Settings, json: boolean): Promise<number> {
+  const report = await clientFor(settings).scrub();
+  if (json) {
+    process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+  } else {
+    const replicaLines = Object.entries(report.replicaCorrupted).map(([id, count]) => `replica ${id}: ${count} corrupted, rewritten from the primary`);
+    process.stdout.write(
+      [
+        `checked ${report.checked} files`,
+        `primary: ${report.primaryCorrupted} corrupted, ${report.primaryRepaired} repaired from replicas`,
+        ...replicaLines,
+        ...report.unreachable.map((id) => `replica ${id}: unreachable, not checked`),
+        ...report.unrecoverable.map((name) => `UNRECOVERABLE: ${name} has no good copy left`),
+      ].join('\n') + '\n',
+    );
+  }
+  return report.unrecoverable.length > 0 ? 1 : 0;
 }

@@ -1,6 +1,6 @@
 import { DfsError } from '../protocol';
 import { parseCommandLine } from './args';
-import { getFile, listClients, listFiles, removeFile, showStatus, upload } from './client-commands';
+import { getFile, listClients, listFiles, removeFile, scrub, showStatus, upload } from './client-commands';
 import { runCluster, runPrimary, runReplica } from './server-commands';
 
 const HELP = `dfs: a replicated file store
@@ -17,6 +17,7 @@ Clients (each takes --client ID and --server HOST:PORT):
   dfs get NAME [-o FILE]    download and verify a stored file
   dfs rm NAME               delete a stored file from every copy
   dfs status                the primary and each replica: up or down, files behind [--json]
+  dfs scrub                 verify every copy against its checksum now and repair what fails [--json]
 
 Defaults: primary 127.0.0.1:8000, 3 replicas on 9000-9002, data under ./dfs-data,
 client id = your user name. A dfs.config.json in the current folder may set any of
@@ -64,6 +65,8 @@ export async function main(argv: string[]): Promise<number> {
     case 'status':
       await showStatus(settings, parsed.json);
       return 0;
+    case 'scrub':
+      return scrub(settings, parsed.json);
     default:
       throw new DfsError('UNKNOWN_VERB', `unknown command "${command}". Run "dfs --help" for the commands.`);
   }

@@ -11,6 +11,7 @@ import {
   NodeStatus,
   Reply,
   Request,
+  ScrubReport,
   UploadReceipt,
   decodeRecords,
   formatRequest,
@@ -25,6 +26,8 @@ export interface ClientOptions {
   clientId: string;
   timeouts?: ConnectionTimeouts;
   connectTimeoutMs?: number;
+  /** How long to wait for a restarted primary to say whether an upload whose reply was lost committed. */
+  outcomeWaitMs?: number;
 }
 
 export interface TransferOptions {
@@ -103,6 +106,7 @@ export class DfsClient {
       }
       let sent = 0;
       let held: Buffer | undefined;
+      const hash = createHash('sha256');
       for await (const chunk of body) {
         if (held) {
           await conn.write(held);
@@ -110,6 +114,7 @@ export class DfsClient {
           options.onProgress?.(sent, size);
         }
         held = chunk;
+        hash.update(chunk);
         if (sent + held.length > size) {
           throw new DfsError('CONFLICT', `the source produced more than the ${size} bytes announced; nothing was stored`);
         }
@@ -123,7 +128,18 @@ export class DfsClient {
       if (sent !== size) {
         throw new DfsError('CONFLICT', `the source produced ${sent} of the ${size} bytes announced; nothing was stored`);
       }
-      const result = parseReply(await conn.readLine(this.options.timeouts?.idleMs ?? DEFAULT_TIMEOUTS.idleMs));
+      const sha256 = hash.digest('hex');
+      let result;
+      try {
+        result = parseReply(await conn.readLine(this.options.timeouts?.idleMs ?? DEFAULT_TIMEOUTS.idleMs));
+      } catch (error) {
+        if (options.signal?.aborted || !(error instanceof DfsError) || (error.code !== 'PROTOCOL' && error.code !== 'TIMEOUT')) {
+          throw error;
+        }
+        // Every byte went out but the answer never came: the primary may have died
+        // after committing. Ask it (once it is back) instead of guessing.
+        return await this.resolveOutcome(name, sha256, size, error);
+      }
       if (result.token !== Reply.UPLOAD_SUCCESS) {
         throw replyError(result);
       }
@@ -132,6 +148,33 @@ export class DfsClient {
       throw this.cancelledOr(error, options.signal);
     } finally {
       conn.destroy();
+    }
+  }
+
+  /**
+   * Settles an upload whose reply was lost: stored with exactly our checksum means it
+   * committed; anything else once the primary answers means it did not.
+   */
+  private async resolveOutcome(name: string, sha256: string, size: number, cause: DfsError): Promise<UploadReceipt> {
+    const deadline = Date.now() + (this.options.outcomeWaitMs ?? 15_000);
+    let delay = 50;
+    for (;;) {
+      try {
+        const record = (await this.files()).find((file) => file.name === name);
+        if (record && record.sha256 === sha256 && record.size === size) {
+          return { sha256, size, copies: record.copies ?? 1, replicasBehind: [] };
+        }
+        throw new DfsError('REPLICA_FAILED', `the primary lost the connection (${cause.message}) before storing ${name}; nothing was stored, try again`);
+      } catch (error) {
+        if (error instanceof DfsError && error.code === 'REPLICA_FAILED') {
+          throw error;
+        }
+        if (Date.now() + delay > deadline) {
+          throw new DfsError('UNREACHABLE', `the primary went away after receiving ${name} and did not come back within ${this.options.outcomeWaitMs ?? 15_000} ms; whether it was stored is unknown: check with "dfs ls"`);
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay = Math.min(delay * 2, 1_000);
     }
   }
 
@@ -163,6 +206,20 @@ export class DfsClient {
         throw replyError(reply);
       }
       return JSON.parse(reply.payload) as NodeStatus;
+    } finally {
+      conn.destroy();
+    }
+  }
+
+  /** Verifies every copy in the cluster now and repairs what fails; resolves with the primary's report. */
+  async scrub(): Promise<ScrubReport> {
+    const conn = await this.open({ verb: 'SCRUB' });
+    try {
+      const reply = parseReply(await conn.readLine(60 * 60_000));
+      if (reply.token !== Reply.OK || !reply.payload) {
+        throw replyError(reply);
+      }
+      return JSON.parse(reply.payload) as ScrubReport;
     } finally {
       conn.destroy();
     }

@@ -1,3 +1,4 @@
+import type { Readable } from 'stream';
 import * as path from 'path';
 import { PRIMARY_ROOT, ReplicaAddress, WriteQuorum, replicasRequired } from '../config/cluster-layout';
 import { ConnectionTimeouts } from '../net/connection';
@@ -7,12 +8,14 @@ import { downloadHandler } from '../node/handlers/download';
 import { filesHandler } from '../node/handlers/files';
 import { listHandler } from '../node/handlers/list';
 import { NodeServer } from '../node/node-server';
-import { FileRecord } from '../protocol';
+import { DfsError, FileRecord, Reply } from '../protocol';
 import { DiskStore } from '../storage/disk-store';
 import { KeyLock, fileKey } from '../storage/key-lock';
+import { CatchUp } from './catch-up';
 import { deleteHandler } from './delete';
 import type { PrimaryContext } from './primary-context';
 import { ReplicaLink } from './replica-link';
+import { Scrubber } from './scrub';
 import { statusHandler } from './status';
 import { uploadHandler } from './upload';
 
@@ -40,6 +43,8 @@ export class PrimaryNode implements PrimaryContext {
   readonly store: DiskStore;
   readonly links: ReplicaLink[];
   readonly locks = new KeyLock();
+  readonly catchUp: CatchUp;
+  readonly scrubber: Scrubber;
   private readonly server: NodeServer;
   private readonly startedAt = Date.now();
   private boundAddress = '';
@@ -56,13 +61,16 @@ export class PrimaryNode implements PrimaryContext {
           connectTimeoutMs: 3_000,
         }),
     );
+    this.catchUp = new CatchUp(this, options.syncIntervalMs ?? 5_000);
+    this.scrubber = new Scrubber(this, this.catchUp, options.scrubIntervalMs ?? 0);
     this.server = new NodeServer(
       {
         UPLOAD: uploadHandler(this),
         LIST: listHandler(this.store),
         FILES: filesHandler(this.store, (file) => this.copiesOf(file)),
         CLIENTS: clientsHandler(this.store),
-        DOWNLOAD: downloadHandler(this.store),
+        DOWNLOAD: downloadHandler(this.store, (clientId, name) => this.verifiedCopy(clientId, name)),
+        SCRUB: async (session) => session.reply(Reply.OK, await this.scrubber.run()),
         DELETE: deleteHandler(this),
         STATUS: statusHandler(this, () => this.boundAddress, this.startedAt),
       },
@@ -78,19 +86,45 @@ export class PrimaryNode implements PrimaryContext {
     return replicasRequired(this.options.writeQuorum, this.links.length);
   }
 
-  afterWrite(): void {
-    // Catch-up hooks in here.
+  afterWrite(someBehind: boolean): void {
+    if (someBehind) {
+      this.catchUp.requestSoon();
+    }
   }
 
   async start(): Promise<{ host: string; port: number }> {
     await this.store.open();
     const address = await this.server.listen();
     this.boundAddress = `${address.host}:${address.port}`;
+    // Resumes where a previous run left off: replicas that missed writes are caught up first thing.
+    this.catchUp.start();
+    this.scrubber.start();
     return address;
   }
 
   async stop(): Promise<void> {
+    this.catchUp.stop();
+    this.scrubber.stop();
     await this.server.close();
+  }
+
+  /** Serves only bytes that hash right: a corrupted copy is rewritten from a replica first. */
+  private async verifiedCopy(clientId: string, name: string): Promise<{ record: FileRecord; body: Readable }> {
+    const record = this.store.get(clientId, name);
+    if (!record) {
+      throw new DfsError('NOT_FOUND', `${name} is not stored for client ${clientId}`);
+    }
+    if (!(await this.store.verify(clientId, name))) {
+      this.log(`DOWNLOAD ${clientId}/${name}: the primary's copy fails its checksum; repairing from a replica`);
+      if (!(await this.scrubber.repairPrimaryCopy(record))) {
+        throw new DfsError('CHECKSUM', `the stored copy of ${name} is corrupted and no replica holds a good one`);
+      }
+    }
+    const current = this.store.get(clientId, name);
+    if (!current) {
+      throw new DfsError('NOT_FOUND', `${name} is not stored for client ${clientId}`);
+    }
+    return { record: current, body: await this.store.openRead(clientId, name) };
   }
 
   private copiesOf(file: FileRecord): number {

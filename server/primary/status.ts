@@ -28,6 +28,9 @@ async function probe(link: ReplicaLink): Promise<ReplicaStatus> {
       await conn.writeLine('STATUS');
       const reply = parseReply(await conn.readLine(2_000));
       link.reachable = reply.token === Reply.OK;
+      if (!link.reachable) {
+        link.lastError = reply.message ?? reply.token;
+      }
     } finally {
       conn.destroy();
     }
@@ -41,6 +44,6 @@ async function probe(link: ReplicaLink): Promise<ReplicaStatus> {
     filesBehind: link.behind.size,
     lastSyncMs: link.lastSyncMs,
     repairs: link.repairs,
-    lastError: link.reachable ? undefined : link.lastError,
+    lastError: link.lastError,
   };
 }

@@ -8,8 +8,8 @@ import { ReplicaUpload } from './replica-link';
 /**
  * UPLOAD. The bytes stream once: into a staged file here and, in parallel, to every
  * reachable replica. Nothing becomes visible anywhere until enough replicas hold the
- * bytes on stable storage; then the primary commits (the commit point) and tells the
- * replicas to commit. Any failure before that point leaves no trace on any node.
+ * bytes on stable storage; then the replicas commit and the primary commits last (the
+ * commit point). Any failure before that point leaves no trace on any node.
  */
 export function uploadHandler(primary: PrimaryContext): Handler {
   return async (session) => {
@@ -19,6 +19,7 @@ export function uploadHandler(primary: PrimaryContext): Handler {
     const { clientId, name, size } = session.request;
     const started = Date.now();
     const required = primary.replicasRequired();
+    await primary.store.assertCanStore(clientId, name);
     const opened = await Promise.allSettled(primary.links.map((link) => link.openUpload(clientId, name, size)));
     const replicas: ReplicaUpload[] = [];
     const unreachable: string[] = [];
@@ -59,18 +60,25 @@ export function uploadHandler(primary: PrimaryContext): Handler {
       if (prepared.length < required) {
         throw failBelowQuorum('replicas could not store the file');
       }
-      const record = await primary.locks.run(fileKey(clientId, name), async () => {
-        const committed = await primary.store.commit(staged, clientId, name, sha256);
+      // Replicas commit first: should the primary die before its own rename, catch-up
+      // removes their copies again, so an upload that was never acknowledged leaves nothing.
+      await primary.locks.run(fileKey(clientId, name), async () => {
         await Promise.all(prepared.map((replica) => replica.commit()));
+        try {
+          await primary.store.commit(staged, clientId, name, sha256);
+        } catch (error) {
+          // The replicas' copies now disagree with the primary; catch-up undoes them.
+          primary.afterWrite(true);
+          throw error;
+        }
         for (const link of primary.links) {
-          const replica = replicas.find((r) => r.link === link);
-          if (replica?.ok) {
+          if (replicas.find((r) => r.link === link)?.ok) {
             link.caughtUp(clientId, name);
+            link.lastError = undefined;
           } else {
             link.markBehind(clientId, name);
           }
         }
-        return committed;
       });
       const inStep = prepared.filter((replica) => replica.ok).length;
       const receipt: UploadReceipt = {
@@ -81,7 +89,6 @@ export function uploadHandler(primary: PrimaryContext): Handler {
       };
       primary.log(`UPLOAD ${clientId}/${name} ${size} bytes stored, ${inStep}/${primary.links.length} replicas, ${Date.now() - started} ms`);
       primary.afterWrite(receipt.replicasBehind.length > 0);
-      void record;
       await session.reply(Reply.UPLOAD_SUCCESS, receipt);
     } catch (error) {
       await Promise.all([staged.abort(), abortAll()]);

@@ -51,6 +51,18 @@ export interface ReplicaNodeStatus {
 
 export type NodeStatus = ClusterStatus | ReplicaNodeStatus;
 
+/** SCRUB on the primary: what was checked and repaired. */
+export interface ScrubReport {
+  checked: number;
+  /** Primary copies that failed verification, and how many of those were rewritten from a replica. */
+  primaryCorrupted: number;
+  primaryRepaired: number;
+  /** Replica copies that failed verification, per replica id; catch-up rewrites them. */
+  replicaCorrupted: Record<number, number>;
+  unreachable: number[];
+  unrecoverable: string[];
+}
+
 /** UPLOAD_SUCCESS's payload for our own clients. */
 export interface UploadReceipt {
   sha256: string;

@@ -12,6 +12,7 @@ import { DiskStore } from '../storage/disk-store';
 import { KeyLock } from '../storage/key-lock';
 import { replicaDeleteHandler } from './replica-delete';
 import { replicateHandler } from './replicate';
+import { replicaScrubHandler } from './scrub';
 
 export interface ReplicaNodeOptions {
   id: number;
@@ -39,6 +40,7 @@ export class ReplicaNode {
         REPLICA: replicateHandler(this.store, locks, options.timeouts.idleMs),
         REPLICA_DELETE: replicaDeleteHandler(this.store, locks),
         INVENTORY: inventoryHandler(this.store),
+        SCRUB: replicaScrubHandler(this.store, locks),
         DOWNLOAD: downloadHandler(this.store),
         LIST: listHandler(this.store),
         FILES: filesHandler(this.store),

@@ -64,7 +64,9 @@ export class DiskStore implements Store {
 
   async stage(): Promise<StagedWrite> {
     const file = path.join(this.tmpDir, `${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`);
-    const handle = await fs.open(file, 'wx');
+    const handle = await fs.open(file, 'wx').catch((error: Error) => {
+      throw new DfsError('STORAGE', `cannot stage bytes under ${this.tmpDir}: ${error.message}`);
+    });
     return new DiskStagedWrite(file, handle, this.durable);
   }
 
@@ -104,6 +106,22 @@ export class DiskStore implements Store {
     await this.writeSidecar(clientId, name, { size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino, sha256 });
     this.clientIndex(clientId).set(name, record);
     return record;
+  }
+
+  /** Fails early, before any byte is sent, when a name clashes with a folder or a folder with a file. */
+  async assertCanStore(clientId: string, name: string): Promise<void> {
+    const target = this.pathOf(clientId, name);
+    const stat = await fs.stat(target).catch(() => undefined);
+    if (stat?.isDirectory()) {
+      throw new DfsError('CONFLICT', `cannot store ${name}: a folder of that name exists`);
+    }
+    const clientDir = this.clientDir(clientId);
+    for (let dir = path.dirname(target); dir.startsWith(clientDir + path.sep); dir = path.dirname(dir)) {
+      const parent = await fs.stat(dir).catch(() => undefined);
+      if (parent && !parent.isDirectory()) {
+        throw new DfsError('CONFLICT', `cannot store ${name}: ${path.relative(clientDir, dir)} is a file, not a folder`);
+      }
+    }
   }
 
   async remove(clientId: string, name: string): Promise<boolean> {

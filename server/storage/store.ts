@@ -22,6 +22,8 @@ export interface Store {
   stage(): Promise<StagedWrite>;
   /** Atomically replaces (or creates) the file with the staged bytes. */
   commit(staged: StagedWrite, clientId: string, name: string, sha256: string): Promise<FileRecord>;
+  /** Throws CONFLICT when the name clashes with an existing folder or file. */
+  assertCanStore(clientId: string, name: string): Promise<void>;
   /** Returns false when there was nothing to remove. */
   remove(clientId: string, name: string): Promise<boolean>;
   get(clientId: string, name: string): FileRecord | undefined;

@@ -11,7 +11,8 @@ function isFree(port: number): Promise<boolean> {
 /** A run of `count` consecutive free ports, as the report's replica layout needs. */
 export async function freePortRange(count: number): Promise<number> {
   for (let attempt = 0; attempt < 200; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 40_000);
+    // Below the kernel's ephemeral range (32768+), where outgoing connections would collide.
+    const base = 10_000 + Math.floor(Math.random() * 22_000);
     let free = true;
     for (let port = base; port < base + Math.max(count, 1) && free; port++) {
       free = await isFree(port);

@@ -1,0 +1,51 @@
+import * as assert from 'assert';
+import { createHash } from 'crypto';
+import { promises as fs } from 'fs';
+import * as path from 'path';
+import type { ClusterStatus } from '../../server/protocol';
+import { TestCluster, stagedFiles, storedFiles } from './cluster';
+import { waitFor } from './wait';
+
+export function sha256(data: Buffer | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** name -> sha256 of every stored file under a node's root. */
+export async function treeDigest(root: string): Promise<Map<string, string>> {
+  const digest = new Map<string, string>();
+  for (const file of await storedFiles(root)) {
+    digest.set(file, sha256(await fs.readFile(path.join(root, file))));
+  }
+  return digest;
+}
+
+/** Waits until the primary reports a completed catch-up pass with nothing behind, started after `since`. */
+export async function waitForConvergence(cluster: TestCluster, since: number, timeoutMs = 30_000): Promise<ClusterStatus> {
+  return waitFor(
+    async () => {
+      const status = (await cluster.client().status().catch(() => undefined)) as ClusterStatus | undefined;
+      const done = status?.replicas.every((replica) => replica.reachable && replica.filesBehind === 0 && (replica.lastSyncMs ?? 0) > since);
+      return done ? status : undefined;
+    },
+    'every replica to catch up',
+    timeoutMs,
+  );
+}
+
+/** Every replica holds exactly the primary's files, byte for byte, and nobody holds staged bytes. */
+export async function assertIdenticalCopies(cluster: TestCluster): Promise<Map<string, string>> {
+  const primary = await treeDigest(cluster.primaryRoot());
+  for (let index = 0; index < cluster.replicaCount; index++) {
+    const replica = await treeDigest(cluster.replicaRoot(index));
+    assert.deepStrictEqual(Object.fromEntries([...replica].sort()), Object.fromEntries([...primary].sort()), `replica ${index + 1} differs from the primary`);
+  }
+  await waitFor(async () => {
+    for (const root of cluster.allRoots()) {
+      if ((await stagedFiles(root)).length > 0) {
+        return false;
+      }
+    }
+    return true;
+  }, 'staged bytes to be cleaned up');
+  return primary;
+}
