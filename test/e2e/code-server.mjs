@@ -24,6 +24,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Default timeouts (ms); generous because CI has 2 cores. */
 export const TIMEOUTS = {
@@ -64,15 +65,58 @@ export function loadPlaywright() {
   return playwright;
 }
 
-/** A fresh temporary directory (removed by E2E.close unless DFS_E2E_KEEP is set). */
+/** Temp dirs made by tempDir(); removed at exit unless DFS_E2E_KEEP is set. */
+const tempDirs = new Set();
+
+/** A fresh temporary directory (removed by E2E.close or at exit, unless DFS_E2E_KEEP is set). */
 export function tempDir(prefix = 'dfs-e2e-') {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  tempDirs.add(dir);
+  return dir;
+}
+
+function removeTempDirs(dirs = [...tempDirs]) {
+  if (process.env.DFS_E2E_KEEP) return;
+  for (const d of dirs) {
+    try { fs.rmSync(d, { recursive: true, force: true, maxRetries: 3 }); } catch { /* best effort */ }
+    tempDirs.delete(d);
+  }
 }
 
 // ---------------------------------------------------------------- processes
 
 /** All process groups started here; killed on exit no matter how the script ends. */
 const children = new Set();
+
+/**
+ * Pids of all descendants of pid (from /proc). Terminals and tasks run in
+ * sessions of their own (node-pty calls setsid), so killing code-server's
+ * process group alone would leave them (e.g. a DFS cluster started as tasks).
+ */
+export function descendantPids(pid) {
+  const parentOf = new Map();
+  let entries = [];
+  try { entries = fs.readdirSync('/proc'); } catch { return []; }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${e}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      parentOf.set(Number(e), ppid);
+    } catch { /* exited meanwhile */ }
+  }
+  const out = [];
+  const queue = [pid];
+  while (queue.length) {
+    const p = queue.shift();
+    for (const [c, pp] of parentOf) if (pp === p) { out.push(c); queue.push(c); }
+  }
+  return out;
+}
+
+function killPids(pids, signal) {
+  for (const p of pids) { try { process.kill(p, signal); } catch { /* gone */ } }
+}
 
 function killGroup(child, signal) {
   if (child.exitCode !== null || child.signalCode !== null) return;
@@ -84,7 +128,12 @@ function killGroup(child, signal) {
 }
 
 function killAllNow() {
-  for (const child of children) killGroup(child, 'SIGKILL');
+  for (const child of children) {
+    const tree = descendantPids(child.pid);
+    killGroup(child, 'SIGKILL');
+    killPids(tree, 'SIGKILL');
+  }
+  removeTempDirs();
 }
 process.once('exit', killAllNow);
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
@@ -100,12 +149,26 @@ export async function stopProcess(child, graceMs = 5_000) {
     children.delete(child);
     return;
   }
+  const tree = descendantPids(child.pid);
   const exited = new Promise((resolve) => child.once('exit', resolve));
   killGroup(child, 'SIGTERM');
+  killPids(tree, 'SIGTERM');
   const timer = setTimeout(() => killGroup(child, 'SIGKILL'), graceMs);
   await exited;
   clearTimeout(timer);
   children.delete(child);
+  // whatever of the tree outlived its parent (reparented to init by now)
+  const deadline = Date.now() + graceMs;
+  let left = tree.filter(alive);
+  while (left.length && Date.now() < deadline) {
+    await sleep(100);
+    left = left.filter(alive);
+  }
+  killPids(left, 'SIGKILL');
+}
+
+function alive(pid) {
+  try { process.kill(pid, 0); return true; } catch { return false; }
 }
 
 /** spawn in a process group of its own, tracked for cleanup; output appended to logFile. */
@@ -156,8 +219,6 @@ function httpStatus(url, timeoutMs = 2_000) {
     req.on('error', () => resolve(0));
   });
 }
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Environment for code-server: Node 24 first on PATH, config dirs kept out of $HOME. */
 function codeServerEnv(base, paths, home) {
@@ -510,8 +571,9 @@ export async function contextMenuOn(page, target, entry, { timeout = TIMEOUTS.ui
   for (;;) {
     await target.waitFor({ state: 'visible', timeout: Math.max(1_000, deadline - Date.now()) });
     await target.click({ button: 'right' });
-    const last = Date.now() >= deadline;
-    if (await pickContextMenuEntry(page, entry, { throwIfMissing: last })) return;
+    const wait = Math.max(500, Math.min(2_000, deadline - Date.now()));
+    const last = Date.now() + wait >= deadline;
+    if (await pickContextMenuEntry(page, entry, { timeout: wait, throwIfMissing: last })) return;
   }
 }
 
@@ -524,10 +586,30 @@ export async function explorerContextMenu(page, name, entry, opts) {
   await contextMenuOn(page, item, entry, opts);
 }
 
+/**
+ * Shows a view container from the activity bar by its title (e.g. 'DFS', 'Explorer');
+ * does nothing when it is already shown (a second click would hide the side bar).
+ */
+export async function openActivityBarView(page, title) {
+  const tab = page.locator(`.activitybar .action-item:has(a[aria-label^="${cssString(title)}"])`).first();
+  await tab.waitFor({ state: 'visible' }).catch(async () => {
+    const titles = await page.locator('.activitybar .action-item a[aria-label]').evaluateAll(
+      (els) => els.map((e) => e.getAttribute('aria-label')));
+    throw new Error(`e2e: no activity bar entry "${title}"; it has: ${JSON.stringify(titles)}`);
+  });
+  if (await tab.getAttribute('class').then((c) => /\bchecked\b/.test(c ?? ''))) return;
+  await tab.click();
+  await page.waitForFunction((el) => el.classList.contains('checked'), await tab.elementHandle());
+}
+
+/** A view pane (in the side bar or panel) by its view name, e.g. 'Stored Files'. */
+export function viewPane(page, viewName) {
+  return page.locator('.pane').filter({ has: page.locator('.pane-header', { hasText: viewName }) }).first();
+}
+
 /** A row of a tree/list in a view pane whose title matches (e.g. the DFS view), by label. */
 export function viewTreeItem(page, viewTitle, label) {
-  const pane = page.locator('.pane').filter({ has: page.locator('.pane-header', { hasText: viewTitle }) });
-  return pane.locator(`.monaco-list-row[aria-label^="${cssString(label)}"], .monaco-list-row:has(.label-name:text-is("${cssString(label)}"))`).first();
+  return viewPane(page, viewTitle).locator(`.monaco-list-row[aria-label^="${cssString(label)}"], .monaco-list-row:has(.label-name:text-is("${cssString(label)}"))`).first();
 }
 
 /** Waits for a notification toast containing text; returns it. */
@@ -579,10 +661,19 @@ export async function activeEditorText(page) {
   return (await lines.innerText()).replace(/\u00a0/g, ' ');
 }
 
-/** Saves a PNG of the whole page into the output folder; returns its path. */
-export async function screenshot(page, name) {
+/**
+ * Saves a PNG of the whole page into the output folder; returns its path.
+ * The mouse is first parked on the empty title bar so no hover tooltip hides anything.
+ */
+export async function screenshot(page, name, { parkMouse = true } = {}) {
   const { output } = e2ePaths();
   fs.mkdirSync(output, { recursive: true });
+  if (parkMouse) {
+    const vp = page.viewportSize() ?? { width: 1400, height: 900 };
+    await page.mouse.move(Math.round(vp.width * 0.8), 4).catch(() => {});
+    await page.locator('.monaco-hover, .workbench-hover-container').first()
+      .waitFor({ state: 'hidden', timeout: 2_000 }).catch(() => {});
+  }
   const file = path.join(output, name.endsWith('.png') ? name : `${name}.png`);
   await page.screenshot({ path: file, timeout: TIMEOUTS.ui, animations: 'disabled' });
   return file;
@@ -594,7 +685,8 @@ export async function screenshot(page, name) {
  * One e2e session: fresh dirs, code-server, Chromium; close() (or process exit) tears all down.
  */
 export class E2E {
-  constructor() {
+  /** @param {{name?: string}} [opts] name prefixes the log file: output/NAME-code-server.log */
+  constructor({ name = 'e2e' } = {}) {
     this.paths = e2ePaths();
     this.extensionsDir = tempDir('dfs-e2e-ext-');
     this.userDataDir = tempDir('dfs-e2e-user-');
@@ -602,7 +694,7 @@ export class E2E {
     this.servers = [];
     this.contexts = [];
     fs.mkdirSync(this.paths.output, { recursive: true });
-    this.logFile = path.join(this.paths.output, 'code-server.log');
+    this.logFile = path.join(this.paths.output, `${name}-code-server.log`);
     fs.writeFileSync(this.logFile, '');
   }
 
@@ -656,8 +748,6 @@ export class E2E {
   async close() {
     for (const c of this.contexts.splice(0)) await c.close().catch(() => {});
     for (const s of this.servers.splice(0)) await s.stop().catch(() => {});
-    if (!process.env.DFS_E2E_KEEP) {
-      for (const d of this.tempDirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
-    }
+    removeTempDirs(this.tempDirs.splice(0));
   }
 }

@@ -79,7 +79,7 @@ exports.activate = (ctx) => {
   return out;
 }
 
-const e2e = new E2E();
+const e2e = new E2E({ name: 'smoke' });
 let page;
 try {
   const workspace = e2e.makeWorkspace({
@@ -155,6 +155,6 @@ try {
 const passed = results.filter((r) => r.ok).length;
 const failed = results.filter((r) => !r.ok && r.error).length;
 const skipped = results.length - passed - failed;
-console.log(`screenshots and code-server.log in ${e2e.paths.output} (${((Date.now() - t0) / 1000).toFixed(1)}s)`);
+console.log(`screenshots and smoke-code-server.log in ${e2e.paths.output} (${((Date.now() - t0) / 1000).toFixed(1)}s)`);
 console.log(`smoke: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
 process.exit(failed ? 1 : 0);
