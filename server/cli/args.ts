@@ -18,6 +18,13 @@ const FLAGS = {
   'header-timeout': { type: 'string' },
   'sync-interval': { type: 'string' },
   'scrub-interval': { type: 'string' },
+  'secret-file': { type: 'string' },
+  insecure: { type: 'boolean' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'tls-ca': { type: 'string' },
+  'max-connections': { type: 'string' },
+  quota: { type: 'string' },
   output: { type: 'string', short: 'o' },
   json: { type: 'boolean' },
   'no-overwrite': { type: 'boolean' },
@@ -58,6 +65,8 @@ export function parseCommandLine(argv: string[], cwd: string): ParsedCommand {
     'header-timeout': 'headerTimeoutMs',
     'sync-interval': 'syncIntervalMs',
     'scrub-interval': 'scrubIntervalMs',
+    'max-connections': 'maxConnections',
+    quota: 'quota',
   };
   for (const [flag, key] of Object.entries(numeric)) {
     if (values[flag as keyof typeof values] !== undefined) {
@@ -70,6 +79,11 @@ export function parseCommandLine(argv: string[], cwd: string): ParsedCommand {
   if (values['write-quorum'] !== undefined) flags.writeQuorum = values['write-quorum'];
   if (values.client !== undefined) flags.client = values.client;
   if (values.server !== undefined) flags.server = values.server;
+  if (values['secret-file'] !== undefined) flags.secretFile = values['secret-file'];
+  if (values.insecure !== undefined) flags.insecure = values.insecure;
+  if (values['tls-cert'] !== undefined) flags.tlsCert = values['tls-cert'];
+  if (values['tls-key'] !== undefined) flags.tlsKey = values['tls-key'];
+  if (values['tls-ca'] !== undefined) flags.tlsCa = values['tls-ca'];
   const fromFlags = checkSettings(flags, 'command line');
   return {
     settings: resolveSettings(fromFlags, loadConfigFile(cwd)),

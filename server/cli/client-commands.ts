@@ -2,13 +2,14 @@ import * as path from 'path';
 import { DfsClient } from '../client/dfs-client';
 import { planUploads } from '../client/upload-plan';
 import { parseHostPort } from '../config/cluster-layout';
+import { loadSecurity } from '../config/security-settings';
 import { Settings } from '../config/settings';
 import { ClusterStatus, DfsError, NodeStatus, ScrubReport, validateClientId } from '../protocol';
 import { ProgressBar, formatBytes } from './progress';
 
 export function clientFor(settings: Settings): DfsClient {
   const { host, port } = parseHostPort(settings.server);
-  return new DfsClient({ host, port, clientId: validateClientId(settings.client) });
+  return new DfsClient({ host, port, clientId: validateClientId(settings.client), security: loadSecurity(settings) });
 }
 
 /** Uploads files and folders; returns how many failed, after trying every one. */

@@ -2,6 +2,7 @@ import { ChildProcess, spawn } from 'child_process';
 import * as path from 'path';
 import * as readline from 'readline';
 import { replicaAddresses, replicaIdForPort, replicasRequired } from '../config/cluster-layout';
+import { checkExposure, loadSecurity } from '../config/security-settings';
 import { Settings } from '../config/settings';
 import { ConnectionTimeouts } from '../net/connection';
 import { PrimaryNode } from '../primary/primary-node';
@@ -34,7 +35,12 @@ export async function runPrimary(settings: Settings): Promise<void> {
   const replicas = replicaAddresses({ host: settings.host, basePort: settings.basePort, replicas: settings.replicas, remote: settings.replica });
   replicasRequired(settings.writeQuorum, replicas.length);
   const log = logger('primary');
+  const security = loadSecurity(settings);
+  checkExposure(settings, security, log);
   const node = new PrimaryNode({
+    security,
+    maxConnections: settings.maxConnections,
+    quotaBytes: settings.quota,
     host: settings.host,
     port: settings.port,
     dataDir: path.resolve(settings.dataDir),
@@ -47,6 +53,7 @@ export async function runPrimary(settings: Settings): Promise<void> {
     log,
   });
   await node.start();
+  log(`${security.secret ? 'cluster secret required' : 'open protocol (no secret)'}${security.tls ? ', TLS' : ''}`);
   log(`storing under ${node.store.root}; replicas ${replicas.map((r) => `${r.host}:${r.port}`).join(', ') || 'none'}; write quorum ${settings.writeQuorum}`);
   stopOnSignal(() => node.stop());
 }
@@ -57,7 +64,11 @@ export async function runReplica(settings: Settings, portGiven: boolean): Promis
   }
   const id = replicaIdForPort(settings.port, settings.basePort, settings.replicas);
   const log = logger(`replica ${id}`);
+  const security = loadSecurity(settings);
+  checkExposure(settings, security, log);
   const node = new ReplicaNode({
+    security,
+    maxConnections: settings.maxConnections,
     id,
     host: settings.host,
     port: settings.port,
@@ -75,6 +86,22 @@ export async function runReplica(settings: Settings, portGiven: boolean): Promis
 export async function runCluster(settings: Settings, scriptPath: string): Promise<void> {
   const common = ['--host', settings.host, '--base-port', String(settings.basePort), '--replicas', String(settings.replicas), '--data-dir', path.resolve(settings.dataDir)];
   const timing = ['--idle-timeout', String(settings.idleTimeoutMs), '--header-timeout', String(settings.headerTimeoutMs), '--max-file-size', String(settings.maxFileSize)];
+  const passThrough: [string, string | undefined][] = [
+    ['--secret-file', settings.secretFile],
+    ['--tls-cert', settings.tlsCert],
+    ['--tls-key', settings.tlsKey],
+    ['--tls-ca', settings.tlsCa],
+    ['--max-connections', String(settings.maxConnections)],
+    ['--quota', settings.quota === undefined ? undefined : String(settings.quota)],
+  ];
+  for (const [flag, value] of passThrough) {
+    if (value !== undefined) {
+      timing.push(flag, value);
+    }
+  }
+  if (settings.insecure) {
+    timing.push('--insecure');
+  }
   const children: ChildProcess[] = [];
   let stopping = false;
   const stopAll = async (code: number): Promise<never> => {

@@ -3,6 +3,8 @@ import { createWriteStream, promises as fs } from 'fs';
 import * as path from 'path';
 import type { Writable } from 'stream';
 import { Connection, ConnectionTimeouts, DEFAULT_TIMEOUTS } from '../net/connection';
+import { refuseIfChallenged } from '../net/handshake';
+import type { Security } from '../net/security';
 import { connect } from '../net/tcp';
 import {
   ClientRecord,
@@ -26,6 +28,7 @@ export interface ClientOptions {
   clientId: string;
   timeouts?: ConnectionTimeouts;
   connectTimeoutMs?: number;
+  security?: Security;
   /** How long to wait for a restarted primary to say whether an upload whose reply was lost committed. */
   outcomeWaitMs?: number;
 }
@@ -100,7 +103,7 @@ export class DfsClient {
     validateFileName(name);
     const conn = await this.open({ verb: 'UPLOAD', clientId: this.clientId, name, size }, options.signal);
     try {
-      const ready = parseReply(await conn.readLine());
+      const ready = parseReply(refuseIfChallenged(await conn.readLine()));
       if (ready.token !== Reply.SEND_FILE) {
         throw replyError(ready);
       }
@@ -182,7 +185,7 @@ export class DfsClient {
   async list(): Promise<string[]> {
     const conn = await this.open({ verb: 'LIST', clientId: this.clientId });
     try {
-      const text = (await conn.readToEnd(MAX_LISTING_BYTES)).toString('utf8');
+      const text = refuseIfChallenged((await conn.readToEnd(MAX_LISTING_BYTES)).toString('utf8'));
       return text.startsWith('No files stored for client ') ? [] : text.split('\n').filter((name) => name.length > 0);
     } finally {
       conn.destroy();
@@ -201,7 +204,7 @@ export class DfsClient {
   async status(): Promise<NodeStatus> {
     const conn = await this.open({ verb: 'STATUS' });
     try {
-      const reply = parseReply(await conn.readLine());
+      const reply = parseReply(refuseIfChallenged(await conn.readLine()));
       if (reply.token !== Reply.OK || !reply.payload) {
         throw replyError(reply);
       }
@@ -228,7 +231,7 @@ export class DfsClient {
   async delete(name: string, clientId = this.clientId): Promise<void> {
     const conn = await this.open({ verb: 'DELETE', clientId, name });
     try {
-      const reply = parseReply(await conn.readLine());
+      const reply = parseReply(refuseIfChallenged(await conn.readLine()));
       if (reply.token !== Reply.DELETE_SUCCESS) {
         throw replyError(reply);
       }
@@ -241,7 +244,7 @@ export class DfsClient {
   async download(name: string, sink: Writable, options: TransferOptions & { clientId?: string } = {}): Promise<{ size: number; sha256: string }> {
     const conn = await this.open({ verb: 'DOWNLOAD', clientId: options.clientId ?? this.clientId, name }, options.signal);
     try {
-      const reply = parseReply(await conn.readLine());
+      const reply = parseReply(refuseIfChallenged(await conn.readLine()));
       if (reply.token !== Reply.FILE || !reply.payload) {
         throw replyError(reply);
       }
@@ -293,7 +296,7 @@ export class DfsClient {
   private async records<T>(request: Request): Promise<T[]> {
     const conn = await this.open(request);
     try {
-      const reply = parseReply(await conn.readLine());
+      const reply = parseReply(refuseIfChallenged(await conn.readLine()));
       if (reply.token !== Reply.OK) {
         throw replyError(reply);
       }
@@ -310,6 +313,8 @@ export class DfsClient {
       timeouts: this.options.timeouts,
       connectTimeoutMs: this.options.connectTimeoutMs,
       signal,
+      security: this.options.security,
+      role: 'client',
     });
     await conn.writeLine(formatRequest(request));
     return conn;
@@ -319,3 +324,4 @@ export class DfsClient {
     return signal?.aborted ? new DfsError('CANCELLED', 'cancelled; nothing was stored') : error;
   }
 }
+

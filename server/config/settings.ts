@@ -34,6 +34,16 @@ export interface Settings {
   /** Seconds between catch-up passes and between scrubs (0 turns scrubbing off). */
   syncIntervalMs: number;
   scrubIntervalMs: number;
+  /** A file holding the cluster secret (DFS_SECRET in the environment also works). */
+  secretFile?: string;
+  /** Allows listening beyond loopback without a secret. */
+  insecure: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+  maxConnections: number;
+  /** Bytes each client may store in all; unset means no quota. */
+  quota?: number;
 }
 
 const GiB = 1024 * 1024 * 1024;
@@ -54,6 +64,8 @@ export function defaultSettings(): Settings {
     idleTimeoutMs: 30_000,
     syncIntervalMs: 5_000,
     scrubIntervalMs: 3_600_000,
+    insecure: false,
+    maxConnections: 1024,
   };
 }
 
@@ -128,6 +140,18 @@ const CHECKS: Record<keyof Settings, Checker> = {
   idleTimeoutMs: positive,
   syncIntervalMs: positive,
   scrubIntervalMs: positive,
+  secretFile: text,
+  insecure: (value, key) => {
+    if (typeof value !== 'boolean') {
+      throw invalid(key, value, 'true or false');
+    }
+    return value;
+  },
+  tlsCert: text,
+  tlsKey: text,
+  tlsCa: text,
+  maxConnections: positive,
+  quota: positive,
 };
 
 /** Reads `dfs.config.json` from `dir` if there is one; a bad file is a clear error naming the key. */

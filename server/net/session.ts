@@ -1,6 +1,7 @@
 import type { Duplex } from 'stream';
-import { DfsError, Request, Verb, failureTokenFor, formatFailure, formatSuccess, parseRequest, toDfsError, verbOf } from '../protocol';
+import { Auth, DfsError, PeerRole, Request, Verb, failureTokenFor, formatFailure, formatSuccess, parseRequest, toDfsError, verbOf } from '../protocol';
 import { Connection, ConnectionTimeouts } from './connection';
+import { acceptHandshake } from './handshake';
 
 /**
  * One request on one connection. `seed` is true when the header came the report's
@@ -11,6 +12,8 @@ export class Session {
     readonly conn: Connection,
     readonly request: Request,
     readonly seed: boolean,
+    /** The role the peer proved with the cluster secret; undefined on an open cluster. */
+    readonly peerRole?: PeerRole,
   ) {}
 
   async reply(token: string, payload?: unknown): Promise<void> {
@@ -31,6 +34,10 @@ export interface ServeOptions {
   log: (line: string) => void;
   /** Verbs this node does not serve get a clear refusal naming the node. */
   role: string;
+  /** With a secret, every connection must prove it knows it before any verb is read. */
+  secret?: Buffer;
+  /** Verbs served only to a peer that proved the primary's role (when a secret is set). */
+  primaryOnly?: readonly Verb[];
 }
 
 /** Serves one request on any duplex stream: header, dispatch to the verb's handler, failure reply, close. */
@@ -38,7 +45,13 @@ export async function serveStream(stream: Duplex, handlers: Handlers, options: S
   const conn = new Connection(stream, options.timeouts);
   let verb: string | undefined;
   let seed = false;
+  let authenticated = !options.secret;
   try {
+    let peerRole: PeerRole | undefined;
+    if (options.secret) {
+      peerRole = await acceptHandshake(conn, options.secret);
+      authenticated = true;
+    }
     const header = await conn.readHeader();
     seed = !header.terminated;
     verb = verbOf(header.line);
@@ -47,7 +60,10 @@ export async function serveStream(stream: Duplex, handlers: Handlers, options: S
     if (!handler) {
       throw new DfsError('UNKNOWN_VERB', `${request.verb} is not served by the ${options.role}`);
     }
-    await handler(new Session(conn, request, seed));
+    if (options.secret && options.primaryOnly?.includes(request.verb) && peerRole !== 'primary') {
+      throw new DfsError('AUTH', `${request.verb} is served only to the cluster's primary`);
+    }
+    await handler(new Session(conn, request, seed, peerRole));
     await conn.end();
     // The peer normally closes at once; one that lingers is cut off rather than kept.
     setTimeout(() => conn.destroy(), options.timeouts.idleMs).unref();
@@ -57,7 +73,13 @@ export async function serveStream(stream: Duplex, handlers: Handlers, options: S
     if (error.code !== 'PROTOCOL' || conn.isOpen) {
       options.log(`${verb ? verb.slice(0, 40) : 'request'} failed: ${error.code} ${error.message}`);
     }
-    if (conn.isOpen) {
+    if (conn.isOpen && !authenticated) {
+      try {
+        await conn.endDiscarding(`${Auth.FAILURE} ${error.code} ${error.message}\n`);
+      } catch {
+        conn.destroy();
+      }
+    } else if (conn.isOpen) {
       const token = failureTokenFor(verb);
       try {
         await conn.endDiscarding(seed ? token : formatFailure(token, error) + '\n');

@@ -1,6 +1,9 @@
 import * as net from 'net';
+import * as tls from 'tls';
 import { DfsError } from '../protocol';
 import { Connection, ConnectionTimeouts, DEFAULT_TIMEOUTS } from './connection';
+import { offerHandshake } from './handshake';
+import type { Security } from './security';
 
 export interface ConnectOptions {
   host: string;
@@ -8,17 +11,37 @@ export interface ConnectOptions {
   timeouts?: ConnectionTimeouts;
   connectTimeoutMs?: number;
   signal?: AbortSignal;
+  security?: Security;
+  /** The role proved to a server that requires the cluster secret. */
+  role?: 'client' | 'primary';
 }
 
-/** One connection attempt, bounded in time and cancellable. */
-export function connect(options: ConnectOptions): Promise<Connection> {
+/** One connection attempt, bounded in time and cancellable, authenticated when a secret is set. */
+export async function connect(options: ConnectOptions): Promise<Connection> {
+  const conn = await openTransport(options);
+  if (options.security?.secret) {
+    try {
+      await offerHandshake(conn, options.security.secret, options.role ?? 'client');
+    } catch (error) {
+      conn.destroy();
+      throw error;
+    }
+  }
+  return conn;
+}
+
+function openTransport(options: ConnectOptions): Promise<Connection> {
   const connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
   return new Promise((resolve, reject) => {
     if (options.signal?.aborted) {
       reject(new DfsError('CANCELLED', 'cancelled'));
       return;
     }
-    const socket = net.connect({ host: options.host, port: options.port });
+    const tlsFiles = options.security?.tls;
+    const useTls = Boolean(tlsFiles?.ca);
+    const socket: net.Socket = useTls
+      ? tls.connect({ host: options.host, port: options.port, ca: tlsFiles!.ca, cert: tlsFiles!.cert, key: tlsFiles!.key, servername: net.isIP(options.host) ? undefined : options.host })
+      : net.connect({ host: options.host, port: options.port });
     socket.setNoDelay(true);
     const cleanup = (): void => {
       clearTimeout(timer);
@@ -28,7 +51,7 @@ export function connect(options: ConnectOptions): Promise<Connection> {
     const onError = (error: NodeJS.ErrnoException): void => {
       cleanup();
       socket.destroy();
-      const reason = error.code === 'ECONNREFUSED' ? 'nothing is listening there' : error.message;
+      const reason = error.code === 'ECONNREFUSED' ? 'nothing is listening there' : useTls ? `TLS failed: ${error.message}` : error.message;
       reject(new DfsError('UNREACHABLE', `cannot connect to ${options.host}:${options.port}: ${reason}`));
     };
     const onAbort = (): void => {
@@ -43,7 +66,7 @@ export function connect(options: ConnectOptions): Promise<Connection> {
     }, connectTimeoutMs);
     socket.once('error', onError);
     options.signal?.addEventListener('abort', onAbort, { once: true });
-    socket.once('connect', () => {
+    socket.once(useTls ? 'secureConnect' : 'connect', () => {
       cleanup();
       const connection = new Connection(socket, options.timeouts ?? DEFAULT_TIMEOUTS);
       if (options.signal) {

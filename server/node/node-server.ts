@@ -1,8 +1,10 @@
 import * as net from 'net';
+import * as tls from 'tls';
 import type { Duplex } from 'stream';
 import { ConnectionTimeouts } from '../net/connection';
+import type { Security } from '../net/security';
 import { Handlers, serveStream } from '../net/session';
-import { DfsError } from '../protocol';
+import { DfsError, Verb, formatFailure } from '../protocol';
 
 export interface NodeServerOptions {
   host: string;
@@ -12,11 +14,16 @@ export interface NodeServerOptions {
   timeouts: ConnectionTimeouts;
   maxFileSize: number;
   log: (line: string) => void;
+  security?: Security;
+  /** Verbs served only to a peer that proved it is the primary (with a secret). */
+  primaryOnly?: readonly Verb[];
+  /** Connections beyond this get a LIMIT failure and are closed at once. */
+  maxConnections?: number;
 }
 
 /** Accepts TCP connections and serves each one concurrently, one request per connection. */
 export class NodeServer {
-  private readonly server: net.Server;
+  private readonly server: net.Server | tls.Server;
   private readonly sockets = new Set<net.Socket>();
   private readonly inFlight = new Set<Promise<void>>();
 
@@ -25,7 +32,15 @@ export class NodeServer {
     private readonly options: NodeServerOptions,
   ) {
     // Half-open sockets let a handler finish its cleanup before the peer sees the close.
-    this.server = net.createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
+    const tlsFiles = options.security?.tls;
+    if (tlsFiles?.cert && tlsFiles.key) {
+      this.server = tls.createServer({ allowHalfOpen: true, cert: tlsFiles.cert, key: tlsFiles.key, ca: tlsFiles.ca, handshakeTimeout: options.timeouts.headerMs }, (socket) =>
+        this.accept(socket),
+      );
+      this.server.on('tlsClientError', (error) => options.log(`TLS handshake failed: ${error.message}`));
+    } else {
+      this.server = net.createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
+    }
   }
 
   /** Serves a stream that did not come from our listener (tests, in-process pipes). */
@@ -35,6 +50,8 @@ export class NodeServer {
       maxFileSize: this.options.maxFileSize,
       log: this.options.log,
       role: this.options.role,
+      secret: this.options.security?.secret,
+      primaryOnly: this.options.primaryOnly,
     });
     this.inFlight.add(served);
     void served.finally(() => this.inFlight.delete(served));
@@ -74,9 +91,16 @@ export class NodeServer {
   }
 
   private accept(socket: net.Socket): void {
-    this.sockets.add(socket);
-    socket.setNoDelay(true);
     socket.on('error', () => undefined);
+    socket.setNoDelay(true);
+    const limit = this.options.maxConnections;
+    if (limit !== undefined && this.sockets.size >= limit) {
+      const error = new DfsError('LIMIT', `the ${this.options.role} is serving its limit of ${limit} connections; try again shortly`);
+      socket.end(formatFailure('ERROR', error) + '\n');
+      socket.setTimeout(this.options.timeouts.headerMs, () => socket.destroy());
+      return;
+    }
+    this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
     void this.handle(socket);
   }

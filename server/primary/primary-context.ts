@@ -7,6 +7,8 @@ export interface PrimaryContext {
   readonly store: DiskStore;
   readonly links: readonly ReplicaLink[];
   readonly locks: KeyLock;
+  /** Bytes each client may store in all, when a quota is set. */
+  readonly quotaBytes?: number;
   log(line: string): void;
   /** How many replicas must hold a write before it is acknowledged. */
   replicasRequired(): number;

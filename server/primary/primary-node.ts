@@ -2,6 +2,7 @@ import type { Readable } from 'stream';
 import * as path from 'path';
 import { PRIMARY_ROOT, ReplicaAddress, WriteQuorum, replicasRequired } from '../config/cluster-layout';
 import { ConnectionTimeouts } from '../net/connection';
+import type { Security } from '../net/security';
 import { DEFAULT_RETRY, RetryPolicy } from '../net/tcp';
 import { clientsHandler } from '../node/handlers/clients';
 import { downloadHandler } from '../node/handlers/download';
@@ -35,6 +36,10 @@ export interface PrimaryNodeOptions {
   /** Milliseconds between scrubs of every copy; 0 turns the background scrub off. */
   scrubIntervalMs?: number;
   durable?: boolean;
+  security?: Security;
+  maxConnections?: number;
+  /** Bytes each client may store in all; undefined means no quota. */
+  quotaBytes?: number;
   log: (line: string) => void;
 }
 
@@ -59,6 +64,7 @@ export class PrimaryNode implements PrimaryContext {
           timeouts: options.replicaTimeouts ?? options.timeouts,
           retry: options.retry ?? DEFAULT_RETRY,
           connectTimeoutMs: 3_000,
+          security: options.security,
         }),
     );
     this.catchUp = new CatchUp(this, options.syncIntervalMs ?? 5_000);
@@ -74,12 +80,25 @@ export class PrimaryNode implements PrimaryContext {
         DELETE: deleteHandler(this),
         STATUS: statusHandler(this, () => this.boundAddress, this.startedAt),
       },
-      { host: options.host, port: options.port, role: 'primary', timeouts: options.timeouts, maxFileSize: options.maxFileSize, log: options.log },
+      {
+        host: options.host,
+        port: options.port,
+        role: 'primary',
+        timeouts: options.timeouts,
+        maxFileSize: options.maxFileSize,
+        log: options.log,
+        security: options.security,
+        maxConnections: options.maxConnections,
+      },
     );
   }
 
   log(line: string): void {
     this.options.log(line);
+  }
+
+  get quotaBytes(): number | undefined {
+    return this.options.quotaBytes;
   }
 
   replicasRequired(): number {

@@ -1,6 +1,8 @@
 import { Readable } from 'stream';
 import { ReplicaAddress } from '../config/cluster-layout';
 import { Connection, ConnectionTimeouts } from '../net/connection';
+import { refuseIfChallenged } from '../net/handshake';
+import type { Security } from '../net/security';
 import { RetryPolicy, connectWithRetry } from '../net/tcp';
 import { fileKey } from '../storage/key-lock';
 import { DfsError, FileRecord, Reply, decodeRecords, formatRequest, parseReply, replyError, toDfsError } from '../protocol';
@@ -9,6 +11,7 @@ export interface LinkOptions {
   timeouts: ConnectionTimeouts;
   retry: RetryPolicy;
   connectTimeoutMs: number;
+  security?: Security;
 }
 
 /** The primary's view of one replica: how to reach it and what it last said. */
@@ -32,7 +35,14 @@ export class ReplicaLink {
   async connect(retry = this.options.retry): Promise<Connection> {
     try {
       const conn = await connectWithRetry(
-        { host: this.address.host, port: this.address.port, timeouts: this.options.timeouts, connectTimeoutMs: this.options.connectTimeoutMs },
+        {
+          host: this.address.host,
+          port: this.address.port,
+          timeouts: this.options.timeouts,
+          connectTimeoutMs: this.options.connectTimeoutMs,
+          security: this.options.security,
+          role: 'primary',
+        },
         retry,
       );
       this.reachable = true;
@@ -61,7 +71,7 @@ export class ReplicaLink {
     const conn = await this.connect();
     try {
       await conn.writeLine(formatRequest({ verb: 'REPLICA', clientId, name, size }));
-      const reply = parseReply(await conn.readLine());
+      const reply = parseReply(refuseIfChallenged(await conn.readLine()));
       if (reply.token !== Reply.SEND_FILE) {
         throw replyError(reply);
       }
@@ -77,7 +87,7 @@ export class ReplicaLink {
     const conn = await this.connect();
     try {
       await conn.writeLine(formatRequest({ verb: 'REPLICA_DELETE', clientId, name }));
-      const reply = parseReply(await conn.readLine());
+      const reply = parseReply(refuseIfChallenged(await conn.readLine()));
       if (reply.token !== Reply.REPLICA_SUCCESS) {
         throw replyError(reply);
       }
@@ -94,7 +104,7 @@ export class ReplicaLink {
     const conn = await this.connect();
     try {
       await conn.writeLine(formatRequest({ verb: 'INVENTORY' }));
-      const reply = parseReply(await conn.readLine());
+      const reply = parseReply(refuseIfChallenged(await conn.readLine()));
       if (reply.token !== Reply.OK) {
         throw replyError(reply);
       }
@@ -112,7 +122,7 @@ export class ReplicaLink {
     const conn = await this.connect();
     try {
       await conn.writeLine(formatRequest({ verb: 'DOWNLOAD', clientId, name }));
-      const line = await conn.readLine();
+      const line = refuseIfChallenged(await conn.readLine());
       const reply = parseReply(line);
       if (reply.token !== Reply.FILE || !reply.payload) {
         throw replyError(reply);
@@ -238,3 +248,4 @@ export class ReplicaUpload {
     }
   }
 }
+

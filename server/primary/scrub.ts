@@ -1,3 +1,4 @@
+import { refuseIfChallenged } from '../net/handshake';
 import { createHash } from 'crypto';
 import { DfsError, FileRecord, Reply, ScrubReport, decodeRecords, formatRequest, parseReply, replyError } from '../protocol';
 import { fileKey } from '../storage/key-lock';
@@ -126,7 +127,7 @@ async function scrubReplica(link: ReplicaLink): Promise<FileRecord[]> {
   try {
     await conn.writeLine(formatRequest({ verb: 'SCRUB' }));
     // A scrub reads every byte the replica holds: allow it time.
-    const reply = parseReply(await conn.readLine(10 * 60_000));
+    const reply = parseReply(refuseIfChallenged(await conn.readLine(10 * 60_000)));
     if (reply.token !== Reply.OK) {
       throw replyError(reply);
     }

@@ -1,3 +1,4 @@
+import { refuseIfChallenged } from '../net/handshake';
 import type { Handler } from '../net/session';
 import { ClusterStatus, Reply, ReplicaStatus, parseReply } from '../protocol';
 import type { PrimaryContext } from './primary-context';
@@ -26,7 +27,7 @@ async function probe(link: ReplicaLink): Promise<ReplicaStatus> {
     const conn = await link.connect({ attempts: 1, firstDelayMs: 0, maxDelayMs: 0 });
     try {
       await conn.writeLine('STATUS');
-      const reply = parseReply(await conn.readLine(2_000));
+      const reply = parseReply(refuseIfChallenged(await conn.readLine(2_000)));
       link.reachable = reply.token === Reply.OK;
       if (!link.reachable) {
         link.lastError = reply.message ?? reply.token;

@@ -20,6 +20,12 @@ export function uploadHandler(primary: PrimaryContext): Handler {
     const started = Date.now();
     const required = primary.replicasRequired();
     await primary.store.assertCanStore(clientId, name);
+    if (primary.quotaBytes !== undefined) {
+      const used = primary.store.list(clientId).reduce((sum, file) => sum + (file.name === name ? 0 : file.size), 0);
+      if (used + size > primary.quotaBytes) {
+        throw new DfsError('LIMIT', `client ${clientId} would use ${used + size} bytes, over its quota of ${primary.quotaBytes}; delete files first`);
+      }
+    }
     const opened = await Promise.allSettled(primary.links.map((link) => link.openUpload(clientId, name, size)));
     const replicas: ReplicaUpload[] = [];
     const unreachable: string[] = [];

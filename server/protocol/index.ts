@@ -3,3 +3,4 @@ export * from './names';
 export * from './messages';
 export * from './line-decoder';
 export * from './records';
+export * from './auth';

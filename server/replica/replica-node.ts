@@ -1,6 +1,7 @@
 import * as path from 'path';
 import { ReplicaAddress, replicaRoot } from '../config/cluster-layout';
 import { ConnectionTimeouts } from '../net/connection';
+import type { Security } from '../net/security';
 import { Reply, ReplicaNodeStatus } from '../protocol';
 import { clientsHandler } from '../node/handlers/clients';
 import { downloadHandler } from '../node/handlers/download';
@@ -22,6 +23,8 @@ export interface ReplicaNodeOptions {
   timeouts: ConnectionTimeouts;
   maxFileSize: number;
   durable?: boolean;
+  security?: Security;
+  maxConnections?: number;
   log: (line: string) => void;
 }
 
@@ -47,7 +50,18 @@ export class ReplicaNode {
         CLIENTS: clientsHandler(this.store),
         STATUS: async (session) => session.reply(Reply.OK, this.status()),
       },
-      { host: options.host, port: options.port, role: `replica ${options.id}`, timeouts: options.timeouts, maxFileSize: options.maxFileSize, log: options.log },
+      {
+        host: options.host,
+        port: options.port,
+        role: `replica ${options.id}`,
+        timeouts: options.timeouts,
+        maxFileSize: options.maxFileSize,
+        log: options.log,
+        security: options.security,
+        // With a secret, only the primary may change what a replica stores or read its inventory.
+        primaryOnly: ['REPLICA', 'REPLICA_DELETE', 'INVENTORY', 'SCRUB'],
+        maxConnections: options.maxConnections,
+      },
     );
   }
 

@@ -47,6 +47,44 @@ async function runAll(port: number, headers: Buffer[], concurrency: number): Pro
   );
 }
 
+/** One step of a hostile session after its header. */
+type Step = { kind: 'bytes'; count: number } | { kind: 'line'; text: string } | { kind: 'pause' } | { kind: 'halfClose' };
+
+function sessionArbitrary(): fc.Arbitrary<{ header: string; steps: Step[] }> {
+  const name = fc.oneof(fc.stringMatching(/^[a-z]{1,8}(\/[a-z]{1,8}){0,2}$/), fc.constantFrom('../x', 'a//b', '.dfs/meta/x', 'ok.txt'));
+  const header = fc
+    .tuple(fc.constantFrom('UPLOAD', 'REPLICA', 'DOWNLOAD', 'DELETE', 'LIST', 'FILES'), fc.constantFrom('fuzz', 'other', '..'), name, fc.nat({ max: 3000 }), fc.constantFrom('\n', ''))
+    .map(([verb, client, file, size, end]) => (verb === 'LIST' || verb === 'FILES' ? `${verb} ${client}${end}` : verb === 'DOWNLOAD' || verb === 'DELETE' ? `${verb} ${client} ${file}${end}` : `${verb} ${client} ${file} ${size}${end}`));
+  const step: fc.Arbitrary<Step> = fc.oneof(
+    fc.nat({ max: 4000 }).map((count) => ({ kind: 'bytes' as const, count })),
+    fc.constantFrom('COMMIT', 'ABORT', 'CHECKSUM 00', `CHECKSUM ${'a'.repeat(64)}`, 'UPLOAD fuzz x 1', '').map((text) => ({ kind: 'line' as const, text })),
+    fc.constant({ kind: 'pause' as const }),
+    fc.constant({ kind: 'halfClose' as const }),
+  );
+  return fc.record({ header, steps: fc.array(step, { maxLength: 6 }) });
+}
+
+async function playSession(port: number, session: { header: string; steps: Step[] }): Promise<void> {
+  const client = await RawClient.connect(port);
+  try {
+    await client.send(session.header);
+    for (const step of session.steps) {
+      if (step.kind === 'bytes') {
+        await client.send(Buffer.alloc(step.count, 0x61)).catch(() => undefined);
+      } else if (step.kind === 'line') {
+        await client.send(step.text + '\n').catch(() => undefined);
+      } else if (step.kind === 'pause') {
+        await client.recv(100).catch(() => undefined);
+      } else {
+        client.socket.end();
+      }
+    }
+    await client.recv(3_000).catch(() => undefined);
+  } finally {
+    client.destroy();
+  }
+}
+
 describe('fuzzing the header parser against live servers', function () {
   this.timeout(300_000);
   let cluster: TestCluster;
@@ -85,6 +123,30 @@ describe('fuzzing the header parser against live servers', function () {
     }
     assert.deepStrictEqual((await fs.readdir(dataDir)).sort(), ['replica1', 'replica2', 'replica3', 'servidor']);
     // And inside it, only valid client folders holding valid names.
+    await assertOnlyValidNames(cluster);
+  });
+
+  it(`survives 600 random whole sessions (headers, short and long bodies, stray steps, half-closes) on both roles (seed ${SEED})`, async () => {
+    for (const [label, port] of [
+      ['primary', cluster.primaryPort],
+      ['replica', cluster.replicas[1]!.port],
+    ] as const) {
+      await fc.assert(
+        fc.asyncProperty(sessionArbitrary(), async (session) => {
+          await playSession(port, session);
+          assert.strictEqual(cluster.primary.child.exitCode, null, 'the primary died');
+          assert.strictEqual(cluster.replicas[1]!.child.exitCode, null, 'replica 2 died');
+        }),
+        { numRuns: 300, seed: SEED + (label === 'primary' ? 2 : 3) },
+      );
+    }
+    const receipt = await cluster.client('aftersessions').upload('ok.txt', [Buffer.from('alive')], 5);
+    assert.ok(receipt.copies >= 1);
+    await assertOnlyValidNames(cluster);
+    assert.deepStrictEqual((await fs.readdir(dataDir)).sort(), ['replica1', 'replica2', 'replica3', 'servidor']);
+  });
+
+  async function assertOnlyValidNames(cluster: TestCluster): Promise<void> {
     for (const root of cluster.allRoots()) {
       for (const file of await storedFiles(root)) {
         const [clientId, ...rest] = file.split('/');
@@ -92,5 +154,5 @@ describe('fuzzing the header parser against live servers', function () {
         validateFileName(rest.join('/'));
       }
     }
-  });
+  }
 });

@@ -2,6 +2,7 @@ import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { DfsClient } from '../../server/client/dfs-client';
+import type { Security } from '../../server/net/security';
 import { SpawnedNode, spawnDfs, stopChild } from './processes';
 import { freePortRange } from './ports';
 
@@ -14,6 +15,10 @@ export interface ClusterOptions {
   primaryArgs?: string[];
   /** Start only these replica indexes (0-based); the others stay down. */
   startReplicas?: number[];
+  /** Environment for every server process (DFS_SECRET, for example). */
+  env?: NodeJS.ProcessEnv;
+  /** How test clients connect: the secret and TLS files they present. */
+  clientSecurity?: Security;
 }
 
 /** A real cluster of separate processes on 127.0.0.1 with free ports, for one test. */
@@ -56,12 +61,12 @@ export class TestCluster {
     if (this.options.writeQuorum) {
       args.push('--write-quorum', this.options.writeQuorum);
     }
-    this.primary = await spawnDfs(args);
+    this.primary = await spawnDfs(args, { env: this.options.env });
     return this.primary;
   }
 
   async startReplica(index: number): Promise<SpawnedNode> {
-    const node = await spawnDfs(['replica', '--port', String(this.basePort + index), ...this.commonArgs()]);
+    const node = await spawnDfs(['replica', '--port', String(this.basePort + index), ...this.commonArgs()], { env: this.options.env });
     this.replicas[index] = node;
     return node;
   }
@@ -81,8 +86,8 @@ export class TestCluster {
     await this.startPrimary(port);
   }
 
-  client(clientId = 'tester'): DfsClient {
-    return new DfsClient({ host: '127.0.0.1', port: this.primary.port, clientId });
+  client(clientId = 'tester', security: Security | undefined = this.options.clientSecurity): DfsClient {
+    return new DfsClient({ host: '127.0.0.1', port: this.primary.port, clientId, security });
   }
 
   primaryRoot(): string {
