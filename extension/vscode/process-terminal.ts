@@ -42,7 +42,7 @@ export class ProcessTerminal implements vscode.Pseudoterminal {
   }
 
   close(): void {
-    this.process.stop().catch((error: unknown) => this.log.error(`stopping DFS ${this.process.launch.label} failed`, error));
+    void this.process.stop().catch((error: unknown) => this.log.error(`stopping DFS ${this.process.launch.label} failed`, error));
   }
 
   private write(line: string): void {
