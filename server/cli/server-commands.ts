@@ -17,6 +17,16 @@ function timeoutsOf(settings: Settings): ConnectionTimeouts {
   return { headerMs: settings.headerTimeoutMs, idleMs: settings.idleTimeoutMs, settleMs: 15 };
 }
 
+/**
+ * A peer must never be able to take a server down: every socket and handler already
+ * catches its own errors, and anything that still escapes is logged with its stack
+ * rather than ending the process (commits are atomic, so no state is left half-made).
+ */
+function keepServing(log: (line: string) => void): void {
+  process.on('uncaughtException', (error) => log(`internal error, still serving: ${error.stack ?? error.message}`));
+  process.on('unhandledRejection', (reason) => log(`internal error, still serving: ${reason instanceof Error ? (reason.stack ?? reason.message) : String(reason)}`));
+}
+
 /** Runs until SIGINT/SIGTERM, then stops accepting, finishes cleanly and exits 0. */
 function stopOnSignal(stop: () => Promise<void>): void {
   let stopping = false;
@@ -52,6 +62,7 @@ export async function runPrimary(settings: Settings): Promise<void> {
     scrubIntervalMs: settings.scrubIntervalMs,
     log,
   });
+  keepServing(log);
   await node.start();
   log(`${security.secret ? 'cluster secret required' : 'open protocol (no secret)'}${security.tls ? ', TLS' : ''}`);
   log(`storing under ${node.store.root}; replicas ${replicas.map((r) => `${r.host}:${r.port}`).join(', ') || 'none'}; write quorum ${settings.writeQuorum}`);
@@ -77,6 +88,7 @@ export async function runReplica(settings: Settings, portGiven: boolean): Promis
     maxFileSize: settings.maxFileSize,
     log,
   });
+  keepServing(log);
   await node.start();
   log(`storing under ${node.store.root}`);
   stopOnSignal(() => node.stop());
