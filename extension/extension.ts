@@ -10,6 +10,7 @@ import { describeError } from './model/logger';
 import { readSettings } from './model/settings';
 import type { DfsNode, FileNode } from './model/tree-model';
 import { ClusterCommands } from './vscode/cluster-commands';
+import { ClusterSecret } from './vscode/cluster-secret';
 import { readConfiguration } from './vscode/configuration';
 import { DfsDragAndDropController } from './vscode/drag-and-drop';
 import { FileCommands } from './vscode/file-commands';
@@ -32,10 +33,22 @@ export function activate(context: vscode.ExtensionContext): void {
   const connection = new DfsConnection(initialSettings(context, log));
   const monitor = new ClusterMonitor(() => ({ address: connection.address, status: () => connection.client().status() }));
   const registry = new ProcessRegistry();
-  const runtime = { execPath: process.execPath, scriptPath: path.join(context.extensionPath, 'dist', 'dfs.js') };
+  const runtime = {
+    execPath: process.execPath,
+    scriptPath: path.join(context.extensionPath, 'dist', 'dfs.js'),
+    // Servers started from here require the stored secret, so this window's client can talk to them.
+    get env(): NodeJS.ProcessEnv {
+      return connection.secret ? { DFS_SECRET: connection.secret.toString('utf8') } : {};
+    },
+  };
   stopStartedServers = () => registry.stopAll();
 
   const tree = new FileTreeProvider(connection, monitor, log);
+  const secret = new ClusterSecret(context.secrets, log, (value) => {
+    connection.secret = value;
+    tree.refresh();
+    inBackground(monitor.refreshAfterChange(), log, 'status check after a secret change');
+  });
   const views = { refreshTree: () => tree.refresh() };
   const statusBar = new ClusterStatusBar();
   const tasks = new DfsTaskProvider(() => connection.settings, runtime, registry, log);
@@ -64,6 +77,7 @@ export function activate(context: vscode.ExtensionContext): void {
     });
 
   context.subscriptions.push(
+    secret,
     tree,
     statusBar,
     treeView,
@@ -80,6 +94,8 @@ export function activate(context: vscode.ExtensionContext): void {
       await monitor.refresh();
     }),
     command('dfs.showLog', () => log.show()),
+    command('dfs.setSecret', () => secret.prompt()),
+    command('dfs.forgetSecret', () => secret.forget()),
     command('dfs.openSettings', () => vscode.commands.executeCommand('workbench.action.openSettings', `@ext:${context.extension.id}`)),
     command('dfs.openFile', (node: FileNode) => files.open(node)),
     command('dfs.downloadFile', (node: FileNode) => files.download(node)),
@@ -89,7 +105,7 @@ export function activate(context: vscode.ExtensionContext): void {
       if (event.affectsConfiguration('dfs')) {
         applySettings(context, connection, log);
         tree.refresh();
-        inBackground(monitor.refresh(), log, 'status check after a settings change');
+        inBackground(monitor.refreshAfterChange(), log, 'status check after a settings change');
       }
     }),
   );
@@ -110,7 +126,12 @@ export function activate(context: vscode.ExtensionContext): void {
   monitor.poll(STATUS_POLL_MS, (error) => log.error('status check failed', error));
   context.subscriptions.push({ dispose: () => monitor.stopPolling() });
   showState(monitor.state);
-  inBackground(monitor.refresh(), log, 'first status check');
+  // The first status check waits for the secret, so it does not report an auth failure that is not real.
+  inBackground(
+    secret.load().then(undefined, (error: unknown) => log.error('reading the cluster secret failed', error)).then(() => monitor.refresh()),
+    log,
+    'first status check',
+  );
   log.info(`DFS extension active: primary ${connection.address}, client id ${connection.settings.clientId}`);
 }
 

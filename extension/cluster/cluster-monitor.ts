@@ -30,6 +30,27 @@ export class ClusterMonitor extends EventEmitter {
     return this.inFlight;
   }
 
+  /**
+   * After a change of settings or secret, a check already under way asked the old
+   * question: wait for it, then ask again, instead of sharing its stale answer.
+   */
+  refreshAfterChange(): Promise<ClusterState> {
+    const previous = this.inFlight;
+    if (!previous) {
+      return this.refresh();
+    }
+    const next = previous.then(
+      () => this.check(),
+      () => this.check(),
+    );
+    this.inFlight = next.finally(() => {
+      if (this.inFlight === next) {
+        this.inFlight = undefined;
+      }
+    });
+    return next;
+  }
+
   /** Polls in the background; a timer that never keeps the process alive on its own. */
   poll(intervalMs: number, onError: (error: unknown) => void): void {
     this.stopPolling();
@@ -50,7 +71,8 @@ export class ClusterMonitor extends EventEmitter {
     try {
       next = stateFromStatus(source.address, await source.status());
     } catch (error) {
-      next = { kind: 'offline', address: source.address, reason: toDfsError(error, 'UNREACHABLE').message };
+      const failure = toDfsError(error, 'UNREACHABLE');
+      next = { kind: 'offline', address: source.address, reason: failure.message, code: failure.code };
     }
     const changed = JSON.stringify(summaryOf(next)) !== JSON.stringify(summaryOf(this.current));
     this.current = next;
@@ -64,7 +86,7 @@ export class ClusterMonitor extends EventEmitter {
 /** Leaves out counters that tick on their own (uptime), which would make every poll a change. */
 function summaryOf(state: ClusterState): unknown {
   if (state.kind !== 'online') {
-    return state.kind === 'offline' ? { kind: state.kind, address: state.address } : state;
+    return state.kind === 'offline' ? { kind: state.kind, address: state.address, code: state.code } : state;
   }
   const { uptimeMs: _uptime, ...status } = state.status;
   return { kind: state.kind, address: state.address, status: { ...status, replicas: status.replicas.map(({ lastSyncMs: _sync, ...replica }) => replica) } };

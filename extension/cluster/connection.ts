@@ -9,6 +9,9 @@ const PROBE_CONNECT_TIMEOUT_MS = 3_000;
  * extension, so nothing else keeps a client: each operation asks here for one.
  */
 export class DfsConnection {
+  /** The cluster secret, when one is stored; undefined speaks the open protocol. */
+  secret: Buffer | undefined;
+
   constructor(private current: ExtensionSettings) {}
 
   get settings(): ExtensionSettings {
@@ -24,6 +27,12 @@ export class DfsConnection {
   }
 
   client(): DfsClient {
-    return new DfsClient({ host: this.current.host, port: this.current.port, clientId: this.current.clientId, connectTimeoutMs: PROBE_CONNECT_TIMEOUT_MS });
+    return new DfsClient({
+      host: this.current.host,
+      port: this.current.port,
+      clientId: this.current.clientId,
+      connectTimeoutMs: PROBE_CONNECT_TIMEOUT_MS,
+      security: this.secret ? { secret: this.secret } : undefined,
+    });
   }
 }

@@ -3,7 +3,7 @@ import { formatBytes } from './format';
 
 export type ClusterState =
   | { kind: 'unknown' }
-  | { kind: 'offline'; address: string; reason: string }
+  | { kind: 'offline'; address: string; reason: string; code?: string }
   /** Something answers, but it is a replica, not a primary: the port setting is likely wrong. */
   | { kind: 'notPrimary'; address: string; status: NodeStatus }
   | { kind: 'online'; address: string; status: ClusterStatus };
@@ -25,7 +25,9 @@ export function statusBarView(state: ClusterState): StatusBarView {
     case 'unknown':
       return { text: '$(sync~spin) DFS', tooltip: 'DFS: checking the cluster…', warning: false };
     case 'offline':
-      return { text: '$(debug-disconnect) DFS offline', tooltip: `DFS: nothing answers at ${state.address} (${state.reason}). Click for details.`, warning: true };
+      return state.code === 'AUTH'
+        ? { text: '$(lock) DFS needs secret', tooltip: `DFS: the cluster at ${state.address} refused us (${state.reason}). Run DFS: Set Cluster Secret.`, warning: true }
+        : { text: '$(debug-disconnect) DFS offline', tooltip: `DFS: nothing answers at ${state.address} (${state.reason}). Click for details.`, warning: true };
     case 'notPrimary':
       return { text: '$(warning) DFS not a primary', tooltip: `DFS: ${state.address} is a ${state.status.role}, not a primary. Check the dfs.port setting.`, warning: true };
     case 'online': {

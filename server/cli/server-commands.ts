@@ -63,10 +63,11 @@ export async function runPrimary(settings: Settings): Promise<void> {
     log,
   });
   keepServing(log);
+  // Before listening: a stop that arrives right after the ready line must still be clean.
+  stopOnSignal(() => node.stop());
   await node.start();
   log(`${security.secret ? 'cluster secret required' : 'open protocol (no secret)'}${security.tls ? ', TLS' : ''}`);
   log(`storing under ${node.store.root}; replicas ${replicas.map((r) => `${r.host}:${r.port}`).join(', ') || 'none'}; write quorum ${settings.writeQuorum}`);
-  stopOnSignal(() => node.stop());
 }
 
 export async function runReplica(settings: Settings, portGiven: boolean): Promise<void> {
@@ -89,9 +90,9 @@ export async function runReplica(settings: Settings, portGiven: boolean): Promis
     log,
   });
   keepServing(log);
+  stopOnSignal(() => node.stop());
   await node.start();
   log(`storing under ${node.store.root}`);
-  stopOnSignal(() => node.stop());
 }
 
 /** Starts each process of a local cluster as a child and resolves once all print their listening line. */

@@ -358,6 +358,11 @@ class Testing extends NodeEventEmitter {
   /** Picks the button for a message; undefined dismisses it (Escape). */
   answer: (message: ShownMessage) => string | undefined = () => undefined;
   saveDialog: (options: unknown) => Uri | undefined = () => undefined;
+  /** Answers an input box; undefined dismisses it (Escape). */
+  inputBox: (options: { title?: string; password?: boolean }) => string | undefined = () => undefined;
+  /** VS Code's secret storage, in memory. */
+  readonly secrets = new Map<string, string>();
+  readonly secretsChanged = new EventEmitter<{ key: string }>();
   openDialog: (options: unknown) => Uri[] | undefined = () => undefined;
   progress: ProgressRun[] = [];
   onProgressReport: ((run: ProgressRun, report: { message?: string; increment?: number }) => void) | undefined;
@@ -442,6 +447,8 @@ class Testing extends NodeEventEmitter {
     this.messages = [];
     this.answer = () => undefined;
     this.saveDialog = () => undefined;
+    this.inputBox = () => undefined;
+    this.secrets.clear();
     this.openDialog = () => undefined;
     this.progress = [];
     this.onProgressReport = undefined;
@@ -586,6 +593,13 @@ export const window = {
   async showSaveDialog(options: unknown): Promise<Uri | undefined> {
     return testing.saveDialog(options);
   },
+  async showInputBox(options: { title?: string; password?: boolean; validateInput?: (value: string) => string | undefined }): Promise<string | undefined> {
+    const answer = testing.inputBox(options);
+    if (answer !== undefined && options.validateInput?.(answer)) {
+      throw new Error(`the test typed "${answer}", which the input box refuses: ${options.validateInput(answer)}`);
+    }
+    return answer;
+  },
   async showOpenDialog(options: unknown): Promise<Uri[] | undefined> {
     return testing.openDialog(options);
   },
@@ -725,6 +739,12 @@ export interface ExtensionContextDouble {
   extensionUri: Uri;
   globalStorageUri: Uri;
   extension: { id: string };
+  secrets: {
+    get(key: string): Promise<string | undefined>;
+    store(key: string, value: string): Promise<void>;
+    delete(key: string): Promise<void>;
+    onDidChange: Event<{ key: string }>;
+  };
 }
 
 export function createExtensionContext(extensionPath: string, globalStoragePath: string): ExtensionContextDouble {
@@ -734,5 +754,17 @@ export function createExtensionContext(extensionPath: string, globalStoragePath:
     extensionUri: Uri.file(extensionPath),
     globalStorageUri: Uri.file(globalStoragePath),
     extension: { id: 'dfs-team.dfs' },
+    secrets: {
+      get: async (key) => testing.secrets.get(key),
+      store: async (key, value) => {
+        testing.secrets.set(key, value);
+        testing.secretsChanged.fire({ key });
+      },
+      delete: async (key) => {
+        testing.secrets.delete(key);
+        testing.secretsChanged.fire({ key });
+      },
+      onDidChange: ((listener, thisArg, disposables) => testing.secretsChanged.event(listener, thisArg, disposables)) as Event<{ key: string }>,
+    },
   };
 }

@@ -1,0 +1,100 @@
+import * as assert from 'assert';
+import { promises as fs, readdirSync, readFileSync } from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { freePortRange } from '../support/ports';
+import { REPO_ROOT } from '../support/processes';
+import { RawClient } from '../support/raw-client';
+import { Uri, createExtensionContext, testing } from '../support/vscode-double';
+
+const SECRET = 'a cluster secret long enough to use';
+
+function serverPids(port: number): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (args.some((arg) => arg.endsWith('dfs.js')) && args.includes(String(port))) {
+        pids.push(Number(entry));
+      }
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return pids;
+}
+
+describe('extension: the cluster secret in VS Code\'s secret storage', function () {
+  this.timeout(120_000);
+  let work: string;
+  let port: number;
+  let context: ReturnType<typeof createExtensionContext>;
+  let extension: { activate(context: unknown): void; deactivate(): Promise<void> };
+  const run = <T>(command: string, ...args: unknown[]): Promise<T> => {
+    const handler = testing.commands.get(command);
+    assert.ok(handler, `command ${command} is registered`);
+    return Promise.resolve(handler(...args)) as Promise<T>;
+  };
+
+  before(async () => {
+    work = await fs.mkdtemp(path.join(os.tmpdir(), 'dfs-ext-secret-'));
+    const basePort = await freePortRange(1);
+    do {
+      port = await freePortRange(1);
+    } while (port === basePort);
+    testing.reset();
+    testing.configuration.set('dfs.host', '127.0.0.1');
+    testing.configuration.set('dfs.port', port);
+    testing.configuration.set('dfs.clientId', 'keeper');
+    testing.configuration.set('dfs.replicas', 1);
+    testing.configuration.set('dfs.basePort', basePort);
+    testing.configuration.set('dfs.dataDir', path.join(work, 'data'));
+    testing.workspaceFolders = [{ uri: Uri.file(work), name: 'work', index: 0 }];
+    context = createExtensionContext(REPO_ROOT, path.join(work, 'global-storage'));
+    extension = require(path.join(REPO_ROOT, 'dist', 'extension.js'));
+    extension.activate(context);
+  });
+
+  after(async () => {
+    await extension?.deactivate();
+    context?.subscriptions.forEach((subscription) => subscription.dispose());
+    testing.reset();
+    await fs.rm(work, { recursive: true, force: true });
+  });
+
+  it('Set Cluster Secret stores it in secret storage, never in settings', async () => {
+    testing.inputBox = (options) => {
+      assert.strictEqual(options.password, true, 'the secret is typed into a password box');
+      return SECRET;
+    };
+    assert.strictEqual(await run('dfs.setSecret'), true);
+    assert.strictEqual(testing.secrets.get('dfs.clusterSecret'), SECRET);
+    assert.ok(![...testing.configuration.values()].includes(SECRET));
+  });
+
+  it('Start Cluster starts servers that require the secret, and uploads authenticate', async () => {
+    await run('dfs.startCluster');
+    await testing.waitForStatusBar((text) => text.includes('DFS 1/1'));
+    const [pid] = serverPids(port);
+    assert.ok(pid, 'the primary runs');
+    assert.match(readFileSync(`/proc/${pid}/environ`, 'utf8'), new RegExp(`(^|\\0)DFS_SECRET=${SECRET}(\\0|$)`));
+    const stranger = await RawClient.connect(port);
+    await stranger.send('LIST keeper');
+    assert.match(await stranger.readToClose(), /^AUTH_CHALLENGE .*\nAUTH_FAILURE AUTH/);
+
+    const file = path.join(work, 'secret.txt');
+    await fs.writeFile(file, 'only members may read this');
+    await run('dfs.upload', Uri.file(file), [Uri.file(file)]);
+    assert.strictEqual(await fs.readFile(path.join(work, 'data', 'replica1', 'keeper', 'secret.txt'), 'utf8'), 'only members may read this');
+  });
+
+  it('Forget Cluster Secret makes the client speak the open protocol, which this cluster refuses clearly', async () => {
+    await run('dfs.forgetSecret');
+    assert.strictEqual(testing.secrets.has('dfs.clusterSecret'), false);
+    const started = Date.now();
+    assert.strictEqual(await testing.waitForStatusBar((text) => text.includes('needs secret')), '$(lock) DFS needs secret');
+    assert.ok(Date.now() - started < 5_000, 'the status follows the secret change at once, not at the next poll');
+    await run('dfs.stopCluster');
+  });
+});
