@@ -171,6 +171,31 @@ function alive(pid) {
   try { process.kill(pid, 0); return true; } catch { return false; }
 }
 
+/**
+ * Processes whose command line contains every one of needles (e.g. 'dist/dfs.js' and a
+ * data dir), from /proc (this process excluded).
+ * @returns {{pid: number, cmdline: string}[]}
+ */
+export function processesWith(...needles) {
+  const out = [];
+  let entries = [];
+  try { entries = fs.readdirSync('/proc'); } catch { return out; }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
+    let cmdline;
+    try { cmdline = fs.readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0').join(' ').trim(); } catch { continue; }
+    if (cmdline && needles.every((n) => cmdline.includes(n))) out.push({ pid: Number(e), cmdline });
+  }
+  return out;
+}
+
+/** SIGKILLs the given pids (only those still alive); returns the ones that were. */
+export function killPidsNow(pids) {
+  const live = pids.filter(alive);
+  killPids(live, 'SIGKILL');
+  return live;
+}
+
 /** spawn in a process group of its own, tracked for cleanup; output appended to logFile. */
 export function spawnTracked(cmd, args, { logFile, env, cwd } = {}) {
   const out = logFile ? fs.openSync(logFile, 'a') : 'ignore';
@@ -609,7 +634,11 @@ export function viewPane(page, viewName) {
 
 /** A row of a tree/list in a view pane whose title matches (e.g. the DFS view), by label. */
 export function viewTreeItem(page, viewTitle, label) {
-  return viewPane(page, viewTitle).locator(`.monaco-list-row[aria-label^="${cssString(label)}"], .monaco-list-row:has(.label-name:text-is("${cssString(label)}"))`).first();
+  const exact = new RegExp(`^\\s*${label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*$`);
+  // (not `.label-name:text-is()`: that matches only the innermost element with the text, the span inside .label-name)
+  return viewPane(page, viewTitle).locator('.monaco-list-row')
+    .filter({ has: page.locator('.label-name', { hasText: exact }) })
+    .or(viewPane(page, viewTitle).locator(`.monaco-list-row[aria-label^="${cssString(label)}"]`)).first();
 }
 
 /** Waits for a notification toast containing text; returns it. */
@@ -630,6 +659,29 @@ export async function waitForNotification(page, text, { timeout = TIMEOUTS.ui } 
 export async function clickNotificationButton(page, text, button) {
   const toast = await waitForNotification(page, text);
   await toast.locator('.monaco-button').filter({ hasText: button }).first().click();
+}
+
+/** The texts of the notification toasts shown now (for error messages and diagnostics). */
+export async function visibleNotifications(page) {
+  return page.locator('.notification-toast .notification-list-item-message').evaluateAll(
+    (els) => els.filter((e) => e.offsetParent !== null).map((e) => e.textContent.trim())).catch(() => []);
+}
+
+/** Dismisses every notification (Notifications: Clear All Notifications), so a step's screenshot shows only its own. */
+export async function clearNotifications(page) {
+  if ((await visibleNotifications(page)).length === 0) return;
+  await runCommand(page, 'Notifications: Clear All Notifications');
+  await page.locator('.notification-toast').first().waitFor({ state: 'hidden', timeout: TIMEOUTS.ui }).catch(() => {});
+}
+
+/** Waits for a modal dialog whose text contains text; returns it. */
+export async function waitForDialog(page, text, { timeout = TIMEOUTS.ui } = {}) {
+  const dialog = page.locator('.monaco-dialog-box').filter({ hasText: text }).first();
+  await dialog.waitFor({ state: 'visible', timeout }).catch(async () => {
+    const shown = await page.locator('.monaco-dialog-box').allInnerTexts().catch(() => []);
+    throw new Error(`e2e: no dialog with ${JSON.stringify(text)} after ${timeout} ms; dialogs shown: ${JSON.stringify(shown)}; notifications: ${JSON.stringify(await visibleNotifications(page))}`);
+  });
+  return dialog;
 }
 
 /** Clicks a button of a modal dialog (e.g. a delete confirmation). */
@@ -659,6 +711,19 @@ export async function activeEditorText(page) {
   const lines = page.locator('.editor-group-container.active .monaco-editor .view-lines').first();
   await lines.waitFor({ state: 'visible' });
   return (await lines.innerText()).replace(/\u00a0/g, ' ');
+}
+
+/**
+ * The lines of the active editor as rendered, in order (Monaco may keep its line
+ * elements out of DOM order, so they are sorted by position); for short files.
+ */
+export async function activeEditorLines(page) {
+  const lines = page.locator('.editor-group-container.active .monaco-editor .view-lines').first();
+  await lines.waitFor({ state: 'visible' });
+  return lines.evaluate((el) => [...el.querySelectorAll('.view-line')]
+    .map((l) => ({ top: parseFloat(l.style.top) || 0, text: (l.textContent ?? '').replace(/\u00a0/g, ' ') }))
+    .sort((a, b) => a.top - b.top)
+    .map((l) => l.text));
 }
 
 /**
@@ -743,6 +808,22 @@ export class E2E {
     const context = this.contexts[0] ?? await this.launchBrowser();
     this.page = await openWorkbench(context, server, opts);
     return this.page;
+  }
+
+  /**
+   * Copies code-server's logs (server, extension host, every output channel such as an
+   * extension's own) out of its user data dir, which close() removes; returns dest or null.
+   */
+  copyLogs(dest) {
+    const src = path.join(this.userDataDir, 'logs');
+    if (!fs.existsSync(src)) return null;
+    try {
+      fs.rmSync(dest, { recursive: true, force: true });
+      fs.cpSync(src, dest, { recursive: true });
+      return dest;
+    } catch {
+      return null;
+    }
   }
 
   async close() {

@@ -1,0 +1,504 @@
+// End-to-end test of the packaged DFS extension in a real VS Code: code-server
+// (VS Code in the browser) in headless Chromium, driven through playwright-core
+// the way a user would, with the bytes on every server's disk checked as well.
+//
+//   bash test/e2e/run.sh            # what CI runs: setup, package if stale, this script
+//   node test/e2e/dfs.mjs           # after setup.sh; packages dfs.vsix itself if it is stale
+//
+// Steps (each leaves a screenshot in test/e2e/output/, DFS_E2E_OUTPUT overrides):
+//   1. DFS: Start Cluster from the palette     -> 01-start-cluster.png
+//   2. Explorer right-click a file, Upload     -> 02-upload-file.png
+//   3. multi-select 2 files + a folder, Upload -> 03-upload-multi.png
+//   4. open a stored file from the tree        -> 04-open-read-only.png
+//   5. Delete from the tree, confirm           -> 05-delete-confirm.png, 05-delete.png
+//   6. DFS: Stop Cluster                       -> 06-stop-cluster.png
+// Exit code 0 only when all six pass and nothing this run started is left running.
+//
+// Environment: DFS_E2E_VSIX=path uses that .vsix as it is (no packaging);
+// DFS_E2E_CACHE, DFS_E2E_OUTPUT, DFS_E2E_KEEP as in code-server.mjs.
+
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  E2E, TIMEOUTS, activeEditorLines, clearNotifications, contextMenuOn, explorerContextMenu,
+  killPidsNow, multiSelectExplorerItems, openActivityBarView, openExplorer, processesWith,
+  runCommand, screenshot, statusBarText, viewTreeItem, visibleNotifications, waitForDialog,
+  waitForExplorerItem, waitForStatusBar,
+} from './code-server.mjs';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const REPO = path.resolve(HERE, '..', '..');
+const CLIENT = 'e2e-alice';
+const REPLICAS = 3;
+const SERVER_DIRS = ['servidor', ...Array.from({ length: REPLICAS }, (_, i) => `replica${i + 1}`)];
+const DFS_SCRIPT = 'dist/dfs.js';
+
+/** Generous: CI and this machine have 2 busy cores. None of these is a sleep; each bounds a wait for a condition. */
+const T = {
+  clusterStart: 180_000, // Start Cluster waits up to 30 s per server itself
+  status: 60_000, // the extension polls the cluster every 10 s
+  upload: 90_000,
+  disk: 60_000,
+  ui: 45_000,
+  processes: 30_000,
+  package: 600_000,
+  whole: 20 * 60_000,
+};
+TIMEOUTS.ui = Math.max(TIMEOUTS.ui, T.ui);
+
+const BINARY = Buffer.from(Array.from({ length: 6000 }, (_, i) => (i * 131 + (i >> 7) * 17 + 3) & 0xff));
+const WORKSPACE = {
+  'hello.txt': 'Hello from the DFS end-to-end test.\nSecond line: ünïcödé ✓\nThird line, the last.\n',
+  'notes.md': '# Notes\n\nKept in several copies by DFS.\n',
+  'data.json': `${JSON.stringify({ replicas: REPLICAS, client: CLIENT, ok: true }, null, 2)}\n`,
+  'docs/guide.txt': 'A guide inside a folder.\n',
+  'docs/images/pixel.bin': BINARY,
+  'untouched.txt': 'This file is never uploaded.\n',
+};
+const bytesOf = (name) => Buffer.from(WORKSPACE[name]);
+
+// ---------------------------------------------------------------- small utilities
+
+const t0 = Date.now();
+const secs = (ms) => `${(ms / 1000).toFixed(1)} s`;
+const log = (...a) => console.log('[dfs-e2e]', ...a);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+/** Matches an element whose whole text is s. (`:text-is()` would not do for `.label-name`: it
+ * matches only the innermost element with that text, here the span inside it.) */
+const exactText = (s) => new RegExp(`^\\s*${s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*$`);
+
+/** Polls check() (returns a problem string, or null when satisfied) until it is satisfied or timeout; throws the last problem. */
+async function waitUntil(what, check, { timeout, interval = 250 } = {}) {
+  const deadline = Date.now() + timeout;
+  let problem = 'not checked';
+  for (;;) {
+    try {
+      problem = await check();
+    } catch (e) {
+      if (e.fatal) throw e; // no point waiting on
+      problem = e.message;
+    }
+    if (!problem) return;
+    if (Date.now() >= deadline) throw new Error(`${what}: still not true after ${secs(timeout)}: ${problem}`);
+    await sleep(interval);
+  }
+}
+
+/**
+ * Waits for a notification containing ok; fails at once when one matching fail shows
+ * (an error from the extension), quoting what was shown.
+ */
+async function waitForToast(page, ok, { fail = /^DFS: .*(fail|did not|not uploaded|nothing was|error)|^DFS upload: .*(failed|skipped|cancelled)/i, timeout = T.ui } = {}) {
+  await waitUntil(`notification "${ok}"`, async () => {
+    const seen = await visibleNotifications(page);
+    if (seen.some((t) => t.includes(ok))) return null;
+    const bad = seen.find((t) => fail.test(t));
+    if (bad) throw Object.assign(new Error(`instead of "${ok}" the extension reported: ${JSON.stringify(bad)}`), { fatal: true });
+    return `notifications shown: ${JSON.stringify(seen)}`;
+  }, { timeout });
+}
+
+/**
+ * VS Code keeps a finished progress notification up for a moment so it does not
+ * flicker; wait (bounded, never failing) for those of DFS to go so screenshots show the result.
+ */
+async function waitForProgressToastsGone(page, timeout = 15_000) {
+  await waitUntil('progress notifications to close', async () => {
+    const busy = (await visibleNotifications(page)).filter((t) => /^DFS: (uploading|downloading|starting the cluster|stopping the cluster)/.test(t));
+    return busy.length ? JSON.stringify(busy) : null;
+  }, { timeout }).catch(() => {});
+}
+
+/** A run of count consecutive ports that are free on 127.0.0.1 now, below the ephemeral range. */
+async function freePortRun(count) {
+  const isFree = (port) => new Promise((resolve) => {
+    const srv = net.createServer().once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * (32_000 - 20_000 - count));
+    let free = true;
+    for (let p = base; p < base + count && free; p++) free = await isFree(p);
+    if (free) return base;
+  }
+  throw new Error(`no ${count} consecutive free ports found in 20000-32000`);
+}
+
+/** Files of CLIENT on one server's disk: name -> bytes. */
+function storedOn(dataDir, serverDir) {
+  const root = path.join(dataDir, serverDir, CLIENT);
+  const out = new Map();
+  const walk = (dir, prefix) => {
+    let entries = [];
+    try { entries = fs.readdirSync(dir, { withFileTypes: true }); } catch { return; }
+    for (const e of entries) {
+      const rel = prefix ? `${prefix}/${e.name}` : e.name;
+      if (e.isDirectory()) walk(path.join(dir, e.name), rel);
+      else if (e.isFile()) out.set(rel, fs.readFileSync(path.join(dir, e.name)));
+    }
+  };
+  walk(root, '');
+  return out;
+}
+
+/**
+ * Waits until every server (primary and each replica) holds exactly `present` for CLIENT,
+ * byte for byte, and none of `absent`; names in `ignore` may or may not be there.
+ */
+async function waitForDisk(dataDir, { present = [], absent = [], ignore = [] }, timeout = T.disk) {
+  await waitUntil('bytes on every server\'s disk', () => {
+    const problems = [];
+    for (const server of SERVER_DIRS) {
+      const files = storedOn(dataDir, server);
+      for (const name of present) {
+        const got = files.get(name);
+        if (!got) problems.push(`${server}/${CLIENT}/${name} missing`);
+        else if (!got.equals(bytesOf(name))) problems.push(`${server}/${CLIENT}/${name} differs (${got.length} bytes, expected ${bytesOf(name).length})`);
+      }
+      for (const name of absent) if (files.has(name)) problems.push(`${server}/${CLIENT}/${name} still there`);
+      for (const name of files.keys()) {
+        if (!present.includes(name) && !absent.includes(name) && !ignore.includes(name)) problems.push(`${server}/${CLIENT}/${name} unexpected`);
+      }
+    }
+    return problems.length ? problems.join('; ') : null;
+  }, { timeout });
+}
+
+// ---------------------------------------------------------------- the .vsix
+
+const VSIX_INPUTS = ['package.json', '.vscodeignore', 'README.md', 'LICENSE', 'esbuild.mjs', 'dist/dfs.js', 'dist/extension.js', 'media', 'extension', 'server'];
+
+/** The newest file among what goes into the .vsix (sources, bundles, manifest). */
+function newestInput() {
+  let newest = { file: null, mtimeMs: 0 };
+  const visit = (p) => {
+    let st;
+    try { st = fs.statSync(p); } catch { return; }
+    if (st.isDirectory()) {
+      for (const e of fs.readdirSync(p)) visit(path.join(p, e));
+    } else if (st.mtimeMs > newest.mtimeMs) {
+      newest = { file: path.relative(REPO, p), mtimeMs: st.mtimeMs };
+    }
+  };
+  for (const i of VSIX_INPUTS) visit(path.join(REPO, i));
+  return newest;
+}
+
+/** dfs.vsix, packaged with `npm run package` when it is missing or older than its inputs; copied so a concurrent repackage cannot change it under us. */
+function prepareVsix(e2e, output) {
+  const source = process.env.DFS_E2E_VSIX ? path.resolve(process.env.DFS_E2E_VSIX) : path.join(REPO, 'dfs.vsix');
+  if (process.env.DFS_E2E_VSIX) {
+    if (!fs.existsSync(source)) throw new Error(`DFS_E2E_VSIX=${source} does not exist`);
+    log(`vsix: ${source} (DFS_E2E_VSIX; not repackaged)`);
+  } else {
+    const newest = newestInput();
+    const st = fs.existsSync(source) ? fs.statSync(source) : null;
+    if (st && st.mtimeMs >= newest.mtimeMs) {
+      log(`vsix: ${path.relative(REPO, source)} is up to date`);
+    } else {
+      log(`vsix: ${st ? `dfs.vsix is older than ${newest.file}` : 'dfs.vsix is missing'}: running npm run package`);
+      const packageLog = path.join(output, 'dfs-package.log');
+      const started = Date.now();
+      const res = spawnSync('npm', ['run', 'package'], { cwd: REPO, encoding: 'utf8', timeout: T.package, maxBuffer: 64 << 20 });
+      fs.writeFileSync(packageLog, `${res.stdout ?? ''}${res.stderr ?? ''}`);
+      if (res.status !== 0 || !fs.existsSync(source)) {
+        const tail = `${res.stdout ?? ''}${res.stderr ?? ''}`.trim().split('\n').slice(-15).join('\n');
+        throw new Error(`npm run package failed (exit ${res.status ?? res.signal}); full output in ${packageLog}:\n${tail}`);
+      }
+      log(`vsix: packaged in ${secs(Date.now() - started)}`);
+    }
+  }
+  const copy = path.join(e2e.tempDir('dfs-e2e-vsix-'), 'dfs.vsix');
+  fs.copyFileSync(source, copy);
+  return copy;
+}
+
+// ---------------------------------------------------------------- steps
+
+const STEPS = [
+  { n: 1, title: 'DFS: Start Cluster; status bar and tree show the cluster up', shot: '01-start-cluster', needs: [] },
+  { n: 2, title: 'Explorer right-click a file -> Upload to DFS; in the tree and on every server', shot: '02-upload-file', needs: [1] },
+  { n: 3, title: 'Multi-select two files and a folder -> Upload to DFS; all in the tree and on disk', shot: '03-upload-multi', needs: [1] },
+  { n: 4, title: 'Open a stored file from the tree; content shown read-only', shot: '04-open-read-only', needs: [2] },
+  { n: 5, title: 'Delete from the tree with confirmation; gone from tree and every server', shot: '05-delete', needs: [2] },
+  { n: 6, title: 'DFS: Stop Cluster; welcome content again, no server process left', shot: '06-stop-cluster', needs: [1] },
+];
+const SHOTS = [...STEPS.map((s) => s.shot), '05-delete-confirm', 'dfs-failure'];
+
+const results = new Map(); // n -> { ok, detail, ms }
+
+async function main() {
+  const e2e = new E2E({ name: 'dfs' });
+  const output = e2e.paths.output;
+  for (const shot of SHOTS) fs.rmSync(path.join(output, `${shot}.png`), { force: true });
+  const logsDir = path.join(output, 'dfs-logs');
+  fs.rmSync(logsDir, { recursive: true, force: true });
+  const dataDir = e2e.tempDir('dfs-e2e-data-');
+  let page;
+  let setupError = null;
+  const ourServers = () => processesWith(DFS_SCRIPT, dataDir);
+
+  // Whatever happens (exception, signal, watchdog), no server of this run survives us.
+  process.once('exit', () => killPidsNow(ourServers().map((p) => p.pid)));
+  const watchdog = setTimeout(() => {
+    log(`FAIL: the whole run took longer than ${secs(T.whole)}; aborting (code-server log: ${e2e.logFile})`);
+    process.exit(1);
+  }, T.whole);
+  watchdog.unref();
+
+  const dfsView = () => page.locator('[id="workbench.view.extension.dfs"]');
+  const dfsRow = (label, level) => dfsView().locator(`.monaco-list-row[aria-level="${level}"]`)
+    .filter({ has: page.locator('.label-name', { hasText: exactText(label) }) }).first();
+  const treeRows = () => dfsView().locator('.monaco-list-row').evaluateAll(
+    (rows) => rows.map((r) => `${'  '.repeat(Number(r.getAttribute('aria-level') || 1) - 1)}${r.querySelector('.label-name')?.textContent ?? '?'}`));
+  const showDfs = async () => {
+    await openActivityBarView(page, 'DFS');
+    await dfsView().waitFor({ state: 'visible' });
+  };
+  /** Waits for a stored file's row: its label at its depth, its tooltip naming CLIENT/name (so it sits under our client). */
+  const waitForStoredRow = async (name) => {
+    const parts = name.split('/');
+    const row = dfsRow(parts.at(-1), parts.length + 1);
+    await row.waitFor({ state: 'visible', timeout: T.ui }).catch(async () => {
+      throw new Error(`the DFS tree shows no row for ${CLIENT}/${name}; it shows: ${JSON.stringify(await treeRows())}`);
+    });
+    const label = await row.getAttribute('aria-label');
+    if (!label?.startsWith(`${CLIENT}/${name}\n`)) throw new Error(`row "${parts.at(-1)}" is not ${CLIENT}/${name}: its label is ${JSON.stringify(label)}`);
+    return row;
+  };
+  const expandFolder = async (label, level) => {
+    const row = dfsRow(label, level);
+    await row.waitFor({ state: 'visible', timeout: T.ui }).catch(async () => {
+      throw new Error(`the DFS tree shows no folder "${label}" at depth ${level}; it shows: ${JSON.stringify(await treeRows())}`);
+    });
+    if (await row.getAttribute('aria-expanded') !== 'true') {
+      await row.click();
+      await page.waitForFunction((el) => el.getAttribute('aria-expanded') === 'true', await row.elementHandle(), { timeout: T.ui });
+    }
+  };
+
+  // ---------------------------------------------------------------- setup
+  try {
+    const vsix = prepareVsix(e2e, output);
+    const workspace = e2e.makeWorkspace(WORKSPACE);
+    const basePort = await freePortRun(REPLICAS + 1);
+    const primaryPort = basePort + REPLICAS;
+    log(`data dir ${dataDir}; replicas on ${basePort}-${basePort + REPLICAS - 1}, primary on ${primaryPort}; client id ${CLIENT}`);
+    await e2e.installExtension(vsix);
+    const server = await e2e.startCodeServer({
+      workspace,
+      settings: {
+        'dfs.host': '127.0.0.1',
+        'dfs.port': primaryPort,
+        'dfs.basePort': basePort,
+        'dfs.replicas': REPLICAS,
+        'dfs.clientId': CLIENT,
+        'dfs.dataDir': dataDir,
+      },
+    });
+    log(`code-server ${server.url} (log ${server.logFile})`);
+    page = await e2e.openWorkbench(server);
+    for (const name of ['hello.txt', 'notes.md', 'data.json', 'docs']) await waitForExplorerItem(page, name, { timeout: T.ui });
+    // The extension activates on start-up finished and then reports the (absent) cluster.
+    await waitForStatusBar(page, 'DFS offline', { timeout: 2 * T.status });
+  } catch (e) {
+    setupError = e;
+    log(`FAIL setup: ${e.message}`);
+  }
+
+  // ---------------------------------------------------------------- the six steps
+  const bodies = {
+    1: async () => {
+      await runCommand(page, 'DFS: Start Cluster');
+      await waitForToast(page, 'DFS: cluster started', { timeout: T.clusterStart });
+      await waitForStatusBar(page, `DFS ${REPLICAS}/${REPLICAS}`, { timeout: T.status });
+      await showDfs();
+      const own = viewTreeItem(page, 'Stored Files', CLIENT);
+      await own.waitFor({ state: 'visible', timeout: T.ui }).catch(async () => {
+        throw new Error(`the DFS tree does not show client ${CLIENT}; it shows: ${JSON.stringify(await treeRows())}`);
+      });
+      const ownText = await own.innerText();
+      if (!/you/.test(ownText)) throw new Error(`client row does not say it is ours: ${JSON.stringify(ownText)}`);
+      let procs = [];
+      await waitUntil('server processes', () => {
+        procs = ourServers();
+        const primaries = procs.filter((p) => / primary /.test(p.cmdline)).length;
+        const replicas = procs.filter((p) => / replica /.test(p.cmdline)).length;
+        return primaries === 1 && replicas === REPLICAS ? null : `${primaries} primary and ${replicas} replica processes with ${DFS_SCRIPT} --data-dir ${dataDir}`;
+      }, { timeout: T.processes });
+      return `status bar "DFS ${REPLICAS}/${REPLICAS}", tree shows ${CLIENT} (you), ${procs.length} server processes (pids ${procs.map((p) => p.pid).join(' ')})`;
+    },
+
+    2: async () => {
+      await openExplorer(page);
+      await explorerContextMenu(page, 'hello.txt', 'Upload to DFS');
+      await waitForToast(page, 'DFS upload: 1 uploaded.', { timeout: T.upload });
+      await waitForDisk(dataDir, { present: ['hello.txt'] });
+      await showDfs();
+      await waitForStoredRow('hello.txt');
+      return `hello.txt under ${CLIENT} in the tree; identical bytes in ${SERVER_DIRS.join(', ')}`;
+    },
+
+    3: async () => {
+      const names = ['notes.md', 'data.json', 'docs/guide.txt', 'docs/images/pixel.bin'];
+      await openExplorer(page);
+      await multiSelectExplorerItems(page, ['notes.md', 'data.json', 'docs']);
+      await explorerContextMenu(page, 'docs', 'Upload to DFS');
+      await waitForToast(page, `DFS upload: ${names.length} uploaded.`, { timeout: T.upload });
+      const earlier = results.get(2)?.ok ? ['hello.txt'] : [];
+      await waitForDisk(dataDir, { present: [...earlier, ...names], ignore: ['hello.txt'] });
+      await showDfs();
+      for (const name of [...earlier, 'notes.md', 'data.json']) await waitForStoredRow(name);
+      await expandFolder('docs', 2);
+      await waitForStoredRow('docs/guide.txt');
+      await expandFolder('images', 3);
+      await waitForStoredRow('docs/images/pixel.bin');
+      if (await dfsRow('untouched.txt', 2).count()) throw new Error('untouched.txt, never uploaded, is in the tree');
+      return `tree: ${(await treeRows()).map((r) => r.trim()).join(', ')}; ${names.length} files identical on all ${SERVER_DIRS.length} servers`;
+    },
+
+    4: async () => {
+      const expected = WORKSPACE['hello.txt'].replace(/\n$/, '').split('\n');
+      await showDfs();
+      const row = await waitForStoredRow('hello.txt');
+      await row.click();
+      const tab = page.locator('.tabs-container .tab.active[data-resource-name="hello.txt"]');
+      await tab.waitFor({ state: 'visible', timeout: T.ui });
+      let lines = [];
+      const same = () => JSON.stringify(lines.slice(0, expected.length)) === JSON.stringify(expected) && lines.slice(expected.length).every((l) => l.trim() === '');
+      await waitUntil('editor content', async () => {
+        lines = await activeEditorLines(page);
+        return same() ? null : `editor shows ${JSON.stringify(lines)}, expected ${JSON.stringify(expected)}`;
+      }, { timeout: T.ui });
+      const editor = page.locator('.editor-group-container.active .monaco-editor').first();
+      const readonlyAttr = await editor.locator('textarea').first().getAttribute('readonly');
+      // Type into it as a user would: VS Code answers with its read-only message, and nothing changes.
+      await editor.locator('.view-lines').first().click();
+      await page.keyboard.press('Control+Home');
+      await page.keyboard.type('XYZ');
+      const message = editor.locator('.monaco-editor-overlaymessage').filter({ hasText: /read-only/i }).first();
+      await message.waitFor({ state: 'visible', timeout: T.ui }).catch(() => {
+        throw new Error('typing into the opened file showed no "read-only" message');
+      });
+      lines = await activeEditorLines(page);
+      if (!same()) throw new Error(`typing changed the stored file's editor: ${JSON.stringify(lines)}`);
+      if (/\bdirty\b/.test(await tab.getAttribute('class') ?? '')) throw new Error('the editor tab became dirty after typing');
+      const messageText = (await message.innerText()).trim();
+      await screenshot(page, '04-open-read-only'); // while VS Code's read-only message shows
+      return `editor shows the ${expected.length} lines of hello.txt; textarea readonly=${readonlyAttr}; typing showed "${messageText}" and changed nothing`;
+    },
+
+    5: async () => {
+      const rest = results.get(3)?.ok ? ['notes.md', 'data.json', 'docs/guide.txt', 'docs/images/pixel.bin'] : [];
+      await runCommand(page, 'View: Close All Editors');
+      await showDfs();
+      const row = await waitForStoredRow('hello.txt');
+      await contextMenuOn(page, row, 'Delete', { timeout: T.ui });
+      const dialog = await waitForDialog(page, `Delete "${CLIENT}/hello.txt" from DFS?`, { timeout: T.ui });
+      await screenshot(page, '05-delete-confirm');
+      await dialog.locator('.dialog-buttons .monaco-button').filter({ hasText: /^Delete$/ }).first().click();
+      await dialog.waitFor({ state: 'hidden', timeout: T.ui });
+      await dfsRow('hello.txt', 2).waitFor({ state: 'detached', timeout: T.ui }).catch(async () => {
+        throw new Error(`hello.txt is still in the tree after Delete; it shows: ${JSON.stringify(await treeRows())}`);
+      });
+      await waitForDisk(dataDir, { present: rest, absent: ['hello.txt'] });
+      for (const name of rest.filter((n) => !n.includes('/'))) await waitForStoredRow(name);
+      return `confirmed in the modal; hello.txt gone from the tree and from ${SERVER_DIRS.join(', ')}${rest.length ? `; the other ${rest.length} files kept` : ''}`;
+    },
+
+    6: async () => {
+      await runCommand(page, 'DFS: Stop Cluster');
+      await waitForToast(page, 'DFS: cluster stopped.', { timeout: T.ui });
+      await waitForStatusBar(page, 'DFS offline', { timeout: T.status });
+      await showDfs();
+      const welcome = dfsView().locator('.welcome-view-content').filter({ hasText: 'No DFS cluster answers at the configured address.' }).first();
+      await welcome.waitFor({ state: 'visible', timeout: T.ui }).catch(async () => {
+        throw new Error(`the DFS view shows no welcome content; its rows: ${JSON.stringify(await treeRows())}`);
+      });
+      for (const button of ['Start Cluster', 'Open Settings']) {
+        await welcome.locator('.monaco-button').filter({ hasText: button }).first().waitFor({ state: 'visible', timeout: T.ui });
+      }
+      await waitUntil('server processes to exit', () => {
+        const left = ourServers();
+        return left.length ? `still running: ${left.map((p) => `${p.pid} ${p.cmdline}`).join('; ')}` : null;
+      }, { timeout: T.processes });
+      return 'status bar "DFS offline"; welcome text with Start Cluster and Open Settings; no dist/dfs.js process of this run left';
+    },
+  };
+
+  for (const step of STEPS) {
+    const started = Date.now();
+    const label = `${step.n}/6 ${step.title}`;
+    const missing = step.needs.filter((n) => !results.get(n)?.ok);
+    if (setupError || missing.length) {
+      const why = setupError ? `not run: setup failed (${setupError.message.split('\n')[0]})` : `not run: needs step ${missing.join(', ')}`;
+      results.set(step.n, { ok: false, detail: why, ms: 0 });
+      log(`FAIL ${label}\n         ${why}`);
+      continue;
+    }
+    try {
+      await clearNotifications(page);
+      const detail = await bodies[step.n]();
+      results.set(step.n, { ok: true, detail, ms: Date.now() - started });
+      log(`PASS ${label} (${secs(Date.now() - started)})\n         ${detail}`);
+    } catch (e) {
+      const toasts = await visibleNotifications(page);
+      const status = await statusBarText(page).catch(() => '?');
+      const detail = `${e.message}\n         notifications: ${JSON.stringify(toasts)}\n         status bar: ${JSON.stringify(status.replace(/\s+/g, ' '))}`;
+      results.set(step.n, { ok: false, detail, ms: Date.now() - started });
+      log(`FAIL ${label} (${secs(Date.now() - started)})\n         ${detail}`);
+    }
+    // A step's own screenshot may already be taken at its telling moment (step 4); otherwise now.
+    if (step.n !== 4 || !results.get(4).ok) {
+      await waitForProgressToastsGone(page);
+      await screenshot(page, step.shot).catch((e) => log(`(screenshot ${step.shot} failed: ${e.message})`));
+    }
+  }
+
+  // ---------------------------------------------------------------- cleanup
+  const anyFailed = setupError || [...results.values()].some((r) => !r.ok);
+  if (anyFailed && page) await screenshot(page, 'dfs-failure').catch(() => {});
+  const copied = e2e.copyLogs(logsDir);
+  await e2e.close();
+  let leftover = [];
+  await waitUntil('processes of this run to go', () => {
+    leftover = ourServers();
+    return leftover.length ? leftover.map((p) => p.pid).join(' ') : null;
+  }, { timeout: 10_000 }).catch(() => {});
+  const killed = killPidsNow(leftover.map((p) => p.pid));
+  clearTimeout(watchdog);
+
+  // ---------------------------------------------------------------- report
+  console.log('');
+  log(`results (${secs(Date.now() - t0)} in all):`);
+  for (const step of STEPS) {
+    const r = results.get(step.n);
+    log(`  ${r.ok ? 'PASS' : 'FAIL'} ${step.n} ${step.title}${r.ok ? ` (${secs(r.ms)})` : `: ${r.detail.split('\n')[0]}`}`);
+  }
+  if (killed.length) log(`  FAIL cleanup: ${killed.length} ${DFS_SCRIPT} process(es) of this run outlived code-server; killed ${killed.join(' ')}`);
+  else log(`  ok   cleanup: no ${DFS_SCRIPT} process of this run left`);
+  log(`screenshots: ${output}/{${STEPS.map((s) => s.shot).join(',')}}.png`);
+  const passed = [...results.values()].filter((r) => r.ok).length;
+  if (anyFailed || killed.length) {
+    log(`code-server log: ${e2e.logFile}`);
+    if (copied) {
+      const channel = fs.readdirSync(copied, { recursive: true }).map(String).find((f) => f.endsWith(path.join('dfs-team.dfs', 'DFS.log')));
+      log(`VS Code logs: ${copied}${channel ? ` (the extension's "DFS" output channel: ${path.join(copied, channel)})` : ''}`);
+    }
+    log(`FAILED: ${passed}/6 steps passed${killed.length ? ', processes left behind' : ''}`);
+    return 1;
+  }
+  log('PASSED: 6/6 steps');
+  return 0;
+}
+
+let code = 1;
+try {
+  code = await main();
+} catch (e) {
+  log(`FAIL: ${e.stack ?? e}`);
+}
+process.exit(code);
