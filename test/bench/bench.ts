@@ -11,12 +11,13 @@ import { measureUploadAgainstCopyLimit } from './large-upload';
 import { BenchCluster, killStartedServers } from './launcher';
 import { measureListing } from './listing';
 import { measureLoopback } from './loopback';
+import { formatCpu } from './cpu-usage';
 import { describeMachine } from './machine';
 import { summariseProfiles } from './cpu-profile';
 import { BenchOptions, parseBenchOptions } from './options';
 import { BenchResults, ReplicaRun, formatMachine, formatResults, size, targetsOf } from './report';
 import { settleDisk } from './settle';
-import { uploadSmallFiles } from './small-files';
+import { measureSmallFiles, warmUp } from './small-files';
 import { generateSource } from './source-file';
 
 const REPO_ROOT = path.resolve(__dirname, '..');
@@ -24,6 +25,11 @@ const REPO_ROOT = path.resolve(__dirname, '..');
 function log(line: string): void {
   process.stdout.write(line + '\n');
 }
+
+// A closed stdout (`npm run bench | head`) must not end the run before its clean-up.
+process.stdout.on('error', () => undefined);
+// Whatever ends this process, no server it started outlives it.
+process.on('exit', killStartedServers);
 
 async function main(): Promise<number> {
   const options = parseBenchOptions(process.argv.slice(2), {
@@ -112,6 +118,7 @@ async function runPhases(options: BenchOptions, scratch: string, results: BenchR
     await attempt(`raw loopback: ${size(options.size)} over one TCP stream into one file`, async () => {
       results.loopback = await measureLoopback(source, scratch, options.chunk);
       log(`  ${results.loopback.mbps.toFixed(0)} MB/s`);
+      if (results.loopback.cpu) log(`    ${formatCpu(results.loopback.cpu)}`);
     });
   }
   await fs.rm(source, { force: true });
@@ -135,17 +142,16 @@ async function runPhases(options: BenchOptions, scratch: string, results: BenchR
   }
 
   if (wants('small')) {
-    await attempt(`small files: ${options.smallCount} x ${size(options.smallSize)}, 1 client then ${options.concurrency}`, async () => {
+    await attempt(`small files: ${options.smallCount} x ${size(options.smallSize)} from 1 client and from ${options.concurrency}, in ${options.smallSlices} alternating slices`, async () => {
       const cluster = await BenchCluster.start({ replicas: 3, dataDir: path.join(scratch, 'cluster-small'), profileDir: profileDir && path.join(profileDir, 'small') });
       try {
-        // One throwaway upload per prefix warms the code paths and creates nothing measured.
-        await uploadSmallFiles(cluster, { count: 20, size: options.smallSize, clients: 1, clientPrefix: 'warmup' });
+        await warmUp(cluster, options.smallSize);
         await settleDisk();
-        const one = await uploadSmallFiles(cluster, { count: options.smallCount, size: options.smallSize, clients: 1, clientPrefix: 'single' });
+        const { one, many } = await measureSmallFiles(cluster, { count: options.smallCount, size: options.smallSize, concurrency: options.concurrency, slices: options.smallSlices });
         log(`  1 client: ${one.filesPerSecond.toFixed(0)} files/s, p50 ${one.p50Ms.toFixed(1)} ms, p99 ${one.p99Ms.toFixed(1)} ms`);
-        await settleDisk();
-        const many = await uploadSmallFiles(cluster, { count: options.smallCount, size: options.smallSize, clients: options.concurrency, clientPrefix: 'many' });
+        log(`    ${formatCpu(one.cpu)}`);
         log(`  ${options.concurrency} clients: ${many.filesPerSecond.toFixed(0)} files/s, p50 ${many.p50Ms.toFixed(1)} ms, p99 ${many.p99Ms.toFixed(1)} ms`);
+        log(`    ${formatCpu(many.cpu)}`);
         results.small = { fileBytes: options.smallSize, one, many, ratio: many.filesPerSecond / one.filesPerSecond };
       } finally {
         await cluster.stop();

@@ -1,5 +1,6 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
+import { CpuMeter, CpuReport } from './cpu-usage';
 import { DurableFile } from './durable-file';
 import { readChunks } from './source-file';
 import { settleDisk } from './settle';
@@ -9,6 +10,8 @@ export interface Throughput {
   seconds: number;
   /** 10^6 bytes per second. */
   mbps: number;
+  /** Where the CPU went meanwhile (counters, not part of the figure). */
+  cpu?: CpuReport;
 }
 
 export function throughput(bytes: number, seconds: number): Throughput {
@@ -25,6 +28,7 @@ export async function measureCopyLimit(source: string, scratch: string, copies: 
   const roots = Array.from({ length: copies }, (_, index) => path.join(scratch, `node${index}`));
   await Promise.all(roots.map((root) => fs.mkdir(path.join(root, '.dfs', 'tmp'), { recursive: true })));
   await settleDisk();
+  const meter = new CpuMeter({});
   const started = process.hrtime.bigint();
   const files = await Promise.all(roots.map((root) => DurableFile.create(root, 'bench', 'copy.bin')));
   let bytes = 0;
@@ -34,7 +38,8 @@ export async function measureCopyLimit(source: string, scratch: string, copies: 
   }
   await Promise.all(files.map((file) => file.commit()));
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const cpu = meter.stop();
   await fs.rm(scratch, { recursive: true, force: true });
   await settleDisk();
-  return throughput(bytes, seconds);
+  return { ...throughput(bytes, seconds), cpu };
 }

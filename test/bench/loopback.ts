@@ -2,6 +2,7 @@ import { promises as fs } from 'fs';
 import * as net from 'net';
 import * as path from 'path';
 import { throughput, Throughput } from './copy-limit';
+import { CpuMeter } from './cpu-usage';
 import { DurableFile } from './durable-file';
 import { readChunks } from './source-file';
 import { settleDisk } from './settle';
@@ -39,6 +40,7 @@ export async function measureLoopback(source: string, scratch: string, chunk: nu
   const { port } = server.address() as net.AddressInfo;
   await settleDisk();
   try {
+    const meter = new CpuMeter({});
     const started = process.hrtime.bigint();
     const socket = net.connect({ host: '127.0.0.1', port });
     socket.setNoDelay(true);
@@ -62,11 +64,12 @@ export async function measureLoopback(source: string, scratch: string, chunk: nu
     socket.end();
     const answer = await reply;
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const cpu = meter.stop();
     socket.destroy();
     if (answer.trim() !== 'OK') {
       throw new Error(`loopback server answered ${JSON.stringify(answer)}`);
     }
-    return throughput(bytes, seconds);
+    return { ...throughput(bytes, seconds), cpu };
   } finally {
     server.close();
     await fs.rm(root, { recursive: true, force: true });

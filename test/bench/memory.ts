@@ -6,6 +6,8 @@ export interface MemoryPeak {
   /** The largest VmRSS seen while sampling, in bytes (a cross-check of hwm). */
   sampledPeak: number;
   samples: number;
+  /** VmRSS when sampling began: the idle process, before the measured work. */
+  startRss: number;
 }
 
 function statusField(pid: number, field: 'VmHWM' | 'VmRSS'): number | undefined {
@@ -22,12 +24,14 @@ function statusField(pid: number, field: 'VmHWM' | 'VmRSS'): number | undefined 
 export class MemorySampler {
   private peak = 0;
   private samples = 0;
+  private readonly startRss: number;
   private readonly timer: NodeJS.Timeout;
 
   constructor(
     private readonly pid: number,
     everyMs = 20,
   ) {
+    this.startRss = statusField(pid, 'VmRSS') ?? 0;
     this.sample();
     this.timer = setInterval(() => this.sample(), everyMs);
   }
@@ -35,7 +39,7 @@ export class MemorySampler {
   stop(): MemoryPeak {
     clearInterval(this.timer);
     this.sample();
-    return { hwm: statusField(this.pid, 'VmHWM') ?? 0, sampledPeak: this.peak, samples: this.samples };
+    return { hwm: statusField(this.pid, 'VmHWM') ?? 0, sampledPeak: this.peak, samples: this.samples, startRss: this.startRss };
   }
 
   private sample(): void {

@@ -16,6 +16,8 @@ export interface BenchOptions {
   smallCount: number;
   smallSize: number;
   concurrency: number;
+  /** The small-file runs alternate 1 client / many clients this many times. */
+  smallSlices: number;
   listCount: number;
   listRuns: number;
   /** Large-file rounds (copy limit, then upload); the best of each is reported. */
@@ -40,6 +42,7 @@ const HELP = `npm run bench -- [options]
   --small-count N     small files per run (default 2000)
   --small-size N      bytes per small file (default 4KiB)
   --concurrency N     concurrent clients in the second small-file run (default 16)
+  --small-slices N    alternate the 1-client and N-client runs this many times (default 4)
   --list-count N      files in the listed client (default 10000)
   --list-runs N       timed runs of each listing; the median is reported (default 7)
   --rounds N          large-file rounds; the best of each side is reported (default 1)
@@ -63,6 +66,7 @@ export function parseBenchOptions(argv: string[], defaults: { dir: string; json:
       'small-count': { type: 'string' },
       'small-size': { type: 'string' },
       concurrency: { type: 'string' },
+      'small-slices': { type: 'string' },
       'list-count': { type: 'string' },
       'list-runs': { type: 'string' },
       rounds: { type: 'string' },
@@ -88,6 +92,7 @@ export function parseBenchOptions(argv: string[], defaults: { dir: string; json:
     smallCount: quick ? 200 : 2000,
     smallSize: 4 * 1024,
     concurrency: 16,
+    smallSlices: quick ? 2 : 4,
     listCount: quick ? 1000 : 10_000,
     listRuns: quick ? 3 : 7,
     rounds: 1,
@@ -105,6 +110,7 @@ export function parseBenchOptions(argv: string[], defaults: { dir: string; json:
   if (values['small-count'] !== undefined) options.smallCount = parseCount(values['small-count'], '--small-count');
   if (values['small-size'] !== undefined) options.smallSize = parseBytes(values['small-size'], '--small-size');
   if (values.concurrency !== undefined) options.concurrency = parseCount(values.concurrency, '--concurrency');
+  if (values['small-slices'] !== undefined) options.smallSlices = parseCount(values['small-slices'], '--small-slices');
   if (values['list-count'] !== undefined) options.listCount = parseCount(values['list-count'], '--list-count');
   if (values['list-runs'] !== undefined) options.listRuns = parseCount(values['list-runs'], '--list-runs');
   if (values.rounds !== undefined) options.rounds = parseCount(values.rounds, '--rounds');
