@@ -127,6 +127,8 @@ async function freePortRun(count) {
   throw new Error(`no ${count} consecutive free ports found in 20000-32000`);
 }
 
+const describePorts = (basePort) => `replicas on ports ${basePort}-${basePort + REPLICAS - 1}, primary on ${basePort + REPLICAS}`;
+
 /** Files of CLIENT on one server's disk: name -> bytes. */
 function storedOn(dataDir, serverDir) {
   const root = path.join(dataDir, serverDir, CLIENT);
@@ -238,6 +240,7 @@ async function main() {
   fs.rmSync(logsDir, { recursive: true, force: true });
   const dataDir = e2e.tempDir('dfs-e2e-data-');
   let page;
+  let server;
   let setupError = null;
   const ourServers = () => processesWith(DFS_SCRIPT, dataDir);
 
@@ -280,19 +283,42 @@ async function main() {
     }
   };
 
+  /** Whether the extension's "DFS" output channel (as written to disk, any window session) has a line containing text. */
+  const dfsChannelHas = (text) => {
+    const logs = path.join(server.userDataDir, 'logs');
+    return fs.readdirSync(logs, { recursive: true }).map(String)
+      .filter((f) => f.endsWith(path.join('dfs-team.dfs', 'DFS.log')))
+      .some((f) => fs.readFileSync(path.join(logs, f), 'utf8').includes(text));
+  };
+  /**
+   * Points dfs.port/dfs.basePort at new ports in the user settings file and reloads the
+   * window (code-server does not notice the file changing behind its back), then waits
+   * until the extension runs with them.
+   */
+  const moveCluster = async (basePort) => {
+    const file = path.join(server.userDataDir, 'User', 'settings.json');
+    const settings = JSON.parse(fs.readFileSync(file, 'utf8'));
+    Object.assign(settings, { 'dfs.port': basePort + REPLICAS, 'dfs.basePort': basePort });
+    fs.writeFileSync(file, JSON.stringify(settings, null, 2));
+    page = await e2e.openWorkbench(server);
+    await waitUntil('the extension to run with the new ports', () => (
+      dfsChannelHas(`primary 127.0.0.1:${basePort + REPLICAS},`) ? null : `no line naming primary 127.0.0.1:${basePort + REPLICAS} in the DFS log yet`
+    ), { timeout: T.status });
+    await waitForStatusBar(page, 'DFS offline', { timeout: T.status });
+  };
+
   // ---------------------------------------------------------------- setup
   try {
     const vsix = prepareVsix(e2e, output);
     const workspace = e2e.makeWorkspace(WORKSPACE);
     const basePort = await freePortRun(REPLICAS + 1);
-    const primaryPort = basePort + REPLICAS;
-    log(`data dir ${dataDir}; replicas on ${basePort}-${basePort + REPLICAS - 1}, primary on ${primaryPort}; client id ${CLIENT}`);
+    log(`data dir ${dataDir}; ${describePorts(basePort)}; client id ${CLIENT}`);
     await e2e.installExtension(vsix);
-    const server = await e2e.startCodeServer({
+    server = await e2e.startCodeServer({
       workspace,
       settings: {
         'dfs.host': '127.0.0.1',
-        'dfs.port': primaryPort,
+        'dfs.port': basePort + REPLICAS,
         'dfs.basePort': basePort,
         'dfs.replicas': REPLICAS,
         'dfs.clientId': CLIENT,
@@ -312,8 +338,21 @@ async function main() {
   // ---------------------------------------------------------------- the six steps
   const bodies = {
     1: async () => {
-      await runCommand(page, 'DFS: Start Cluster');
-      await waitForToast(page, 'DFS: cluster started', { timeout: T.clusterStart });
+      for (let attempt = 1; ; attempt++) {
+        await runCommand(page, 'DFS: Start Cluster');
+        try {
+          await waitForToast(page, 'DFS: cluster started', { timeout: T.clusterStart });
+          break;
+        } catch (e) {
+          // Another test on this shared machine may take one of our free ports between our check and
+          // the servers' bind: the extension then reports the port in use and stops what it started.
+          if (attempt >= 3 || !/in use|EADDRINUSE/i.test(e.message)) throw e;
+          const basePort = await freePortRun(REPLICAS + 1);
+          log(`   a port was taken meanwhile (${e.message.slice(0, 300)}); moving to ${describePorts(basePort)} and starting again`);
+          await moveCluster(basePort);
+          await clearNotifications(page);
+        }
+      }
       await waitForStatusBar(page, `DFS ${REPLICAS}/${REPLICAS}`, { timeout: T.status });
       await showDfs();
       const own = viewTreeItem(page, 'Stored Files', CLIENT);
