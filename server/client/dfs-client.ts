@@ -110,26 +110,36 @@ export class DfsClient {
       let sent = 0;
       let held: Buffer | undefined;
       const hash = createHash('sha256');
-      for await (const chunk of body) {
+      try {
+        for await (const chunk of body) {
+          if (held) {
+            await conn.write(held);
+            sent += held.length;
+            options.onProgress?.(sent, size);
+            if (conn.hasUnreadBytes()) {
+              // The primary only speaks mid-body to refuse: stop sending into the void.
+              throw new DfsError('PROTOCOL', 'the primary answered before the upload finished');
+            }
+          }
+          held = chunk;
+          hash.update(chunk);
+          if (sent + held.length > size) {
+            throw new DfsError('CONFLICT', `the source produced more than the ${size} bytes announced; nothing was stored`);
+          }
+        }
         if (held) {
+          await options.beforeLastChunk?.();
           await conn.write(held);
           sent += held.length;
           options.onProgress?.(sent, size);
         }
-        held = chunk;
-        hash.update(chunk);
-        if (sent + held.length > size) {
-          throw new DfsError('CONFLICT', `the source produced more than the ${size} bytes announced; nothing was stored`);
+        if (sent !== size) {
+          throw new DfsError('CONFLICT', `the source produced ${sent} of the ${size} bytes announced; nothing was stored`);
         }
-      }
-      if (held) {
-        await options.beforeLastChunk?.();
-        await conn.write(held);
-        sent += held.length;
-        options.onProgress?.(sent, size);
-      }
-      if (sent !== size) {
-        throw new DfsError('CONFLICT', `the source produced ${sent} of the ${size} bytes announced; nothing was stored`);
+      } catch (error) {
+        // The primary may have refused the upload mid-body and closed: its reason has
+        // already arrived and says more than the failed write does.
+        throw (await this.failureAlreadySent(conn)) ?? error;
       }
       const sha256 = hash.digest('hex');
       let result;
@@ -151,6 +161,18 @@ export class DfsClient {
       throw this.cancelledOr(error, options.signal);
     } finally {
       conn.destroy();
+    }
+  }
+
+  private async failureAlreadySent(conn: Connection): Promise<DfsError | undefined> {
+    if (!conn.hasUnreadBytes()) {
+      return undefined;
+    }
+    try {
+      const reply = parseReply(await conn.readLine(1_000));
+      return reply.code ? replyError(reply) : undefined;
+    } catch {
+      return undefined;
     }
   }
 

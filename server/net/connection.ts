@@ -8,6 +8,8 @@ export interface ConnectionTimeouts {
   idleMs: number;
   /** A pause this long after an unterminated header ends it (the report's framing). */
   settleMs: number;
+  /** Longest wait for the peer to take a write; the idle timeout when unset. */
+  drainMs?: number;
 }
 
 export const DEFAULT_TIMEOUTS: ConnectionTimeouts = { headerMs: 10_000, idleMs: 30_000, settleMs: 15 };
@@ -281,10 +283,11 @@ export class Connection {
         cleanup();
         reject(this.failure ? new DfsError('PROTOCOL', `connection failed: ${this.failure.message}`) : new DfsError('PROTOCOL', 'connection closed by the peer'));
       };
+      const drainMs = this.timeouts.drainMs ?? this.timeouts.idleMs;
       const timer = setTimeout(() => {
         cleanup();
-        reject(new DfsError('TIMEOUT', `peer did not read for ${this.timeouts.idleMs} ms`));
-      }, this.timeouts.idleMs);
+        reject(new DfsError('TIMEOUT', `peer did not read for ${drainMs} ms`));
+      }, drainMs);
       this.stream.on('drain', onDrain);
       this.stream.once('close', onClose);
       this.stream.once('error', onClose);

@@ -27,8 +27,7 @@ export interface PrimaryNodeOptions {
   replicas: ReplicaAddress[];
   writeQuorum: WriteQuorum;
   timeouts: ConnectionTimeouts;
-  /** Longest wait for a replica to drain a chunk before it is dropped from an upload. */
-  replicaTimeouts?: ConnectionTimeouts;
+
   retry?: RetryPolicy;
   maxFileSize: number;
   /** Milliseconds between catch-up passes over the replicas. */
@@ -61,7 +60,10 @@ export class PrimaryNode implements PrimaryContext {
     this.links = options.replicas.map(
       (address) =>
         new ReplicaLink(address, {
-          timeouts: options.replicaTimeouts ?? options.timeouts,
+          // A replica that stops reading is dropped after half the idle timeout: the
+          // healthy replicas, waiting on the same stream, must not reach their own
+          // idle timeout first.
+          timeouts: { ...options.timeouts, drainMs: Math.max(1, Math.floor(options.timeouts.idleMs / 2)) },
           retry: options.retry ?? DEFAULT_RETRY,
           connectTimeoutMs: 3_000,
           security: options.security,

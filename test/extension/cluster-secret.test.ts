@@ -3,9 +3,9 @@ import { promises as fs, readdirSync, readFileSync } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { freePortRange } from '../support/ports';
-import { REPO_ROOT } from '../support/processes';
 import { RawClient } from '../support/raw-client';
-import { Uri, createExtensionContext, testing } from '../support/vscode-double';
+import { ExtensionUnderTest, activateExtension } from '../support/extension-harness';
+import { Uri, testing } from '../support/vscode-double';
 
 const SECRET = 'a cluster secret long enough to use';
 
@@ -29,13 +29,8 @@ describe('extension: the cluster secret in VS Code\'s secret storage', function 
   this.timeout(120_000);
   let work: string;
   let port: number;
-  let context: ReturnType<typeof createExtensionContext>;
-  let extension: { activate(context: unknown): void; deactivate(): Promise<void> };
-  const run = <T>(command: string, ...args: unknown[]): Promise<T> => {
-    const handler = testing.commands.get(command);
-    assert.ok(handler, `command ${command} is registered`);
-    return Promise.resolve(handler(...args)) as Promise<T>;
-  };
+  let vscodeExtension: ExtensionUnderTest;
+  const run = <T>(command: string, ...args: unknown[]): Promise<T> => vscodeExtension.run<T>(command, ...args);
 
   before(async () => {
     work = await fs.mkdtemp(path.join(os.tmpdir(), 'dfs-ext-secret-'));
@@ -43,23 +38,11 @@ describe('extension: the cluster secret in VS Code\'s secret storage', function 
     do {
       port = await freePortRange(1);
     } while (port === basePort);
-    testing.reset();
-    testing.configuration.set('dfs.host', '127.0.0.1');
-    testing.configuration.set('dfs.port', port);
-    testing.configuration.set('dfs.clientId', 'keeper');
-    testing.configuration.set('dfs.replicas', 1);
-    testing.configuration.set('dfs.basePort', basePort);
-    testing.configuration.set('dfs.dataDir', path.join(work, 'data'));
-    testing.workspaceFolders = [{ uri: Uri.file(work), name: 'work', index: 0 }];
-    context = createExtensionContext(REPO_ROOT, path.join(work, 'global-storage'));
-    extension = require(path.join(REPO_ROOT, 'dist', 'extension.js'));
-    extension.activate(context);
+    vscodeExtension = activateExtension(work, { host: '127.0.0.1', port, clientId: 'keeper', replicas: 1, basePort, dataDir: path.join(work, 'data') });
   });
 
   after(async () => {
-    await extension?.deactivate();
-    context?.subscriptions.forEach((subscription) => subscription.dispose());
-    testing.reset();
+    await vscodeExtension?.close();
     await fs.rm(work, { recursive: true, force: true });
   });
 

@@ -5,9 +5,9 @@ import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { freePortRange } from '../support/ports';
-import { REPO_ROOT } from '../support/processes';
 import { stagedFiles, storedFiles } from '../support/cluster';
-import { DataTransfer, DataTransferItem, FakeTextDocument, ShownMessage, Uri, createExtensionContext, testing } from '../support/vscode-double';
+import { ExtensionUnderTest, activateExtension } from '../support/extension-harness';
+import { DataTransfer, DataTransferItem, FakeTextDocument, ShownMessage, Uri, testing } from '../support/vscode-double';
 import { RenderedNode, findNode, renderTree, treePaths } from '../support/vscode-double/tree-snapshot';
 import { waitFor } from '../support/wait';
 
@@ -70,8 +70,7 @@ describe('extension: activate() against real primary and replica processes', fun
   let work: string;
   let dataDir: string;
   let layout: { basePort: number; port: number };
-  let context: ReturnType<typeof createExtensionContext>;
-  let extension: { activate(context: unknown): void; deactivate(): Promise<void> };
+  let vscodeExtension: ExtensionUnderTest;
 
   const roots = (): string[] => [path.join(dataDir, 'servidor'), ...Array.from({ length: REPLICAS }, (_, index) => path.join(dataDir, `replica${index + 1}`))];
   const run = <T>(command: string, ...args: unknown[]): Promise<T> => {
@@ -98,24 +97,19 @@ describe('extension: activate() against real primary and replica processes', fun
     work = await fs.mkdtemp(path.join(os.tmpdir(), 'dfs-ext-'));
     dataDir = path.join(work, 'data');
     layout = await freeLayout();
-    testing.reset();
-    testing.configuration.set('dfs.host', '127.0.0.1');
-    testing.configuration.set('dfs.port', layout.port);
-    testing.configuration.set('dfs.clientId', CLIENT);
-    testing.configuration.set('dfs.replicas', REPLICAS);
-    testing.configuration.set('dfs.basePort', layout.basePort);
-    testing.configuration.set('dfs.dataDir', dataDir);
-    testing.configuration.set('dfs.writeQuorum', 'all');
-    testing.workspaceFolders = [{ uri: Uri.file(work), name: 'work', index: 0 }];
-    context = createExtensionContext(REPO_ROOT, path.join(work, 'global-storage'));
-    extension = require(path.join(REPO_ROOT, 'dist', 'extension.js'));
-    extension.activate(context);
+    vscodeExtension = activateExtension(work, {
+      host: '127.0.0.1',
+      port: layout.port,
+      clientId: CLIENT,
+      replicas: REPLICAS,
+      basePort: layout.basePort,
+      dataDir,
+      writeQuorum: 'all',
+    });
   });
 
   after(async () => {
-    await extension?.deactivate();
-    context?.subscriptions.forEach((subscription) => subscription.dispose());
-    testing.reset();
+    await vscodeExtension?.close();
     await fs.rm(work, { recursive: true, force: true });
   });
 

@@ -1,0 +1,41 @@
+import * as path from 'path';
+import { REPO_ROOT } from './processes';
+import { Uri, createExtensionContext, testing } from './vscode-double';
+
+export interface ExtensionUnderTest {
+  context: ReturnType<typeof createExtensionContext>;
+  extension: { activate(context: unknown): void; deactivate(): Promise<void> };
+  /** Runs a registered command the way the palette or a menu would. */
+  run<T>(command: string, ...args: unknown[]): Promise<T>;
+  /** Deactivates, disposes every registration and resets the test double. */
+  close(): Promise<void>;
+}
+
+/** Activates the bundled extension against the vscode test double with these `dfs.*` settings. */
+export function activateExtension(work: string, settings: Record<string, unknown>): ExtensionUnderTest {
+  testing.reset();
+  for (const [key, value] of Object.entries(settings)) {
+    testing.configuration.set(`dfs.${key}`, value);
+  }
+  testing.workspaceFolders = [{ uri: Uri.file(work), name: 'work', index: 0 }];
+  const context = createExtensionContext(REPO_ROOT, path.join(work, 'global-storage'));
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const extension = require(path.join(REPO_ROOT, 'dist', 'extension.js')) as ExtensionUnderTest['extension'];
+  extension.activate(context);
+  return {
+    context,
+    extension,
+    run: <T>(command: string, ...args: unknown[]): Promise<T> => {
+      const handler = testing.commands.get(command);
+      if (!handler) {
+        throw new Error(`command ${command} is not registered`);
+      }
+      return Promise.resolve(handler(...args)) as Promise<T>;
+    },
+    close: async () => {
+      await extension.deactivate();
+      context.subscriptions.forEach((subscription) => subscription.dispose());
+      testing.reset();
+    },
+  };
+}
