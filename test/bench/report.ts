@@ -94,9 +94,9 @@ export function formatResults(results: BenchResults): string {
   }
   if (results.large) {
     const large = results.large;
-    rows.push(['Memory during the large upload', 'primary peak RSS (VmHWM)', mib(large.primaryMemory.hwm), '', verdict('primary peak memory during it')]);
+    rows.push(['Memory during the large upload', `primary peak RSS (VmHWM; idle ${mib(large.primaryMemory.startRss)})`, mib(large.primaryMemory.hwm), '', verdict('primary peak memory during it')]);
     if (large.replicaMemory) {
-      rows.push(['', 'replica 1 peak RSS (VmHWM)', mib(large.replicaMemory.hwm), '', verdict('replica peak memory during it')]);
+      rows.push(['', `replica 1 peak RSS (VmHWM; idle ${mib(large.replicaMemory.startRss)})`, mib(large.replicaMemory.hwm), '', verdict('replica peak memory during it')]);
     }
   }
   if (results.small) {
