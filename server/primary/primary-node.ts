@@ -127,6 +127,7 @@ export class PrimaryNode implements PrimaryContext {
     this.catchUp.stop();
     this.scrubber.stop();
     await this.server.close();
+    await this.store.close();
   }
 
   /** Serves only bytes that hash right: a corrupted copy is rewritten from a replica first. */

@@ -74,6 +74,7 @@ export class ReplicaNode {
 
   async stop(): Promise<void> {
     await this.server.close();
+    await this.store.close();
   }
 
   status(): ReplicaNodeStatus {

@@ -4,6 +4,7 @@ import type { ClientRecord, FileRecord } from '../protocol';
 /** Bytes being received: invisible to every listing until committed. */
 export interface StagedWrite {
   readonly bytesWritten: number;
+  /** May keep `chunk` until seal(): the caller must not reuse or modify it afterwards. */
   write(chunk: Buffer): Promise<void>;
   /** Flushes the bytes to stable storage; a sealed write survives a crash only in the staging area. */
   seal(): Promise<void>;
@@ -19,6 +20,8 @@ export interface StagedWrite {
 export interface Store {
   readonly root: string;
   open(): Promise<void>;
+  /** Releases what open() took; the store can be opened again. */
+  close(): Promise<void>;
   stage(): Promise<StagedWrite>;
   /** Atomically replaces (or creates) the file with the staged bytes. */
   commit(staged: StagedWrite, clientId: string, name: string, sha256: string): Promise<FileRecord>;

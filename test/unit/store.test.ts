@@ -36,6 +36,7 @@ function describeStore(label: string, create: (root: string) => Store): void {
     });
 
     afterEach(async () => {
+      await store.close();
       await fs.rm(root, { recursive: true, force: true });
     });
 
@@ -101,6 +102,22 @@ function describeStore(label: string, create: (root: string) => Store): void {
       assert.deepStrictEqual(reopened.list('alice').map((f) => [f.name, f.sha256]), [['keep.txt', sha('kept')]]);
       assert.deepStrictEqual(await fs.readdir(path.join(reopened.root, '.dfs', 'tmp')), []);
       await staged.abort();
+      await reopened.close();
+    });
+
+    it('trusts a remembered checksum only while the bytes are unchanged', async () => {
+      await put(store, 'alice', 'kept.txt', 'same');
+      await put(store, 'alice', 'edited.txt', 'before');
+      // Changed behind the store's back, as an operator or a crash mid-rename could.
+      await fs.writeFile(path.join(store.root, 'alice', 'edited.txt'), 'after!');
+      await store.close();
+      const reopened = create(root);
+      await reopened.open();
+      assert.strictEqual(reopened.get('alice', 'kept.txt')?.sha256, sha('same'));
+      assert.strictEqual(reopened.get('alice', 'edited.txt')?.sha256, sha('after!'));
+      await reopened.close();
+      store = create(root);
+      await store.open();
     });
 
     it('detects a flipped byte', async () => {
