@@ -87,7 +87,21 @@ export class DfsClient {
           throw new DfsError('CONFLICT', `${localPath} changed while it was being uploaded; nothing was stored, try again`);
         }
       };
-      return await this.upload(name, chunks(), size, { ...options, beforeLastChunk: unchanged });
+      const checksumOfSource = async (): Promise<string> => {
+        await unchanged();
+        const hash = createHash('sha256');
+        const buffer = Buffer.allocUnsafe(READ_CHUNK);
+        for (let position = 0; position < size; ) {
+          const { bytesRead } = await handle.read(buffer, 0, Math.min(READ_CHUNK, size - position), position);
+          if (bytesRead === 0) {
+            break;
+          }
+          hash.update(buffer.subarray(0, bytesRead));
+          position += bytesRead;
+        }
+        return hash.digest('hex');
+      };
+      return await this.upload(name, chunks(), size, { ...options, beforeLastChunk: unchanged, checksumOfSource });
     } finally {
       await handle.close();
     }
@@ -98,7 +112,14 @@ export class DfsClient {
     name: string,
     body: AsyncIterable<Buffer> | Iterable<Buffer>,
     size: number,
-    options: TransferOptions & { beforeLastChunk?: () => Promise<void> } = {},
+    options: TransferOptions & {
+      beforeLastChunk?: () => Promise<void>;
+      /**
+       * Hashes the source again, only if the primary's answer is lost. Without it the
+       * bytes are hashed as they are sent, which costs a SHA-256 pass on every upload.
+       */
+      checksumOfSource?: () => Promise<string>;
+    } = {},
   ): Promise<UploadReceipt> {
     validateFileName(name);
     const conn = await this.open({ verb: 'UPLOAD', clientId: this.clientId, name, size }, options.signal);
@@ -109,7 +130,7 @@ export class DfsClient {
       }
       let sent = 0;
       let held: Buffer | undefined;
-      const hash = createHash('sha256');
+      const hash = options.checksumOfSource ? undefined : createHash('sha256');
       try {
         for await (const chunk of body) {
           if (held) {
@@ -122,7 +143,7 @@ export class DfsClient {
             }
           }
           held = chunk;
-          hash.update(chunk);
+          hash?.update(chunk);
           if (sent + held.length > size) {
             throw new DfsError('CONFLICT', `the source produced more than the ${size} bytes announced; nothing was stored`);
           }
@@ -141,7 +162,6 @@ export class DfsClient {
         // already arrived and says more than the failed write does.
         throw (await this.failureAlreadySent(conn)) ?? error;
       }
-      const sha256 = hash.digest('hex');
       let result;
       try {
         result = parseReply(await conn.readLine(this.options.timeouts?.idleMs ?? DEFAULT_TIMEOUTS.idleMs));
@@ -151,6 +171,7 @@ export class DfsClient {
         }
         // Every byte went out but the answer never came: the primary may have died
         // after committing. Ask it (once it is back) instead of guessing.
+        const sha256 = hash ? hash.digest('hex') : await options.checksumOfSource!();
         return await this.resolveOutcome(name, sha256, size, error);
       }
       if (result.token !== Reply.UPLOAD_SUCCESS) {
