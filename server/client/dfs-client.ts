@@ -40,6 +40,8 @@ export interface TransferOptions {
 
 const MAX_LISTING_BYTES = 256 * 1024 * 1024;
 const READ_CHUNK = 256 * 1024;
+/** The primary hashes a copy before it serves it (and may repair it first): minutes for a large file. */
+const VERIFY_WAIT_MS = 10 * 60_000;
 
 /** Our own client of the primary: line-terminated headers, rich replies, cancellable transfers. */
 export class DfsClient {
@@ -162,9 +164,12 @@ export class DfsClient {
         // already arrived and says more than the failed write does.
         throw (await this.failureAlreadySent(conn)) ?? error;
       }
+      const lastByteAt = Date.now();
       let result;
       try {
-        result = parseReply(await conn.readLine(this.options.timeouts?.idleMs ?? DEFAULT_TIMEOUTS.idleMs));
+        // After the last byte the primary may wait on replicas to prepare, then on the
+        // file's lock and their commits: allow for each of those steps' timeouts.
+        result = parseReply(await conn.readLine(4 * (this.options.timeouts?.idleMs ?? DEFAULT_TIMEOUTS.idleMs)));
       } catch (error) {
         if (options.signal?.aborted || !(error instanceof DfsError) || (error.code !== 'PROTOCOL' && error.code !== 'TIMEOUT')) {
           throw error;
@@ -172,7 +177,7 @@ export class DfsClient {
         // Every byte went out but the answer never came: the primary may have died
         // after committing. Ask it (once it is back) instead of guessing.
         const sha256 = hash ? hash.digest('hex') : await options.checksumOfSource!();
-        return await this.resolveOutcome(name, sha256, size, error);
+        return await this.resolveOutcome(name, sha256, size, error, lastByteAt);
       }
       if (result.token !== Reply.UPLOAD_SUCCESS) {
         throw replyError(result);
@@ -201,8 +206,9 @@ export class DfsClient {
    * Settles an upload whose reply was lost: stored with exactly our checksum means it
    * committed; anything else once the primary answers means it did not.
    */
-  private async resolveOutcome(name: string, sha256: string, size: number, cause: DfsError): Promise<UploadReceipt> {
-    const deadline = Date.now() + (this.options.outcomeWaitMs ?? 15_000);
+  private async resolveOutcome(name: string, sha256: string, size: number, cause: DfsError, lastByteAt: number): Promise<UploadReceipt> {
+    const waitMs = this.options.outcomeWaitMs ?? 15_000;
+    const deadline = Date.now() + waitMs;
     let delay = 50;
     for (;;) {
       try {
@@ -210,19 +216,25 @@ export class DfsClient {
         if (record && record.sha256 === sha256 && record.size === size) {
           return { sha256, size, copies: record.copies ?? 1, replicasBehind: [] };
         }
-        throw new DfsError('REPLICA_FAILED', `the primary lost the connection (${cause.message}) before storing ${name}; nothing was stored, try again`);
+        // Not stored yet proves nothing while the primary that took our bytes still
+        // runs (it may commit later); a primary restarted since can no longer commit them.
+        const status = await this.status();
+        if (status.uptimeMs < Date.now() - lastByteAt) {
+          throw new DfsError('REPLICA_FAILED', `the primary restarted (${cause.message}) before storing ${name}; nothing was stored, try again`);
+        }
       } catch (error) {
         if (error instanceof DfsError && error.code === 'REPLICA_FAILED') {
           throw error;
         }
-        if (Date.now() + delay > deadline) {
-          throw new DfsError('UNREACHABLE', `the primary went away after receiving ${name} and did not come back within ${this.options.outcomeWaitMs ?? 15_000} ms; whether it was stored is unknown: check with "dfs ls"`);
-        }
+      }
+      if (Date.now() + delay > deadline) {
+        throw new DfsError('TIMEOUT', `the primary received every byte of ${name} but gave no answer within ${waitMs} ms; whether it was stored is unknown: check with "dfs ls"`);
       }
       await new Promise((resolve) => setTimeout(resolve, delay));
       delay = Math.min(delay * 2, 1_000);
     }
   }
+
 
   /** The report's LIST: just names. */
   async list(): Promise<string[]> {
@@ -274,7 +286,7 @@ export class DfsClient {
   async delete(name: string, clientId = this.clientId): Promise<void> {
     const conn = await this.open({ verb: 'DELETE', clientId, name });
     try {
-      const reply = parseReply(refuseIfChallenged(await conn.readLine()));
+      const reply = parseReply(refuseIfChallenged(await conn.readLine(4 * (this.options.timeouts?.idleMs ?? DEFAULT_TIMEOUTS.idleMs))));
       if (reply.token !== Reply.DELETE_SUCCESS) {
         throw replyError(reply);
       }
@@ -287,7 +299,7 @@ export class DfsClient {
   async download(name: string, sink: Writable, options: TransferOptions & { clientId?: string } = {}): Promise<{ size: number; sha256: string }> {
     const conn = await this.open({ verb: 'DOWNLOAD', clientId: options.clientId ?? this.clientId, name }, options.signal);
     try {
-      const reply = parseReply(refuseIfChallenged(await conn.readLine()));
+      const reply = parseReply(refuseIfChallenged(await conn.readLine(VERIFY_WAIT_MS)));
       if (reply.token !== Reply.FILE || !reply.payload) {
         throw replyError(reply);
       }

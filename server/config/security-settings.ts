@@ -42,6 +42,10 @@ export function loadSecurity(settings: Settings, env: NodeJS.ProcessEnv = proces
   if (Boolean(tls.cert) !== Boolean(tls.key)) {
     throw new DfsError('BAD_HEADER', 'TLS needs both --tls-cert and --tls-key');
   }
+  if (tls.cert && !tls.ca) {
+    // Without it this process would accept TLS but make its own connections (to replicas) in plaintext.
+    throw new DfsError('BAD_HEADER', 'TLS also needs --tls-ca: the CA that signed the certificates this process connects to');
+  }
   return { secret: loadSecret(settings, env), tls: tls.cert || tls.ca ? tls : undefined };
 }
 

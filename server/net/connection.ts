@@ -30,6 +30,8 @@ export class Connection {
   private wake: (() => void) | undefined;
   /** The first bytes of the header, so even a header refused unread can be answered with its verb's token. */
   headerStart = Buffer.alloc(0);
+  /** Set when a header ended at a pause, so even its failure is answered the report's way. */
+  headerUnterminated = false;
 
   constructor(
     readonly stream: Duplex,
@@ -81,6 +83,7 @@ export class Connection {
       }
       this.throwIfFailed();
       if (this.ended) {
+        this.headerUnterminated = decoder.pending > 0;
         const partial = decoder.takeUnterminated();
         if (partial) {
           return partial;
@@ -94,6 +97,7 @@ export class Connection {
       const waitMs = decoder.pending > 0 ? Math.min(this.timeouts.settleMs, remaining) : remaining;
       const arrived = await this.waitForData(waitMs);
       if (!arrived && decoder.pending > 0) {
+        this.headerUnterminated = true;
         const partial = decoder.takeUnterminated();
         if (partial) {
           return partial;

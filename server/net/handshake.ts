@@ -14,7 +14,11 @@ export async function acceptHandshake(conn: Connection, secret: Buffer): Promise
 
 /** The client's side, right after connecting. */
 export async function offerHandshake(conn: Connection, secret: Buffer, role: PeerRole): Promise<void> {
-  const challenge = await conn.readLine(conn.timeouts.headerMs);
+  const challenge = await conn.readLine(conn.timeouts.headerMs).catch((error: unknown) => {
+    throw error instanceof DfsError && error.code === 'TIMEOUT'
+      ? new DfsError('AUTH', 'the server did not ask for authentication: it runs without a cluster secret (drop --secret-file / DFS_SECRET here, or start it with the secret)')
+      : error;
+  });
   const serverNonce = parseChallenge(challenge);
   const clientNonce = newNonce();
   await conn.writeLine(formatResponse(secret, role, serverNonce, clientNonce));

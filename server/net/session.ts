@@ -25,6 +25,9 @@ export class Session {
   }
 }
 
+/** The report's verbs: the only ones whose header may end at a pause instead of a newline. */
+const SEED_VERBS: readonly string[] = ['UPLOAD', 'LIST', 'REPLICA'];
+
 export type Handler = (session: Session) => Promise<void>;
 export type Handlers = Partial<Record<Verb, Handler>>;
 
@@ -55,6 +58,13 @@ export async function serveStream(stream: Duplex, handlers: Handlers, options: S
     const header = await conn.readHeader();
     seed = !header.terminated;
     verb = verbOf(header.line);
+    if (seed && !SEED_VERBS.includes(verb)) {
+      // Only the report's verbs may end at a pause; ours end with a newline, so a pause
+      // inside one (a retransmitted segment) must not cut a name short and act on it.
+      // Our own clients sent it, so they get the reason.
+      seed = false;
+      throw new DfsError('BAD_HEADER', `${verb.slice(0, 40)} must end with a newline`);
+    }
     const request = parseRequest(header.line, options.maxFileSize);
     const handler = handlers[request.verb];
     if (!handler) {
@@ -70,6 +80,7 @@ export async function serveStream(stream: Duplex, handlers: Handlers, options: S
   } catch (caught) {
     const error = toDfsError(caught);
     verb ??= verbOf(conn.headerStart.toString('latin1'));
+    seed ||= conn.headerUnterminated && SEED_VERBS.includes(verb);
     if (error.code !== 'PROTOCOL' || conn.isOpen) {
       options.log(`${verb ? verb.slice(0, 40) : 'request'} failed: ${error.code} ${error.message}`);
     }

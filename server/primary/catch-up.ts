@@ -1,12 +1,14 @@
 import { FileRecord } from '../protocol';
 import { fileKey } from '../storage/key-lock';
+import { copyFromReplica } from './copy-from-replica';
 import type { PrimaryContext } from './primary-context';
 import type { ReplicaLink } from './replica-link';
 
 const PARALLEL_TRANSFERS_PER_REPLICA = 4;
 
 /**
- * Brings every replica to exactly the primary's state: anti-entropy by inventory.
+ * Brings every replica to exactly the primary's state: anti-entropy by inventory
+ * (and, on a primary whose data folder is new, copies the replicas' files back first).
  * Each pass asks a replica for its files and checksums, pushes what it lacks or holds
  * in another version, and deletes what the primary no longer has, so a stale replica
  * can never bring a deleted file back. Every change runs under the file's lock, so
@@ -59,7 +61,10 @@ export class CatchUp {
     this.running = (async () => {
       do {
         this.rerun = false;
-        await Promise.all(this.primary.links.map((link) => this.syncReplica(link)));
+        const reachedAll = (await Promise.all(this.primary.links.map((link) => this.syncReplica(link)))).every(Boolean);
+        if (reachedAll && this.primary.adopting) {
+          await this.primary.finishAdoption();
+        }
       } while (this.rerun && !this.stopped);
     })().finally(() => {
       this.running = undefined;
@@ -67,16 +72,17 @@ export class CatchUp {
     return this.running;
   }
 
-  private async syncReplica(link: ReplicaLink): Promise<void> {
+  /** Returns true when the replica was reached and everything it lacked was settled. */
+  private async syncReplica(link: ReplicaLink): Promise<boolean> {
     const passStartedMs = Date.now();
     let inventory: FileRecord[];
     try {
       inventory = await link.inventory();
     } catch {
-      return;
+      return false;
     }
     const theirs = new Map(inventory.map((record) => [fileKey(record.clientId, record.name), record]));
-    const differences: { clientId: string; name: string }[] = [];
+    const differences: { clientId: string; name: string; theirs?: FileRecord }[] = [];
     for (const record of this.primary.store.all()) {
       if (theirs.get(fileKey(record.clientId, record.name))?.sha256 !== record.sha256) {
         differences.push(record);
@@ -84,7 +90,7 @@ export class CatchUp {
     }
     for (const record of inventory) {
       if (!this.primary.store.get(record.clientId, record.name)) {
-        differences.push(record);
+        differences.push({ clientId: record.clientId, name: record.name, theirs: record });
       }
     }
     link.behind.clear();
@@ -96,9 +102,10 @@ export class CatchUp {
     await Promise.all(
       Array.from({ length: PARALLEL_TRANSFERS_PER_REPLICA }, async () => {
         for (let next = queue.shift(); next && !failed && !this.stopped; next = queue.shift()) {
-          const { clientId, name } = next;
+          const { clientId, name, theirs: theirCopy } = next;
+          const key = fileKey(clientId, name);
           try {
-            await this.primary.locks.run(fileKey(clientId, name), async () => {
+            const action = await this.primary.locks.run(key, async () => {
               // Re-read under the lock: an upload or delete may have won the race.
               const current = this.primary.store.get(clientId, name);
               if (current) {
@@ -108,17 +115,23 @@ export class CatchUp {
                 } finally {
                   body.destroy();
                 }
-              } else {
-                await link.deleteFile(clientId, name);
+                return 'sent';
               }
+              if (theirCopy && this.primary.adopting && !this.primary.removedKeys.has(key)) {
+                await copyFromReplica(this.primary, link, theirCopy);
+                this.rerun = true; // The other replicas may lack it too.
+                return 'adopted from it';
+              }
+              await link.deleteFile(clientId, name);
+              return 'removed from it';
             });
             link.caughtUp(clientId, name);
             link.lastError = undefined;
             link.repairs++;
-            this.primary.log(`catch-up: ${link.label} ${this.primary.store.get(clientId, name) ? 'received' : 'dropped'} ${clientId}/${name}`);
+            this.primary.log(`catch-up: ${link.label}: ${clientId}/${name} ${action}`);
           } catch (error) {
             failed = true;
-            this.primary.log(`catch-up: ${link.label} could not take ${clientId}/${name}: ${(error as Error).message}`);
+            this.primary.log(`catch-up: ${link.label} could not settle ${clientId}/${name}: ${(error as Error).message}`);
           }
         }
       }),
@@ -128,5 +141,6 @@ export class CatchUp {
       // The time the pass started: everything committed before it is now on the replica.
       link.lastSyncMs = passStartedMs;
     }
+    return !failed;
   }
 }

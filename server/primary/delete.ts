@@ -20,6 +20,7 @@ export function deleteHandler(primary: PrimaryContext): Handler {
     const required = primary.replicasRequired();
     await primary.locks.run(fileKey(clientId, name), async () => {
       await primary.store.remove(clientId, name);
+      primary.removedKeys.add(fileKey(clientId, name));
       const results = await Promise.allSettled(primary.links.map((link) => link.deleteFile(clientId, name)));
       results.forEach((result, index) => {
         const link = primary.links[index];

@@ -1,4 +1,5 @@
 import type { Readable } from 'stream';
+import { existsSync, promises as fs } from 'fs';
 import * as path from 'path';
 import { PRIMARY_ROOT, ReplicaAddress, WriteQuorum, replicasRequired } from '../config/cluster-layout';
 import { ConnectionTimeouts } from '../net/connection';
@@ -47,6 +48,8 @@ export class PrimaryNode implements PrimaryContext {
   readonly store: DiskStore;
   readonly links: ReplicaLink[];
   readonly locks = new KeyLock();
+  readonly removedKeys = new Set<string>();
+  adopting = false;
   readonly catchUp: CatchUp;
   readonly scrubber: Scrubber;
   private readonly server: NodeServer;
@@ -115,6 +118,10 @@ export class PrimaryNode implements PrimaryContext {
 
   async start(): Promise<{ host: string; port: number }> {
     await this.store.open();
+    this.adopting = !existsSync(this.joinedMarker());
+    if (this.adopting && this.links.length > 0) {
+      this.log(`new data folder: files the replicas hold will be copied here, not deleted from them, until every replica has been reached once`);
+    }
     const address = await this.server.listen();
     this.boundAddress = `${address.host}:${address.port}`;
     // Resumes where a previous run left off: replicas that missed writes are caught up first thing.
@@ -128,6 +135,17 @@ export class PrimaryNode implements PrimaryContext {
     this.scrubber.stop();
     await this.server.close();
     await this.store.close();
+  }
+
+  async finishAdoption(): Promise<void> {
+    await fs.writeFile(this.joinedMarker(), `${new Date().toISOString()}\n`);
+    this.adopting = false;
+    this.log('every replica reached: catch-up now also removes what the primary does not hold');
+  }
+
+  /** Present once this data folder has been in step with every replica. */
+  private joinedMarker(): string {
+    return path.join(this.store.root, '.dfs', 'joined');
   }
 
   /** Serves only bytes that hash right: a corrupted copy is rewritten from a replica first. */

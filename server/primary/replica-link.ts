@@ -108,7 +108,8 @@ export class ReplicaLink {
       if (reply.token !== Reply.OK) {
         throw replyError(reply);
       }
-      return decodeRecords<FileRecord>((await conn.readToEnd(1024 * 1024 * 1024)).toString('utf8'));
+      const records = decodeRecords<FileRecord>((await conn.readToEnd(1024 * 1024 * 1024)).toString('utf8'));
+      return records.filter(isFileRecord);
     } catch (error) {
       this.noteFailure(error);
       throw error;
@@ -249,3 +250,16 @@ export class ReplicaUpload {
   }
 }
 
+
+/** A replica's word is checked before catch-up acts on it. */
+function isFileRecord(value: unknown): value is FileRecord {
+  const record = value as FileRecord;
+  return (
+    typeof record === 'object' &&
+    record !== null &&
+    typeof record.clientId === 'string' &&
+    typeof record.name === 'string' &&
+    typeof record.sha256 === 'string' &&
+    Number.isSafeInteger(record.size)
+  );
+}

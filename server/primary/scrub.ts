@@ -1,8 +1,8 @@
 import { refuseIfChallenged } from '../net/handshake';
-import { createHash } from 'crypto';
-import { DfsError, FileRecord, Reply, ScrubReport, decodeRecords, formatRequest, parseReply, replyError } from '../protocol';
+import { FileRecord, Reply, ScrubReport, decodeRecords, formatRequest, parseReply, replyError } from '../protocol';
 import { fileKey } from '../storage/key-lock';
 import type { CatchUp } from './catch-up';
+import { copyFromReplica } from './copy-from-replica';
 import type { PrimaryContext } from './primary-context';
 import type { ReplicaLink } from './replica-link';
 
@@ -45,7 +45,11 @@ export class Scrubber {
     const report: ScrubReport = { checked: 0, primaryCorrupted: 0, primaryRepaired: 0, replicaCorrupted: {}, unreachable: [], unrecoverable: [] };
     for (const record of this.primary.store.all()) {
       report.checked++;
-      if (await this.primary.store.verify(record.clientId, record.name)) {
+      const intact = await this.primary.store.verify(record.clientId, record.name).catch((error: Error) => {
+        this.primary.log(`scrub: skipped ${record.clientId}/${record.name}: ${error.message}`);
+        return true;
+      });
+      if (intact) {
         continue;
       }
       report.primaryCorrupted++;
@@ -88,26 +92,8 @@ export class Scrubber {
           if (!current || current.sha256 !== record.sha256) {
             return true; // Replaced meanwhile by a fresh upload: nothing left to repair.
           }
-          const download = await link.download(record.clientId, record.name);
-          const staged = await this.primary.store.stage();
-          try {
-            if (download.sha256 !== record.sha256) {
-              throw new DfsError('CHECKSUM', `${link.label} holds another version`);
-            }
-            const hash = createHash('sha256');
-            for await (const chunk of download.body) {
-              hash.update(chunk);
-              await staged.write(chunk);
-            }
-            if (hash.digest('hex') !== record.sha256) {
-              throw new DfsError('CHECKSUM', `${link.label}'s copy is corrupted too`);
-            }
-            await this.primary.store.commit(staged, record.clientId, record.name, record.sha256);
-            return true;
-          } finally {
-            download.close();
-            await staged.abort();
-          }
+          await copyFromReplica(this.primary, link, record);
+          return true;
         });
         if (repaired) {
           link.repairs++;

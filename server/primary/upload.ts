@@ -2,6 +2,7 @@ import { createHash } from 'crypto';
 import type { Handler } from '../net/session';
 import { DfsError, Reply, UploadReceipt } from '../protocol';
 import { fileKey } from '../storage/key-lock';
+import type { StagedWrite } from '../storage/store';
 import type { PrimaryContext } from './primary-context';
 import { ReplicaUpload } from './replica-link';
 
@@ -38,7 +39,10 @@ export function uploadHandler(primary: PrimaryContext): Handler {
     });
     const failBelowQuorum = (stage: string): DfsError => {
       const failures = [...unreachable, ...replicas.filter((r) => !r.ok).map((r) => `${r.link.label}: ${r.failure?.message}`)];
-      return new DfsError('QUORUM', `${stage}: ${replicas.filter((r) => r.ok).length} of ${primary.links.length} replicas available, ${required} required (${failures.join('; ')})`);
+      return new DfsError(
+        'QUORUM',
+        `${stage}: ${replicas.filter((r) => r.ok).length} of ${primary.links.length} replicas available, ${required} required (${failures.join('; ')}). Nothing was stored. Start the missing replicas (dfs status shows which) or lower the write quorum.`,
+      );
     };
     const abortAll = (): Promise<unknown> => Promise.all(replicas.map((replica) => replica.abort()));
 
@@ -46,7 +50,13 @@ export function uploadHandler(primary: PrimaryContext): Handler {
       await abortAll();
       throw failBelowQuorum('replication impossible');
     }
-    const staged = await primary.store.stage();
+    let staged: StagedWrite;
+    try {
+      staged = await primary.store.stage();
+    } catch (error) {
+      await abortAll();
+      throw error;
+    }
     try {
       await session.reply(Reply.SEND_FILE);
       const hash = createHash('sha256');
@@ -70,10 +80,18 @@ export function uploadHandler(primary: PrimaryContext): Handler {
       // removes their copies again, so an upload that was never acknowledged leaves nothing.
       await primary.locks.run(fileKey(clientId, name), async () => {
         await Promise.all(prepared.map((replica) => replica.commit()));
+        if (prepared.filter((replica) => replica.ok).length < required) {
+          // Too few replicas hold the file after all: the primary does not commit, and
+          // catch-up takes the new version back off the replicas that did.
+          primary.removedKeys.add(fileKey(clientId, name));
+          primary.afterWrite(true);
+          throw failBelowQuorum('replicas could not commit the file');
+        }
         try {
           await primary.store.commit(staged, clientId, name, sha256);
         } catch (error) {
           // The replicas' copies now disagree with the primary; catch-up undoes them.
+          primary.removedKeys.add(fileKey(clientId, name));
           primary.afterWrite(true);
           throw error;
         }

@@ -40,7 +40,9 @@ export class ReplicaNode {
     const locks = new KeyLock();
     this.server = new NodeServer(
       {
-        REPLICA: replicateHandler(this.store, locks, options.timeouts.idleMs),
+        // The primary sends COMMIT once it holds the file's lock, which a catch-up push of
+        // the same file may hold for a while: wait well past the idle timeout for it.
+        REPLICA: replicateHandler(this.store, locks, Math.max(10 * options.timeouts.idleMs, 60_000)),
         REPLICA_DELETE: replicaDeleteHandler(this.store, locks),
         INVENTORY: inventoryHandler(this.store),
         SCRUB: replicaScrubHandler(this.store, locks),

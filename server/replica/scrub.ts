@@ -13,7 +13,12 @@ export function replicaScrubHandler(store: Store, locks: KeyLock): Handler {
     const corrupted: FileRecord[] = [];
     for (const record of store.all()) {
       await locks.run(fileKey(record.clientId, record.name), async () => {
-        if (store.get(record.clientId, record.name)?.sha256 === record.sha256 && !(await store.verify(record.clientId, record.name))) {
+        if (store.get(record.clientId, record.name)?.sha256 !== record.sha256) {
+          return;
+        }
+        // A copy that cannot be read now is left alone: the next scrub looks again.
+        const intact = await store.verify(record.clientId, record.name).catch(() => true);
+        if (!intact) {
           await store.remove(record.clientId, record.name);
           corrupted.push(record);
         }

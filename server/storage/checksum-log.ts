@@ -77,7 +77,15 @@ export class ChecksumLog {
         lines.push(JSON.stringify({ c: clientId, n: name, e: entry } satisfies LogLine));
       }
       await fs.mkdir(path.dirname(this.file), { recursive: true });
-      await fs.writeFile(temporary, lines.length > 0 ? lines.join('\n') + '\n' : '');
+      // Synced, unlike the appends: a lost rewrite would lose every checksum at once, and
+      // bytes rehashed without one cannot be told from bytes that rotted.
+      const handle = await fs.open(temporary, 'w');
+      try {
+        await handle.writeFile(lines.length > 0 ? lines.join('\n') + '\n' : '');
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
       await fs.rename(temporary, this.file);
       this.handle = await fs.open(this.file, 'a');
       this.linesSinceCompaction = 0;

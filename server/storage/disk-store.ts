@@ -26,8 +26,9 @@ export class DiskStore implements Store {
   private readonly checksums: ChecksumLog;
   /** The bytes each checksum was computed from, to tell the log what it may trust. */
   private readonly onDisk = new Map<string, ChecksumEntry>();
-  /** Folders known to exist, so a commit into one skips its mkdir. */
+  /** Folders known to exist durably, so a commit into one skips its mkdir. */
   private readonly knownFolders = new Set<string>();
+  private readonly pendingFolders = new Map<string, Promise<void>>();
   private readonly durable: boolean;
   private readonly log: (line: string) => void;
 
@@ -62,6 +63,9 @@ export class DiskStore implements Store {
       }
       await this.loadClient(entry.name, remembered.get(entry.name));
     }
+    if (this.durable) {
+      await syncDirectory(this.root);
+    }
     // Start the log afresh from what is really on disk: no stale or torn lines survive a restart.
     await this.checksums.rewrite(this.entries());
   }
@@ -85,18 +89,7 @@ export class DiskStore implements Store {
     await staged.seal();
     const target = this.pathOf(clientId, name);
     const parent = path.dirname(target);
-    let firstCreated: string | undefined;
-    const makeFolders = async (): Promise<void> => {
-      try {
-        firstCreated = await fs.mkdir(parent, { recursive: true });
-      } catch (error) {
-        throw conflictOrStorage(error, `cannot create folder for ${name}: a file has the name of one of its folders`);
-      }
-      this.knownFolders.add(parent);
-    };
-    if (!this.knownFolders.has(parent)) {
-      await makeFolders();
-    }
+    await this.ensureFolder(parent, clientId);
     try {
       await fs.rename(staged.file, target);
     } catch (error) {
@@ -105,7 +98,7 @@ export class DiskStore implements Store {
       }
       // The folder was pruned by a delete since we saw it: make it again, once.
       this.knownFolders.delete(parent);
-      await makeFolders();
+      await this.ensureFolder(parent, clientId);
       await fs.rename(staged.file, target).catch((again: unknown) => {
         throw conflictOrStorage(again, `cannot store ${name}: a folder of that name exists`);
       });
@@ -113,15 +106,6 @@ export class DiskStore implements Store {
     staged.markCommitted();
     if (this.durable) {
       await syncDirectory(parent);
-      // A new folder's entry is only durable once the folder holding it is synced too.
-      if (firstCreated) {
-        for (let dir = parent; ; dir = path.dirname(dir)) {
-          await syncDirectory(path.dirname(dir));
-          if (dir === firstCreated || dir === this.root) {
-            break;
-          }
-        }
-      }
     }
     const stat = await fs.stat(target);
     const record: FileRecord = { clientId, name, size: stat.size, mtimeMs: Math.round(stat.mtimeMs), sha256 };
@@ -163,9 +147,10 @@ export class DiskStore implements Store {
     await this.checksums.forget(clientId, name);
     this.onDisk.delete(fileKey(clientId, name));
     this.index.get(clientId)?.delete(name);
-    await this.pruneEmptyFolders(path.dirname(target), this.clientDir(clientId));
+    const survivor = await this.pruneEmptyFolders(path.dirname(target), this.clientDir(clientId));
     if (this.durable && removed) {
-      await syncDirectory(path.dirname(target)).catch(() => syncDirectory(this.clientDir(clientId)));
+      // The removal (of the file, or of the folders pruned above it) lives in the deepest folder left.
+      await syncDirectory(survivor);
     }
     return removed;
   }
@@ -219,8 +204,13 @@ export class DiskStore implements Store {
     try {
       const { sha256, size } = await hashFile(this.pathOf(clientId, name));
       return sha256 === record.sha256 && size === record.size;
-    } catch {
-      return false;
+    } catch (error) {
+      // A missing copy is as bad as a corrupted one; any other read error says nothing
+      // about the bytes, and must not get a good copy thrown away.
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+        return false;
+      }
+      throw new DfsError('STORAGE', `cannot read ${clientId}/${name} to verify it: ${(error as Error).message}`);
     }
   }
 
@@ -274,6 +264,10 @@ export class DiskStore implements Store {
         const name = prefix + entry.name;
         const full = path.join(dir, entry.name);
         if (entry.isDirectory()) {
+          // A folder made by a commit that died before syncing its entry is made durable now.
+          if (this.durable) {
+            await syncDirectory(dir);
+          }
           this.knownFolders.add(full);
           await walk(full, name + '/');
           continue;
@@ -297,17 +291,53 @@ export class DiskStore implements Store {
     await walk(this.clientDir(clientId), '');
   }
 
-  private async pruneEmptyFolders(dir: string, stopAt: string): Promise<void> {
+  /**
+   * Makes a folder exist, with every folder it needed created durably (each new
+   * folder's entry synced in its parent) before any file is renamed into it. Commits
+   * into the same new folder share the work, so none acknowledges before it is done.
+   */
+  private ensureFolder(folder: string, clientId: string): Promise<void> {
+    if (this.knownFolders.has(folder)) {
+      return Promise.resolve();
+    }
+    let pending = this.pendingFolders.get(folder);
+    if (!pending) {
+      pending = (async () => {
+        let firstCreated: string | undefined;
+        try {
+          firstCreated = await fs.mkdir(folder, { recursive: true });
+        } catch (error) {
+          throw conflictOrStorage(error, `cannot create folder ${path.relative(this.clientDir(clientId), folder)}: a file has the name of one of its folders`);
+        }
+        if (this.durable && firstCreated) {
+          for (let created = folder; ; created = path.dirname(created)) {
+            await syncDirectory(path.dirname(created));
+            if (created === firstCreated || created === this.root) {
+              break;
+            }
+          }
+        }
+        this.knownFolders.add(folder);
+      })().finally(() => this.pendingFolders.delete(folder));
+      this.pendingFolders.set(folder, pending);
+    }
+    return pending;
+  }
+
+  /** Removes empty folders upwards from `dir`; returns the deepest folder that remains. */
+  private async pruneEmptyFolders(dir: string, stopAt: string): Promise<string> {
     while (dir.startsWith(stopAt + path.sep)) {
       try {
         await fs.rmdir(dir);
       } catch {
-        return;
+        return dir;
       }
       this.knownFolders.delete(dir);
       dir = path.dirname(dir);
     }
+    return dir;
   }
+
 }
 
 /**

@@ -34,6 +34,6 @@ export interface Store {
   clients(): ClientRecord[];
   all(): FileRecord[];
   openRead(clientId: string, name: string): Promise<Readable>;
-  /** Hashes the bytes on disk again; false when they no longer match the recorded checksum. */
+  /** Hashes the bytes on disk again; false when they are missing or no longer match, throws when they cannot be read. */
   verify(clientId: string, name: string): Promise<boolean>;
 }

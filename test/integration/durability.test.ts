@@ -216,6 +216,33 @@ describe('durability: replicas that miss writes catch up', function () {
     }
   });
 
+  it('a primary started on an empty data folder copies the replicas\' files back instead of deleting them', async () => {
+    cluster = await TestCluster.start({ replicas: 2, args: SYNC });
+    const client = cluster.client('rebuild');
+    const files = new Map<string, Buffer>();
+    for (let i = 0; i < 12; i++) {
+      const data = randomBytes(2000 + i);
+      files.set(`d${i % 3}/f${i}.bin`, data);
+      await client.upload(`d${i % 3}/f${i}.bin`, [data], data.length);
+    }
+    // The primary's disk is replaced (or it is started on the wrong --data-dir).
+    await stopChild(cluster.primary.child, 'SIGKILL');
+    await fs.rm(cluster.primaryRoot(), { recursive: true, force: true });
+    const restartedAt = Date.now();
+    await cluster.startPrimary(cluster.primaryPort);
+    await waitForConvergence(cluster, restartedAt);
+    const copies = await assertIdenticalCopies(cluster);
+    assert.strictEqual(copies.size, files.size);
+    for (const [name, data] of files) {
+      assert.strictEqual(copies.get(`rebuild/${name}`), sha256(data), name);
+    }
+    // Once in step, deletes work as always and nothing comes back.
+    await client.delete('d0/f0.bin');
+    const deletedAt = Date.now();
+    await waitForConvergence(cluster, deletedAt);
+    assert.ok(!(await assertIdenticalCopies(cluster)).has('rebuild/d0/f0.bin'));
+  });
+
   it('concurrent uploads of one name end with one whole version, identical in every copy', async () => {
     cluster = await TestCluster.start({ replicas: 3, args: SYNC });
     const versions = Array.from({ length: 8 }, () => randomBytes(200_000 + Math.floor(Math.random() * 100_000)));

@@ -113,6 +113,16 @@ describe('failures leave no trace (quorum all)', function () {
     }
   });
 
+  it('a pause inside one of our line-terminated headers never cuts a name short', async () => {
+    await cluster.client('pause').upload('dir/file', [Buffer.from('short name')], 10);
+    await cluster.client('pause').upload('dir/file name.txt', [Buffer.from('long name')], 9);
+    const client = await RawClient.connect(cluster.primaryPort);
+    await client.send('DELETE pause dir/file');
+    // Longer than the report's 15 ms framing pause, as a retransmitted segment could be.
+    assert.match(await client.readToClose(), /^DELETE_FAILURE BAD_HEADER DELETE must end with a newline/);
+    assert.deepStrictEqual(await cluster.client('pause').list(), ['dir/file', 'dir/file name.txt']);
+  });
+
   it('bad headers get clear failures and the server keeps serving', async () => {
     const cases: [string, RegExp][] = [
       ['UPLOAD ../etc passwd 3\n', /^UPLOAD_FAILURE BAD_CLIENT_ID/],
