@@ -3,6 +3,7 @@ import { createReadStream, promises as fs } from 'fs';
 import * as path from 'path';
 import type { Readable } from 'stream';
 import { ClientRecord, DfsError, FileRecord, validateClientId, validateFileName } from '../protocol';
+import { caseClash } from './case-folding';
 import { ChecksumEntry, ChecksumLog } from './checksum-log';
 import { fileKey } from './key-lock';
 import type { StagedWrite, Store } from './store';
@@ -29,6 +30,8 @@ export class DiskStore implements Store {
   /** Folders known to exist durably, so a commit into one skips its mkdir. */
   private readonly knownFolders = new Set<string>();
   private readonly pendingFolders = new Map<string, Promise<void>>();
+  /** Probed at open(): names differing only in case are then one file on disk. */
+  private caseInsensitive = false;
   private readonly durable: boolean;
   private readonly log: (line: string) => void;
 
@@ -51,6 +54,7 @@ export class DiskStore implements Store {
     this.onDisk.clear();
     this.knownFolders.clear();
     const remembered = await this.checksums.read();
+    this.caseInsensitive = await probeCaseInsensitive(path.join(this.root, STATE_DIR));
     for (const entry of await fs.readdir(this.root, { withFileTypes: true })) {
       if (!entry.isDirectory() || entry.name.startsWith('.')) {
         continue;
@@ -120,6 +124,14 @@ export class DiskStore implements Store {
   /** Fails early, before any byte is sent, when a name clashes with a folder or a folder with a file. */
   async assertCanStore(clientId: string, name: string): Promise<void> {
     const target = this.pathOf(clientId, name);
+    if (this.caseInsensitive) {
+      for (const file of this.index.get(clientId)?.values() ?? []) {
+        const clash = caseClash(name, file.name);
+        if (clash) {
+          throw new DfsError('CONFLICT', `cannot store ${name}: this file system does not tell it apart from ${clash}, which is stored already; rename one of them`);
+        }
+      }
+    }
     const stat = await fs.stat(target).catch(() => undefined);
     if (stat?.isDirectory()) {
       throw new DfsError('CONFLICT', `cannot store ${name}: a folder of that name exists`);
@@ -473,6 +485,16 @@ export async function hashFile(file: string): Promise<{ sha256: string; size: nu
     size += (chunk as Buffer).length;
   }
   return { sha256: hash.digest('hex'), size };
+}
+
+async function probeCaseInsensitive(stateDir: string): Promise<boolean> {
+  const probe = path.join(stateDir, `Case-Probe-${process.pid}`);
+  await fs.writeFile(probe, '');
+  try {
+    return (await fs.stat(path.join(stateDir, `case-probe-${process.pid}`)).catch(() => undefined)) !== undefined;
+  } finally {
+    await fs.rm(probe, { force: true });
+  }
 }
 
 async function syncDirectory(dir: string): Promise<void> {
