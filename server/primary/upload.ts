@@ -90,8 +90,12 @@ export function uploadHandler(primary: PrimaryContext): Handler {
         try {
           await primary.store.commit(staged, clientId, name, sha256);
         } catch (error) {
-          // The replicas' copies now disagree with the primary; catch-up undoes them.
-          primary.removedKeys.add(fileKey(clientId, name));
+          // The replicas' copies now disagree with the primary; catch-up brings them back
+          // to whatever the primary holds (the old version, nothing, or the new one if
+          // only its folder sync failed).
+          if (primary.store.get(clientId, name)?.sha256 !== sha256) {
+            primary.removedKeys.add(fileKey(clientId, name));
+          }
           primary.afterWrite(true);
           throw error;
         }

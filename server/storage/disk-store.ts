@@ -108,15 +108,18 @@ export class DiskStore implements Store {
       });
     }
     staged.markCommitted();
-    if (this.durable) {
-      await syncDirectory(parent);
-    }
+    // From the rename on, the file is on disk: the index says so even if the folder
+    // sync fails, so what LIST shows and what catch-up copies never disagree with the disk.
+    const syncFailure = this.durable ? await syncDirectory(parent).then(() => undefined, (error: Error) => error) : undefined;
     const stat = await fs.stat(target);
     const record: FileRecord = { clientId, name, size: stat.size, mtimeMs: Math.round(stat.mtimeMs), sha256 };
     const entry: ChecksumEntry = { size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino, sha256 };
     this.onDisk.set(fileKey(clientId, name), entry);
     await this.checksums.record(clientId, name, entry);
     this.clientIndex(clientId).set(name, record);
+    if (syncFailure) {
+      throw new DfsError('STORAGE', `${name} is in place but its folder could not be synced to disk (${syncFailure.message}); it may not survive a power loss`);
+    }
     await this.compactIfDue();
     return record;
   }
