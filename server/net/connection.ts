@@ -15,6 +15,8 @@ export interface ConnectionTimeouts {
 export const DEFAULT_TIMEOUTS: ConnectionTimeouts = { headerMs: 10_000, idleMs: 30_000, settleMs: 15 };
 
 const HIGH_WATER = 1024 * 1024;
+/** The slowest body we keep receiving: 1 KiB per idle period (30 s by default). */
+const MIN_BYTES_PER_IDLE_PERIOD = 1024;
 const LOW_WATER = 256 * 1024;
 
 /**
@@ -136,7 +138,19 @@ export class Connection {
   /** Yields exactly `size` bytes, then stops; fails on a short body or a stall. */
   async *readBody(size: number): AsyncGenerator<Buffer> {
     let remaining = size;
+    // A body that trickles in (a byte every few seconds) would dodge the idle timeout
+    // forever while holding a slot and three replica connections: ask for a token rate.
+    let windowStart = Date.now();
+    let windowBytes = 0;
     while (remaining > 0) {
+      const now = Date.now();
+      if (now - windowStart >= this.timeouts.idleMs) {
+        if (windowBytes < MIN_BYTES_PER_IDLE_PERIOD) {
+          throw new DfsError('TIMEOUT', `transfer too slow: ${windowBytes} bytes in ${now - windowStart} ms after ${size - remaining} of ${size} bytes`);
+        }
+        windowStart = now;
+        windowBytes = 0;
+      }
       let chunk = this.take();
       if (!chunk) {
         this.throwIfFailed();
@@ -153,6 +167,7 @@ export class Connection {
         chunk = chunk.subarray(0, remaining);
       }
       remaining -= chunk.length;
+      windowBytes += chunk.length;
       yield chunk;
     }
   }

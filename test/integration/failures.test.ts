@@ -94,6 +94,22 @@ describe('failures leave no trace (quorum all)', function () {
     await assertNoTrace(cluster, 'staller');
   });
 
+  it('a client that trickles its body a byte at a time is cut off, leaving nothing', async () => {
+    const client = await RawClient.connect(cluster.primaryPort);
+    await client.send('UPLOAD trickle t.bin 5000\n');
+    assert.strictEqual(await client.recv(), 'SEND_FILE\n');
+    const started = Date.now();
+    // One byte every 200 ms never trips the 1.5 s idle timeout, only the minimum rate.
+    const trickle = setInterval(() => void client.send('x').catch(() => undefined), 200);
+    try {
+      assert.match(await client.readToClose(), /^UPLOAD_FAILURE TIMEOUT transfer too slow/);
+    } finally {
+      clearInterval(trickle);
+    }
+    assert.ok(Date.now() - started < 5_000, 'cut off within about one idle period');
+    await assertNoTrace(cluster, 'trickle');
+  });
+
   it('more bytes than declared: UPLOAD_FAILURE, nothing stored', async () => {
     const client = await RawClient.connect(cluster.primaryPort);
     await client.send('UPLOAD extra e.bin 10\n');
