@@ -110,13 +110,20 @@ export function activate(context: vscode.ExtensionContext): void {
     }),
   );
 
-  let shownKind: ClusterState['kind'] | undefined;
+  let shownContent: string | undefined;
   const showState = (state: ClusterState): void => {
     statusBar.show(state);
-    inBackground(vscode.commands.executeCommand('setContext', 'dfs.clusterState', state.kind), log, 'setting dfs.clusterState');
-    // Only a change of kind changes what the tree can show; redrawing on every replica flap would collapse it needlessly.
-    if (state.kind !== shownKind) {
-      shownKind = state.kind;
+    // A refusal for want of the secret is no missing cluster: it gets its own welcome text.
+    const contextState = state.kind === 'offline' && state.code === 'AUTH' ? 'locked' : state.kind;
+    inBackground(vscode.commands.executeCommand('setContext', 'dfs.clusterState', contextState), log, 'setting dfs.clusterState');
+    // Redraw when what the tree shows changed (uploads from elsewhere, copies caught up),
+    // not on every poll: node ids are stable, so a redraw keeps folders open.
+    const content =
+      state.kind === 'online'
+        ? `online:${state.status.files}:${state.status.bytes}:${state.status.replicas.reduce((sum, replica) => sum + replica.filesBehind + (replica.reachable ? 0 : 1000), 0)}`
+        : state.kind;
+    if (content !== shownContent) {
+      shownContent = content;
       tree.refresh();
     }
   };

@@ -12,17 +12,27 @@ export class ProcessRegistry extends EventEmitter {
   private readonly waiters = new Map<string, ((process: NodeProcess) => void)[]>();
 
   add(process: NodeProcess): void {
-    this.processes.set(process.launch.key, process);
+    const current = this.processes.get(process.launch.key);
+    // A second process for a port already served (a tasks.json task run twice) will fail
+    // to bind; it must not take the place of, and so untrack, the one that runs.
+    if (!current) {
+      this.processes.set(process.launch.key, process);
+    }
+    let becameReady = false;
     process.once('exit', (exit: NodeExit) => {
       if (this.processes.get(process.launch.key) === process) {
         this.processes.delete(process.launch.key);
       }
-      if (!exit.requested) {
+      // One that never became ready failed to start: Start Cluster reports that itself.
+      if (!exit.requested && becameReady) {
         this.emit('crashed', process, exit);
       }
       this.emit('changed');
     });
-    process.on('ready', () => this.emit('changed'));
+    process.on('ready', () => {
+      becameReady = true;
+      this.emit('changed');
+    });
     const waiting = this.waiters.get(process.launch.key) ?? [];
     this.waiters.delete(process.launch.key);
     waiting.forEach((wake) => wake(process));

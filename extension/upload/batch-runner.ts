@@ -101,7 +101,9 @@ export async function runUploadBatch(options: BatchOptions): Promise<BatchResult
       existing.add(source.name);
       record({ origin, name: source.name, status: 'uploaded', receipt });
     } catch (error) {
-      const failure = options.signal?.aborted ? new DfsError('CANCELLED', 'cancelled; nothing was stored') : toDfsError(error);
+      // The client knows whether a cancel came in time to stop the transfer; after the
+      // last byte it reports what the primary did instead, and that is what we show.
+      const failure = toDfsError(error);
       if (failure.code === 'CANCELLED') {
         cancelled = true;
       }

@@ -29,10 +29,47 @@ export class ClusterCommands {
     private readonly log: OutputLog,
   ) {}
 
-  async start(): Promise<void> {
+  private starting: Promise<void> | undefined;
+
+  /** A second Start Cluster while one runs joins it instead of launching the same servers twice. */
+  start(): Promise<void> {
+    this.starting ??= this.startOnce().finally(() => (this.starting = undefined));
+    return this.starting;
+  }
+
+  private async startOnce(): Promise<void> {
     const settings = this.connection.settings;
+    const wanted = clusterLaunches(settings);
+    // Servers this window started with other settings still use the same data folders:
+    // starting the new set beside them would put two servers on one folder.
+    const outdated = this.registry.running.filter((running) => !wanted.some((launch) => launch.key === running.launch.key && sameArgs(launch.args, running.launch.args)));
+    if (outdated.length > 0) {
+      const choice = await vscode.window.showWarningMessage(
+        `DFS: the settings changed since this window started its cluster (${outdated.map((process) => process.launch.label).join(', ')} still run with the old ones). Stop Cluster first, then start it again.`,
+        'Stop Cluster',
+      );
+      if (choice === 'Stop Cluster') {
+        await this.stop();
+      }
+      return;
+    }
     const state = await this.monitor.refresh();
-    const missing = clusterLaunches(settings).filter((launch) => !this.registry.get(launch.key)?.running);
+    const missing = wanted.filter((launch) => !this.registry.get(launch.key)?.running);
+    if (missing.length === 0 && state.kind !== 'online') {
+      const reason = state.kind === 'offline' ? state.reason : state.kind;
+      this.log.warn(`Start Cluster: this window's servers run but do not answer: ${reason}`);
+      const choice = await vscode.window.showErrorMessage(
+        `DFS: the servers this window started are running but do not answer (${reason}). If the cluster secret changed, stop the cluster and start it again.`,
+        'Stop Cluster',
+        'Show Log',
+      );
+      if (choice === 'Stop Cluster') {
+        await this.stop();
+      } else if (choice === 'Show Log') {
+        this.log.show();
+      }
+      return;
+    }
     // A cluster this window started and that lost a server gets that server back; any other answering cluster is used as it is.
     const restartingOwn = state.kind === 'online' && this.registry.running.length > 0 && missing.length > 0;
     if (state.kind === 'online' && !restartingOwn) {
@@ -78,8 +115,16 @@ export class ClusterCommands {
       }
       return;
     }
-    await this.monitor.refresh();
+    const after = await this.monitor.refresh();
     this.views.refreshTree();
+    if (after.kind !== 'online') {
+      const reason = after.kind === 'offline' ? after.reason : after.kind;
+      this.log.error(`Start Cluster: the servers started but the primary does not answer: ${reason}`);
+      if ((await vscode.window.showErrorMessage(`DFS: the servers started, but the primary at ${this.connection.address} does not answer (${reason}).`, 'Show Log')) === 'Show Log') {
+        this.log.show();
+      }
+      return;
+    }
     this.log.info(`Start Cluster: ready at ${this.connection.address}`);
     await vscode.window.showInformationMessage(
       restartingOwn
@@ -111,10 +156,13 @@ export class ClusterCommands {
     const state = await this.monitor.refresh();
     const report = statusReport(state);
     this.log.info([report.headline, ...report.details].join('\n  '));
-    const actions = state.kind === 'offline' ? ['Start Cluster', 'Show Log'] : ['Show Log'];
+    const locked = state.kind === 'offline' && state.code === 'AUTH';
+    const actions = locked ? ['Set Cluster Secret', 'Show Log'] : state.kind === 'offline' ? ['Start Cluster', 'Show Log'] : ['Show Log'];
     const choice = await vscode.window.showInformationMessage(report.headline, { modal: true, detail: report.details.join('\n') }, ...actions);
     if (choice === 'Start Cluster') {
       await this.start();
+    } else if (choice === 'Set Cluster Secret') {
+      await vscode.commands.executeCommand('dfs.setSecret');
     } else if (choice === 'Show Log') {
       this.log.show();
     }
@@ -153,4 +201,8 @@ export class ClusterCommands {
     this.log.info(`DFS ${launch.label} listening on port ${launch.port} (pid ${process.pid})`);
     return process;
   }
+}
+
+function sameArgs(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((arg, index) => arg === b[index]);
 }

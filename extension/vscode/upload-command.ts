@@ -47,7 +47,28 @@ export class UploadCommand {
   }
 
   async pickAndUpload(): Promise<BatchResult | undefined> {
-    const picked = await vscode.window.showOpenDialog({ canSelectFiles: true, canSelectFolders: true, canSelectMany: true, openLabel: 'Upload to DFS' });
+    // Windows and Linux dialogs pick files or folders, never both: a dialog asked for
+    // both shows folders only, so ask which first.
+    let kind: 'files' | 'folders' | 'both' = 'both';
+    if (process.platform !== 'darwin') {
+      const choice = await vscode.window.showQuickPick(
+        [
+          { label: 'Files...', picks: 'files' as const },
+          { label: 'Folders...', picks: 'folders' as const },
+        ],
+        { title: 'Upload to DFS', placeHolder: 'Upload files or whole folders?' },
+      );
+      if (!choice) {
+        return undefined;
+      }
+      kind = choice.picks;
+    }
+    const picked = await vscode.window.showOpenDialog({
+      canSelectFiles: kind !== 'folders',
+      canSelectFolders: kind !== 'files',
+      canSelectMany: true,
+      openLabel: 'Upload to DFS',
+    });
     return picked && picked.length > 0 ? this.upload(picked) : undefined;
   }
 
@@ -110,10 +131,18 @@ export class UploadCommand {
     const state = await this.monitor.refresh();
     if (state.kind === 'offline' || state.kind === 'notPrimary') {
       // Failing every file one by one would bury the one thing to fix.
-      const reason = state.kind === 'offline' ? `no cluster answers at ${state.address} (${state.reason})` : `${state.address} is a ${state.status.role}, not a primary`;
+      const locked = state.kind === 'offline' && state.code === 'AUTH';
+      const reason =
+        state.kind === 'offline'
+          ? locked
+            ? `the cluster at ${state.address} refused this window (${state.reason})`
+            : `no cluster answers at ${state.address} (${state.reason})`
+          : `${state.address} is a ${state.status.role}, not a primary`;
       this.log.error(`upload not started: ${reason}`);
-      const choice = await vscode.window.showErrorMessage(`DFS: nothing was uploaded: ${reason}.`, 'Start Cluster', 'Open Settings', 'Show Log');
-      if (choice === 'Start Cluster') {
+      const choice = await vscode.window.showErrorMessage(`DFS: nothing was uploaded: ${reason}.`, locked ? 'Set Cluster Secret' : 'Start Cluster', 'Open Settings', 'Show Log');
+      if (choice === 'Set Cluster Secret') {
+        await vscode.commands.executeCommand('dfs.setSecret');
+      } else if (choice === 'Start Cluster') {
         await vscode.commands.executeCommand('dfs.startCluster');
       } else if (choice === 'Open Settings') {
         await vscode.commands.executeCommand('dfs.openSettings');

@@ -364,6 +364,8 @@ class Testing extends NodeEventEmitter {
   readonly secrets = new Map<string, string>();
   readonly secretsChanged = new EventEmitter<{ key: string }>();
   openDialog: (options: unknown) => Uri[] | undefined = () => undefined;
+  /** Picks from a quick pick; undefined dismisses it (Escape). */
+  quickPick: (items: { label: string }[], options: unknown) => { label: string } | undefined = () => undefined;
   progress: ProgressRun[] = [];
   onProgressReport: ((run: ProgressRun, report: { message?: string; increment?: number }) => void) | undefined;
   contexts = new Map<string, unknown>();
@@ -450,6 +452,7 @@ class Testing extends NodeEventEmitter {
     this.inputBox = () => undefined;
     this.secrets.clear();
     this.openDialog = () => undefined;
+    this.quickPick = () => undefined;
     this.progress = [];
     this.onProgressReport = undefined;
     this.contexts.clear();
@@ -599,6 +602,9 @@ export const window = {
       throw new Error(`the test typed "${answer}", which the input box refuses: ${options.validateInput(answer)}`);
     }
     return answer;
+  },
+  async showQuickPick<T extends { label: string }>(items: T[], options: unknown): Promise<T | undefined> {
+    return testing.quickPick(items, options) as T | undefined;
   },
   async showOpenDialog(options: unknown): Promise<Uri[] | undefined> {
     return testing.openDialog(options);

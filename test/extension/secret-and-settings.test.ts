@@ -25,16 +25,17 @@ function serverPids(port: number): number[] {
   return pids;
 }
 
-describe('extension: the cluster secret in VS Code\'s secret storage', function () {
+describe('extension: the cluster secret, picking what to upload, and a running cluster\'s settings', function () {
   this.timeout(120_000);
   let work: string;
   let port: number;
+  let basePort: number;
   let vscodeExtension: ExtensionUnderTest;
   const run = <T>(command: string, ...args: unknown[]): Promise<T> => vscodeExtension.run<T>(command, ...args);
 
   before(async () => {
     work = await fs.mkdtemp(path.join(os.tmpdir(), 'dfs-ext-secret-'));
-    const basePort = await freePortRange(1);
+    basePort = await freePortRange(1);
     do {
       port = await freePortRange(1);
     } while (port === basePort);
@@ -72,12 +73,40 @@ describe('extension: the cluster secret in VS Code\'s secret storage', function 
     assert.strictEqual(await fs.readFile(path.join(work, 'data', 'replica1', 'keeper', 'secret.txt'), 'utf8'), 'only members may read this');
   });
 
+  it('Upload Files or Folders asks which kind first (a Linux or Windows dialog cannot pick both), then uploads it', async () => {
+    const folder = path.join(work, 'picked');
+    await fs.mkdir(folder, { recursive: true });
+    await fs.writeFile(path.join(folder, 'one.txt'), 'picked one');
+    testing.quickPick = (items) => items.find((item) => item.label.startsWith('Folders'));
+    testing.openDialog = (options) => {
+      assert.deepStrictEqual([(options as { canSelectFiles: boolean }).canSelectFiles, (options as { canSelectFolders: boolean }).canSelectFolders], [false, true]);
+      return [Uri.file(folder)];
+    };
+    await run('dfs.uploadPick');
+    assert.strictEqual(await fs.readFile(path.join(work, 'data', 'replica1', 'keeper', 'picked', 'one.txt'), 'utf8'), 'picked one');
+  });
+
+  it('Start Cluster after the ports changed refuses to start a second set of servers on the same data folders', async () => {
+    const tasksBefore = testing.tasks.length;
+    const from = testing.messages.length;
+    testing.setConfiguration({ 'dfs.basePort': basePort + 50 });
+    try {
+      await run('dfs.startCluster');
+      const warning = await testing.waitForMessage((message) => message.kind === 'warning', from);
+      assert.match(warning.message, /settings changed since this window started its cluster.*Stop Cluster first/);
+      assert.strictEqual(testing.tasks.length, tasksBefore, 'no server was started');
+    } finally {
+      testing.setConfiguration({ 'dfs.basePort': basePort });
+    }
+  });
+
   it('Forget Cluster Secret makes the client speak the open protocol, which this cluster refuses clearly', async () => {
     await run('dfs.forgetSecret');
     assert.strictEqual(testing.secrets.has('dfs.clusterSecret'), false);
     const started = Date.now();
     assert.strictEqual(await testing.waitForStatusBar((text) => text.includes('needs secret')), '$(lock) DFS needs secret');
     assert.ok(Date.now() - started < 5_000, 'the status follows the secret change at once, not at the next poll');
+    await testing.waitForContext('dfs.clusterState', 'locked');
     await run('dfs.stopCluster');
   });
 });
