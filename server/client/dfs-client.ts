@@ -124,7 +124,23 @@ export class DfsClient {
     } = {},
   ): Promise<UploadReceipt> {
     validateFileName(name);
-    const conn = await this.open({ verb: 'UPLOAD', clientId: this.clientId, name, size }, options.signal);
+    // Cancelling stops the transfer only while bytes are still going out: once all of
+    // them are sent the primary may already be committing, and the truth is its answer.
+    let allSent = false;
+    const transfer = new AbortController();
+    const cancel = (): void => {
+      if (!allSent) {
+        transfer.abort();
+      }
+    };
+    options.signal?.addEventListener('abort', cancel, { once: true });
+    if (options.signal?.aborted) {
+      cancel();
+    }
+    const conn = await this.open({ verb: 'UPLOAD', clientId: this.clientId, name, size }, transfer.signal).catch((error: unknown) => {
+      options.signal?.removeEventListener('abort', cancel);
+      throw error;
+    });
     try {
       const ready = parseReply(refuseIfChallenged(await conn.readLine()));
       if (ready.token !== Reply.SEND_FILE) {
@@ -164,6 +180,7 @@ export class DfsClient {
         // already arrived and says more than the failed write does.
         throw (await this.failureAlreadySent(conn)) ?? error;
       }
+      allSent = true;
       const lastByteAt = Date.now();
       let result;
       try {
@@ -171,7 +188,7 @@ export class DfsClient {
         // file's lock and their commits: allow for each of those steps' timeouts.
         result = parseReply(await conn.readLine(4 * (this.options.timeouts?.idleMs ?? DEFAULT_TIMEOUTS.idleMs)));
       } catch (error) {
-        if (options.signal?.aborted || !(error instanceof DfsError) || (error.code !== 'PROTOCOL' && error.code !== 'TIMEOUT')) {
+        if (!(error instanceof DfsError) || (error.code !== 'PROTOCOL' && error.code !== 'TIMEOUT')) {
           throw error;
         }
         // Every byte went out but the answer never came: the primary may have died
@@ -184,8 +201,9 @@ export class DfsClient {
       }
       return JSON.parse(result.payload ?? '{}') as UploadReceipt;
     } catch (error) {
-      throw this.cancelledOr(error, options.signal);
+      throw allSent ? error : this.cancelledOr(error, transfer.signal);
     } finally {
+      options.signal?.removeEventListener('abort', cancel);
       conn.destroy();
     }
   }
@@ -228,7 +246,7 @@ export class DfsClient {
         }
       }
       if (Date.now() + delay > deadline) {
-        throw new DfsError('TIMEOUT', `the primary received every byte of ${name} but gave no answer within ${waitMs} ms; whether it was stored is unknown: check with "dfs ls"`);
+        throw new DfsError('TIMEOUT', `the primary received every byte of ${name} but gave no answer within ${waitMs} ms; whether it was stored is unknown: list your files to see`);
       }
       await new Promise((resolve) => setTimeout(resolve, delay));
       delay = Math.min(delay * 2, 1_000);
