@@ -64,7 +64,16 @@ export async function runUploadBatch(options: BatchOptions): Promise<BatchResult
   const sources = options.sources;
   const tracker = new ProgressTracker(sources.map(sizeOf));
   const decider = options.decider ?? new OverwriteDecider();
-  const existing = await existingNames(options.client, options.signal);
+  let existing: Set<string>;
+  try {
+    existing = await existingNames(options.client, options.signal);
+  } catch (error) {
+    const failure = toDfsError(error);
+    for (const source of options.sources) {
+      record({ origin: originOf(source), name: source.name, status: 'failed', code: failure.code, reason: failure.message });
+    }
+    return { outcomes, cancelled: false };
+  }
   let cancelled = false;
   options.onProgress?.(tracker.snapshot(), sources[0]?.name);
 
@@ -148,8 +157,10 @@ async function existingNames(client: UploadClient, signal: AbortSignal | undefin
   }
   try {
     return new Set((await client.files()).map((file) => file.name));
-  } catch {
-    return new Set();
+  } catch (error) {
+    // Without the list nobody could be asked before an overwrite: better no upload
+    // than a silent one. Each file then fails with this reason.
+    throw new DfsError('UNREACHABLE', `cannot check which names are already stored (${toDfsError(error).message}); nothing was uploaded`);
   }
 }
 

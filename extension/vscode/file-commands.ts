@@ -8,6 +8,9 @@ import { describeError } from '../model/logger';
 import type { FileNode } from '../model/tree-model';
 import type { OutputLog } from './output-log';
 
+/** Above this, Open asks before reading a file into an editor. */
+const LARGE_OPEN_BYTES = 50 * 1024 * 1024;
+
 export interface FileViews {
   refreshTree(): void;
 }
@@ -21,6 +24,22 @@ export class FileCommands {
   ) {}
 
   async open(node: FileNode): Promise<void> {
+    if (node.record.size > LARGE_OPEN_BYTES) {
+      // An editor reads the whole file into memory, with no progress and no cancel.
+      const choice = await vscode.window.showWarningMessage(
+        `${node.record.name} is ${formatBytes(node.record.size)}: opening it reads all of it into memory.`,
+        { modal: true, detail: 'Download it to a file instead, or open it anyway.' },
+        'Download...',
+        'Open Anyway',
+      );
+      if (choice === 'Download...') {
+        await this.download(node);
+        return;
+      }
+      if (choice !== 'Open Anyway') {
+        return;
+      }
+    }
     const uri = vscode.Uri.from({ scheme: DFS_SCHEME, path: dfsPath(node.clientId, node.record.name) });
     this.log.info(`open ${uri.toString()}`);
     await vscode.commands.executeCommand('vscode.open', uri, { preview: true });

@@ -23,6 +23,10 @@ const UPLOAD_BUFFER = 'Upload Buffer';
  * Upload to DFS, from wherever it is invoked: the Explorer (one or many files and
  * folders), an editor (its file or unsaved buffer), the tree (a file picker) or a drop.
  */
+/** Above either, a batch is confirmed first. */
+const LARGE_BATCH_FILES = 1_000;
+const LARGE_BATCH_BYTES = 1024 * 1024 * 1024;
+
 export class UploadCommand {
   constructor(
     private readonly connection: DfsConnection,
@@ -127,6 +131,20 @@ export class UploadCommand {
     if (sources.length === 0 && plan.skipped.length === 0 && unsupported.length === 0) {
       await vscode.window.showInformationMessage('DFS: there is nothing to upload in what was selected.');
       return undefined;
+    }
+    // A right-click on a workspace root also walks .git and node_modules: say how much
+    // that is before sending tens of thousands of files.
+    const totalBytes = plan.uploads.reduce((sum, upload) => sum + upload.size, 0);
+    if (sources.length > LARGE_BATCH_FILES || totalBytes > LARGE_BATCH_BYTES) {
+      const confirmed = await vscode.window.showWarningMessage(
+        `Upload ${sources.length} files (${formatBytes(totalBytes)}) to DFS?`,
+        { modal: true, detail: 'The selection includes folders with many files (such as .git or node_modules). Select fewer folders to send less.' },
+        'Upload',
+      );
+      if (confirmed !== 'Upload') {
+        this.log.info(`upload of ${sources.length} files not confirmed`);
+        return undefined;
+      }
     }
     const state = await this.monitor.refresh();
     if (state.kind === 'offline' || state.kind === 'notPrimary') {

@@ -86,6 +86,20 @@ describe('extension: the cluster secret, picking what to upload, and a running c
     assert.strictEqual(await fs.readFile(path.join(work, 'data', 'replica1', 'keeper', 'picked', 'one.txt'), 'utf8'), 'picked one');
   });
 
+  it('a folder of more than 1,000 files is confirmed before it is sent; declining sends nothing', async () => {
+    const folder = path.join(work, 'huge');
+    await fs.mkdir(folder, { recursive: true });
+    await Promise.all(Array.from({ length: 1001 }, (_, index) => fs.writeFile(path.join(folder, `f${index}.txt`), String(index))));
+    const from = testing.messages.length;
+    testing.answer = (message) => (message.modal && /^Upload 1001 files/.test(message.message) ? undefined : message.items[0]);
+    await run('dfs.upload', Uri.file(folder), [Uri.file(folder)]);
+    const asked = testing.messages.slice(from).find((message) => message.modal);
+    assert.ok(asked, 'the user was asked');
+    assert.match(asked.message, /^Upload 1001 files \(/);
+    await assert.rejects(fs.stat(path.join(work, 'data', 'servidor', 'keeper', 'huge')), /ENOENT/);
+    testing.answer = () => undefined;
+  });
+
   it('Start Cluster after the ports changed refuses to start a second set of servers on the same data folders', async () => {
     const tasksBefore = testing.tasks.length;
     const from = testing.messages.length;

@@ -208,6 +208,25 @@ describe('upload batch against a real cluster', function () {
     assert.match(summarizeBatch(result).text, /^DFS upload: 2 uploaded, 5 failed\. First failure: /);
   });
 
+  it('uploads nothing, file by file with the reason, when it cannot learn which names already exist', async () => {
+    await client.upload('kept.txt', [Buffer.from('old')], 3);
+    const sources: UploadSource[] = [{ kind: 'buffer', origin: 'buffer kept', name: 'kept.txt', content: Buffer.from('new!') }];
+    const result = await runUploadBatch({
+      client: {
+        files: async () => {
+          throw new Error('listing refused');
+        },
+        uploadFile: (...args) => client.uploadFile(...args),
+        upload: (...args) => client.upload(...args),
+      },
+      sources,
+      askOverwrite: never,
+    });
+    assert.deepStrictEqual(statuses(result), [['kept.txt', 'failed']]);
+    assert.match(result.outcomes[0].reason ?? '', /cannot check which names are already stored \(listing refused\); nothing was uploaded/);
+    assert.strictEqual((await everywhere('kept.txt')).map((bytes) => bytes.toString()).join(','), 'old,old,old', 'the stored file was not silently overwritten');
+  });
+
   it('reports every remaining file when the cluster goes away mid-batch', async () => {
     const doomed = await TestCluster.start({ replicas: 1 });
     try {
