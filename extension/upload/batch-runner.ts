@@ -142,9 +142,11 @@ export function summarizeBatch(result: BatchResult): BatchSummary {
   if (skipped > 0) parts.push(`${skipped} skipped`);
   if (failed > 0) parts.push(`${failed} failed`);
   if (cancelled > 0) parts.push(`${cancelled} cancelled`);
+  const short = result.outcomes.filter((outcome) => outcome.status === 'uploaded' && (outcome.receipt?.replicasBehind.length ?? 0) > 0).length;
+  const shortNote = short > 0 ? ` ${short} stored with fewer copies than configured: the missing replicas get them when they are back.` : '';
   const firstFailure = result.outcomes.find((outcome) => outcome.status === 'failed');
   const reason = firstFailure ? ` First failure: ${firstFailure.name ?? firstFailure.origin}: ${firstFailure.reason}` : '';
-  return { uploaded, skipped, failed, cancelled, text: `DFS upload: ${parts.join(', ')}.${reason}` };
+  return { uploaded, skipped, failed, cancelled, text: `DFS upload: ${parts.join(', ')}.${shortNote}${reason}` };
 }
 
 /**

@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { describeError } from '../model/logger';
 import type { ClusterMonitor } from '../cluster/cluster-monitor';
 import type { DfsConnection } from '../cluster/connection';
 import type { Logger } from '../model/logger';
@@ -82,6 +83,7 @@ export class FileTreeProvider implements vscode.TreeDataProvider<DfsNode>, vscod
       return buildClientNodes(this.connection.settings.clientId, await this.connection.client().clients());
     } catch (error) {
       this.log.error(`listing clients at ${this.connection.address} failed`, error);
+      this.reportListingFailure(`the clients at ${this.connection.address}`, error);
       await this.monitor.refresh();
       return [];
     }
@@ -105,7 +107,22 @@ export class FileTreeProvider implements vscode.TreeDataProvider<DfsNode>, vscod
     } catch (error) {
       this.fileTrees.delete(clientId);
       this.log.error(`listing the files of ${clientId} failed`, error);
+      this.reportListingFailure(`the files of ${clientId}`, error);
       return [];
     }
+  }
+
+  private lastFailureShownMs = 0;
+
+  /** An empty tree must not pass for "no files": say it failed, at most every half minute. */
+  private reportListingFailure(what: string, error: unknown): void {
+    if (Date.now() - this.lastFailureShownMs < 30_000) {
+      return;
+    }
+    this.lastFailureShownMs = Date.now();
+    void vscode.window.showErrorMessage(`DFS: could not list ${what}: ${describeError(error)}. Try Refresh.`, 'Show Log').then(
+      (choice) => (choice === 'Show Log' ? vscode.commands.executeCommand('dfs.showLog') : undefined),
+      () => undefined,
+    );
   }
 }

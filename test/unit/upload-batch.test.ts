@@ -18,6 +18,18 @@ describe('upload batch: progress figures', () => {
     assert.strictEqual(new ProgressTracker([0, 0]).settle(0).percent, 50, 'empty files still move the bar');
   });
 
+  it('says when uploads got fewer copies than configured', () => {
+    const receipt = (behind: number[]) => ({ sha256: 'a'.repeat(64), size: 1, copies: 4 - behind.length, replicasBehind: behind });
+    const text = summarizeBatch({
+      cancelled: false,
+      outcomes: [
+        { origin: 'a', name: 'a', status: 'uploaded', receipt: receipt([]) },
+        { origin: 'b', name: 'b', status: 'uploaded', receipt: receipt([2]) },
+      ],
+    }).text;
+    assert.strictEqual(text, 'DFS upload: 2 uploaded. 1 stored with fewer copies than configured: the missing replicas get them when they are back.');
+  });
+
   it('turns percentages into increments that add up to 100', () => {
     const counter = new IncrementCounter();
     assert.deepStrictEqual([0, 10, 10, 5, 60, 100].map((percent) => counter.next(percent)), [0, 10, 0, 0, 50, 40]);
