@@ -49,7 +49,12 @@ export function activate(context: vscode.ExtensionContext): void {
     tree.refresh();
     inBackground(monitor.refreshAfterChange(), log, 'status check after a secret change');
   });
-  const views = { refreshTree: () => tree.refresh() };
+  const fileSystem = new DfsFileSystemProvider(connection, log);
+  const views = {
+    refreshTree: () => tree.refresh(),
+    filesChanged: (clientId: string, names: readonly string[], deleted: boolean) =>
+      fileSystem.notify(clientId, names, deleted ? vscode.FileChangeType.Deleted : vscode.FileChangeType.Changed),
+  };
   const statusBar = new ClusterStatusBar();
   const tasks = new DfsTaskProvider(() => connection.settings, runtime, registry, log);
   const cluster = new ClusterCommands(connection, monitor, registry, tasks, runtime, views, log);
@@ -82,7 +87,8 @@ export function activate(context: vscode.ExtensionContext): void {
     statusBar,
     treeView,
     vscode.tasks.registerTaskProvider(DFS_TASK_TYPE, tasks),
-    vscode.workspace.registerFileSystemProvider(DFS_SCHEME, new DfsFileSystemProvider(connection, log), { isReadonly: true, isCaseSensitive: true }),
+    fileSystem,
+    vscode.workspace.registerFileSystemProvider(DFS_SCHEME, fileSystem, { isReadonly: true, isCaseSensitive: true }),
     command('dfs.startCluster', () => cluster.start()),
     command('dfs.stopCluster', () => cluster.stop()),
     command('dfs.showStatus', () => cluster.showStatus()),

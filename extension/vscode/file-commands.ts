@@ -13,6 +13,7 @@ const LARGE_OPEN_BYTES = 50 * 1024 * 1024;
 
 export interface FileViews {
   refreshTree(): void;
+  filesChanged(clientId: string, names: readonly string[], deleted: boolean): void;
 }
 
 /** Open, Download..., Copy Checksum and Delete on a file in the tree. */
@@ -111,6 +112,7 @@ export class FileCommands {
       await this.connection.client().delete(node.record.name, node.clientId);
       this.log.info(`deleted ${label}`);
       this.views.refreshTree();
+      this.views.filesChanged(node.clientId, [node.record.name], true);
       return true;
     } catch (error) {
       this.log.error(`delete of ${label} failed`, error);

@@ -1,7 +1,7 @@
 import { Writable } from 'stream';
 import * as vscode from 'vscode';
 import type { DfsConnection } from '../cluster/connection';
-import { parseDfsPath } from '../model/dfs-uri';
+import { DFS_SCHEME, dfsPath, parseDfsPath } from '../model/dfs-uri';
 import type { Logger } from '../model/logger';
 import { FileRecord, toDfsError } from '../../server/protocol';
 
@@ -17,6 +17,13 @@ export class DfsFileSystemProvider implements vscode.FileSystemProvider, vscode.
     private readonly connection: DfsConnection,
     private readonly log: Logger,
   ) {}
+
+  /** Tells open editors that stored files changed (a new version uploaded, or deleted) from this window. */
+  notify(clientId: string, names: readonly string[], type: vscode.FileChangeType): void {
+    if (names.length > 0) {
+      this.changed.fire(names.map((name) => ({ type, uri: vscode.Uri.from({ scheme: DFS_SCHEME, path: dfsPath(clientId, name) }) })));
+    }
+  }
 
   watch(): vscode.Disposable {
     // Stored files change only through uploads from somewhere; there is nothing to subscribe to.

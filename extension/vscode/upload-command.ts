@@ -10,6 +10,8 @@ import type { OutputLog } from './output-log';
 
 export interface UploadViews {
   refreshTree(): void;
+  /** Stored files this window replaced, so editors showing them reload. */
+  filesChanged(clientId: string, names: readonly string[], deleted: boolean): void;
 }
 
 const OVERWRITE = 'Overwrite';
@@ -212,6 +214,11 @@ export class UploadCommand {
     result.outcomes.unshift(...unsupported);
     unsupported.forEach((outcome) => this.logOutcome(outcome));
     this.views.refreshTree();
+    this.views.filesChanged(
+      client.clientId,
+      result.outcomes.filter((outcome) => outcome.status === 'uploaded' && outcome.name).map((outcome) => outcome.name!),
+      false,
+    );
     this.monitor.refresh().catch((error: unknown) => this.log.error('status check after upload failed', error));
     await this.report(result);
     return result;

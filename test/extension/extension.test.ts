@@ -406,7 +406,15 @@ describe('extension: activate() against real primary and replica processes', fun
     assert.deepStrictEqual(confirm.items, ['Delete']);
 
     testing.answer = (message) => (message.message.startsWith('Delete') ? 'Delete' : undefined);
+    const changes: { type: number; uri: Uri }[] = [];
+    const subscription = testing.fileSystems.get('dfs')!.provider.onDidChangeFile((events: { type: number; uri: Uri }[]) => changes.push(...events));
     assert.strictEqual(await run('dfs.deleteFile', node.element), true);
+    subscription.dispose();
+    assert.deepStrictEqual(
+      changes.map((change) => [change.type, change.uri.path]),
+      [[3, `/${CLIENT}/two.txt`]],
+      'an editor showing the file is told it is gone',
+    );
     await assertStoredNowhere('two.txt');
     assert.ok(!treePaths(await tree()).includes(`${CLIENT}/two.txt`), 'the tree no longer shows it');
     testing.answer = () => undefined;
