@@ -275,14 +275,12 @@ export class DiskStore implements Store {
   private async loadClient(clientId: string, remembered: Map<string, ChecksumEntry> | undefined): Promise<void> {
     const files = this.clientIndex(clientId);
     const walk = async (dir: string, prefix: string): Promise<void> => {
+      let holdsFolders = false;
       for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
         const name = prefix + entry.name;
         const full = path.join(dir, entry.name);
         if (entry.isDirectory()) {
-          // A folder made by a commit that died before syncing its entry is made durable now.
-          if (this.durable) {
-            await syncDirectory(dir);
-          }
+          holdsFolders = true;
           this.knownFolders.add(full);
           await walk(full, name + '/');
           continue;
@@ -301,6 +299,10 @@ export class DiskStore implements Store {
         const sha256 = known && known.ino === stat.ino && known.size === stat.size && known.mtimeMs === stat.mtimeMs ? known.sha256 : (await hashFile(full)).sha256;
         this.onDisk.set(fileKey(clientId, name), { size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino, sha256 });
         files.set(name, { clientId, name, size: stat.size, mtimeMs: Math.round(stat.mtimeMs), sha256 });
+      }
+      // A folder made by a commit that died before syncing its entry is made durable now.
+      if (holdsFolders && this.durable) {
+        await syncDirectory(dir);
       }
     };
     await walk(this.clientDir(clientId), '');

@@ -6,7 +6,7 @@ import * as path from 'path';
 import { PassThrough } from 'stream';
 import type { ClusterStatus } from '../../server/protocol';
 import { DfsError } from '../../server/protocol';
-import { TestCluster, stagedFiles, storedFiles } from '../support/cluster';
+import { TestCluster, stagedFiles, stagedSize, storedFiles } from '../support/cluster';
 import { assertIdenticalCopies, sha256, waitForConvergence } from '../support/convergence';
 import { stopChild } from '../support/processes';
 import { waitFor } from '../support/wait';
@@ -117,14 +117,7 @@ describe('durability: replicas that miss writes catch up', function () {
         yield data.subarray(offset, offset + 1024 * 1024);
       }
     })(), size);
-    await waitFor(async () => {
-      for (const name of await stagedFiles(cluster.replicaRoot(2))) {
-        if ((await fs.stat(path.join(cluster.replicaRoot(2), '.dfs', 'tmp', name)).catch(() => ({ size: 0 }))).size > 0) {
-          return true;
-        }
-      }
-      return false;
-    }, 'replica 3 to receive bytes');
+    await waitFor(async () => (await stagedSize(cluster.replicaRoot(2))) > 0, 'replica 3 to receive bytes');
     await cluster.killReplica(2);
     const receipt = await upload;
     assert.strictEqual(receipt.sha256, sha256(data));

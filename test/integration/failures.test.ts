@@ -3,7 +3,8 @@ import { randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { DfsError } from '../../server/protocol';
-import { TestCluster, stagedFiles, storedFiles } from '../support/cluster';
+import { TestCluster, stagedFiles, stagedSize, storedFiles } from '../support/cluster';
+import { waitForNoStagedBytes } from '../support/convergence';
 import { RawClient, seedUpload } from '../support/raw-client';
 import { waitFor } from '../support/wait';
 
@@ -15,14 +16,6 @@ async function assertNoTrace(cluster: TestCluster, clientId: string, indexes?: n
     assert.deepStrictEqual(await stagedFiles(root), [], `staged bytes left under ${root}`);
   }
   assert.deepStrictEqual(await cluster.client(clientId).list(), []);
-}
-
-async function stagedSize(root: string): Promise<number> {
-  let total = 0;
-  for (const name of await stagedFiles(root)) {
-    total += (await fs.stat(path.join(root, '.dfs', 'tmp', name)).catch(() => ({ size: 0 }))).size;
-  }
-  return total;
 }
 
 describe('failures leave no trace (quorum all)', function () {
@@ -72,14 +65,7 @@ describe('failures leave no trace (quorum all)', function () {
     await client.send(randomBytes(400_000));
     await waitFor(async () => (await stagedSize(cluster.replicaRoot(2))) > 0, 'bytes to reach a replica');
     client.destroy();
-    await waitFor(async () => {
-      for (const root of cluster.allRoots()) {
-        if ((await stagedFiles(root)).length > 0) {
-          return false;
-        }
-      }
-      return true;
-    }, 'staged bytes to be discarded everywhere');
+    await waitForNoStagedBytes(cluster);
     await assertNoTrace(cluster, 'quitter');
     const receipt = await cluster.client('quitter').upload('after.txt', [Buffer.from('still serving')], 13);
     assert.strictEqual(receipt.copies, 4);

@@ -146,3 +146,12 @@ export async function stagedFiles(root: string): Promise<string[]> {
     return [];
   }
 }
+
+/** Bytes currently staged under `<root>/.dfs/tmp`. */
+export async function stagedSize(root: string): Promise<number> {
+  let total = 0;
+  for (const name of await stagedFiles(root)) {
+    total += (await fs.stat(path.join(root, '.dfs', 'tmp', name)).catch(() => ({ size: 0 }))).size;
+  }
+  return total;
+}

@@ -39,6 +39,12 @@ export async function assertIdenticalCopies(cluster: TestCluster): Promise<Map<s
     const replica = await treeDigest(cluster.replicaRoot(index));
     assert.deepStrictEqual(Object.fromEntries([...replica].sort()), Object.fromEntries([...primary].sort()), `replica ${index + 1} differs from the primary`);
   }
+  await waitForNoStagedBytes(cluster);
+  return primary;
+}
+
+/** Waits until no node holds staged bytes: transfers that died are discarded as their connections close. */
+export async function waitForNoStagedBytes(cluster: TestCluster): Promise<void> {
   await waitFor(async () => {
     for (const root of cluster.allRoots()) {
       if ((await stagedFiles(root)).length > 0) {
@@ -46,6 +52,5 @@ export async function assertIdenticalCopies(cluster: TestCluster): Promise<Map<s
       }
     }
     return true;
-  }, 'staged bytes to be cleaned up');
-  return primary;
+  }, 'staged bytes to be discarded everywhere');
 }

@@ -2,9 +2,8 @@ import { ChildProcess, spawn, spawnSync } from 'child_process';
 import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import * as readline from 'readline';
 import { DfsClient } from '../../server/client/dfs-client';
-import { DFS_SCRIPT, SpawnedNode, stopChild } from './processes';
+import { SpawnedNode, spawnDfs, stopChild } from './processes';
 
 /**
  * A DFS cluster spread over Linux network namespaces, as if every server ran on its
@@ -213,36 +212,10 @@ export class NetnsCluster {
 
   /** Runs `dfs <args>` inside namespace `ns` and resolves once it prints its listening line. */
   spawnIn(ns: string, args: string[], readyTimeoutMs = 15_000): Promise<SpawnedNode> {
-    return new Promise((resolve, reject) => {
-      // `ip netns exec` switches namespace and execs in place: the child's pid is the server's.
-      const child: ChildProcess = spawn('ip', ['netns', 'exec', ns, process.execPath, DFS_SCRIPT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-      const output: string[] = [];
-      const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
-      let ready = false;
-      const timer = setTimeout(() => {
-        if (!ready) {
-          child.kill('SIGKILL');
-          reject(new Error(`dfs ${args.join(' ')} in ${ns} printed no listening line within ${readyTimeoutMs} ms:\n${output.join('\n')}`));
-        }
-      }, readyTimeoutMs);
-      readline.createInterface({ input: child.stdout! }).on('line', (line) => {
-        output.push(line);
-        const match = /listening on (\S+):(\d+)/.exec(line);
-        if (!ready && match) {
-          ready = true;
-          clearTimeout(timer);
-          resolve({ child, host: match[1], port: Number(match[2]), output, exited });
-        }
-      });
-      readline.createInterface({ input: child.stderr! }).on('line', (line) => output.push(line));
-      void exited.then((code) => {
-        if (!ready) {
-          clearTimeout(timer);
-          reject(new Error(`dfs ${args.join(' ')} in ${ns} exited with ${code} before listening:\n${output.join('\n')}`));
-        }
-      });
-    });
+    // `ip netns exec` switches namespace and execs in place: the child's pid is the server's.
+    return spawnDfs(args, { readyTimeoutMs, launcher: ['ip', 'netns', 'exec', ns] });
   }
+
 
   async startReplica(index: number, extraArgs: string[] = []): Promise<SpawnedNode> {
     const node = await this.spawnIn(this.replicaNs[index], [

@@ -24,9 +24,19 @@ export interface SpawnedNode {
  * Starts `dfs <args>` as its own process and resolves once it prints its listening
  * line; rejects with its output if it exits first.
  */
-export function spawnDfs(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; readyTimeoutMs?: number } = {}): Promise<SpawnedNode> {
+export function spawnDfs(
+  args: string[],
+  options: {
+    cwd?: string;
+    env?: NodeJS.ProcessEnv;
+    readyTimeoutMs?: number;
+    /** A command that execs the server in place (`ip netns exec NS`), so the child's pid stays the server's. */
+    launcher?: string[];
+  } = {},
+): Promise<SpawnedNode> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [DFS_SCRIPT, ...args], {
+    const [command, ...commandArgs] = [...(options.launcher ?? []), process.execPath, DFS_SCRIPT, ...args];
+    const child = spawn(command, commandArgs, {
       cwd: options.cwd,
       env: { ...process.env, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
