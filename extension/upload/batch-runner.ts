@@ -1,6 +1,6 @@
-import type { TransferOptions } from '../../server/client/dfs-client';
+import type { UploadOptions } from '../../server/client/dfs-client';
 import { OverwriteAnswer, OverwriteDecider, SkippedPath } from '../../server/client/upload-plan';
-import { DfsError, ErrorCode, FileRecord, UploadReceipt, toDfsError } from '../../server/protocol';
+import { ErrorCode, Precondition, UploadReceipt, currentGenerationOf, toDfsError } from '../../server/protocol';
 import { BatchProgress, ProgressTracker } from './progress';
 
 /** What one entry of a batch sends: a file on disk, or an editor's unsaved text. */
@@ -10,10 +10,12 @@ export type UploadSource =
 
 /** The part of DfsClient a batch needs, so tests can also hand in a client that fails on cue. */
 export interface UploadClient {
-  uploadFile(localPath: string, name: string, options?: TransferOptions): Promise<UploadReceipt>;
-  upload(name: string, body: Iterable<Buffer>, size: number, options?: TransferOptions): Promise<UploadReceipt>;
-  files(): Promise<FileRecord[]>;
+  uploadFile(localPath: string, name: string, options?: UploadOptions): Promise<UploadReceipt>;
+  upload(name: string, body: Iterable<Buffer>, size: number, options?: UploadOptions): Promise<UploadReceipt>;
 }
+
+/** How often a file that keeps changing on the server between the question and the send is asked about again. */
+const MAX_OVERWRITE_ROUNDS = 5;
 
 export type OutcomeStatus = 'uploaded' | 'skipped' | 'failed' | 'cancelled';
 
@@ -47,9 +49,14 @@ export interface BatchOptions {
 }
 
 /**
- * Sends files one after another. Each file's failure is recorded with its reason and
- * the batch moves on, because one bad file should not cost the user the rest; only a
- * cancel ends it early.
+ * Sends files one after another. Each file goes first with the precondition "absent",
+ * so nothing is ever replaced without the user's word; when the name exists the
+ * server says so (CONFLICT, with its current generation) before any byte is sent,
+ * the user is asked, and an overwrite is sent with the precondition "still at that
+ * generation", so a version stored by someone else in the meantime is not replaced
+ * blind either: the user is asked again. Each file's failure is recorded with its
+ * reason and the batch moves on, because one bad file should not cost the user the
+ * rest; only a cancel ends it early.
  */
 export async function runUploadBatch(options: BatchOptions): Promise<BatchResult> {
   const outcomes: FileOutcome[] = [];
@@ -64,16 +71,6 @@ export async function runUploadBatch(options: BatchOptions): Promise<BatchResult
   const sources = options.sources;
   const tracker = new ProgressTracker(sources.map(sizeOf));
   const decider = options.decider ?? new OverwriteDecider();
-  let existing: Set<string>;
-  try {
-    existing = await existingNames(options.client, options.signal);
-  } catch (error) {
-    const failure = toDfsError(error);
-    for (const source of options.sources) {
-      record({ origin: originOf(source), name: source.name, status: 'failed', code: failure.code, reason: failure.message });
-    }
-    return { outcomes, cancelled: false };
-  }
   let cancelled = false;
   options.onProgress?.(tracker.snapshot(), sources[0]?.name);
 
@@ -86,38 +83,50 @@ export async function runUploadBatch(options: BatchOptions): Promise<BatchResult
       tracker.settle(index);
       continue;
     }
-    const decision = await decider.decide(source.name, existing.has(source.name), options.askOverwrite);
-    if (decision === 'cancel') {
-      cancelled = true;
-      record({ origin, name: source.name, status: 'cancelled', code: 'CANCELLED', reason: 'cancelled at the overwrite question' });
-      options.onProgress?.(tracker.settle(index), undefined);
-      continue;
-    }
-    if (!decision) {
-      record({ origin, name: source.name, status: 'skipped', reason: 'a file with this name is already stored' });
-      options.onProgress?.(tracker.settle(index), sources[index + 1]?.name);
-      continue;
-    }
-    const transfer: TransferOptions = {
-      signal: options.signal,
-      onProgress: (bytes) => options.onProgress?.(tracker.update(index, bytes), source.name),
+    const send = (precondition: Precondition): Promise<UploadReceipt> => {
+      const transfer: UploadOptions = {
+        signal: options.signal,
+        precondition,
+        onProgress: (bytes) => options.onProgress?.(tracker.update(index, bytes), source.name),
+      };
+      return source.kind === 'file'
+        ? options.client.uploadFile(source.localPath, source.name, transfer)
+        : options.client.upload(source.name, [source.content], source.content.length, transfer);
     };
-    try {
-      const receipt =
-        source.kind === 'file'
-          ? await options.client.uploadFile(source.localPath, source.name, transfer)
-          : await options.client.upload(source.name, [source.content], source.content.length, transfer);
-      existing.add(source.name);
-      record({ origin, name: source.name, status: 'uploaded', receipt });
-    } catch (error) {
-      // The client knows whether a cancel came in time to stop the transfer; after the
-      // last byte it reports what the primary did instead, and that is what we show.
-      const failure = toDfsError(error);
-      if (failure.code === 'CANCELLED') {
-        cancelled = true;
+    let precondition: Precondition = { kind: 'absent' };
+    let outcome: FileOutcome | undefined;
+    for (let round = 0; !outcome; round++) {
+      try {
+        outcome = { origin, name: source.name, status: 'uploaded', receipt: await send(precondition) };
+      } catch (error) {
+        const current = currentGenerationOf(error);
+        if (typeof current === 'number' && round < MAX_OVERWRITE_ROUNDS) {
+          const decision = await decider.decide(source.name, true, options.askOverwrite);
+          if (decision === 'cancel') {
+            cancelled = true;
+            outcome = { origin, name: source.name, status: 'cancelled', code: 'CANCELLED', reason: 'cancelled at the overwrite question' };
+          } else if (!decision) {
+            outcome = { origin, name: source.name, status: 'skipped', reason: 'a file with this name is already stored' };
+          } else {
+            precondition = { kind: 'generation', generation: current };
+          }
+          continue;
+        }
+        if (current === null && round < MAX_OVERWRITE_ROUNDS) {
+          // Deleted after the question: it may be stored as new again, still never blind.
+          precondition = { kind: 'absent' };
+          continue;
+        }
+        // The client knows whether a cancel came in time to stop the transfer; after the
+        // last byte it reports what the primary did instead, and that is what we show.
+        const failure = toDfsError(error);
+        if (failure.code === 'CANCELLED') {
+          cancelled = true;
+        }
+        outcome = { origin, name: source.name, status: failure.code === 'CANCELLED' ? 'cancelled' : 'failed', code: failure.code, reason: failure.message };
       }
-      record({ origin, name: source.name, status: failure.code === 'CANCELLED' ? 'cancelled' : 'failed', code: failure.code, reason: failure.message });
     }
+    record(outcome);
     options.onProgress?.(tracker.settle(index), sources[index + 1]?.name);
   }
   return { outcomes, cancelled };
@@ -147,23 +156,6 @@ export function summarizeBatch(result: BatchResult): BatchSummary {
   const firstFailure = result.outcomes.find((outcome) => outcome.status === 'failed');
   const reason = firstFailure ? ` First failure: ${firstFailure.name ?? firstFailure.origin}: ${firstFailure.reason}` : '';
   return { uploaded, skipped, failed, cancelled, text: `DFS upload: ${parts.join(', ')}.${shortNote}${reason}` };
-}
-
-/**
- * Names already stored, so the user is asked before anything is replaced. When the
- * listing fails the batch still runs: each upload then reports the real reason.
- */
-async function existingNames(client: UploadClient, signal: AbortSignal | undefined): Promise<Set<string>> {
-  if (signal?.aborted) {
-    return new Set();
-  }
-  try {
-    return new Set((await client.files()).map((file) => file.name));
-  } catch (error) {
-    // Without the list nobody could be asked before an overwrite: better no upload
-    // than a silent one. Each file then fails with this reason.
-    throw new DfsError('UNREACHABLE', `cannot check which names are already stored (${toDfsError(error).message}); nothing was uploaded`);
-  }
 }
 
 function sizeOf(source: UploadSource): number {

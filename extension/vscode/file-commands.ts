@@ -6,6 +6,7 @@ import { DFS_SCHEME, dfsPath } from '../model/dfs-uri';
 import { formatBytes } from '../model/format';
 import { describeError } from '../model/logger';
 import type { FileNode } from '../model/tree-model';
+import { currentGenerationOf } from '../../server/protocol';
 import type { OutputLog } from './output-log';
 
 /** Above this, Open asks before reading a file into an editor. */
@@ -109,14 +110,20 @@ export class FileCommands {
       return false;
     }
     try {
-      await this.connection.client().delete(node.record.name, node.clientId);
-      this.log.info(`deleted ${label}`);
+      // Only the version the user looked at: one stored since then is not deleted blind.
+      const receipt = await this.connection.client().delete(node.record.name, { clientId: node.clientId, ifGeneration: node.record.generation });
+      this.log.info(`deleted ${label} (generation ${node.record.generation}; the delete is generation ${receipt.generation})`);
       this.views.refreshTree();
       this.views.filesChanged(node.clientId, [node.record.name], true);
       return true;
     } catch (error) {
       this.log.error(`delete of ${label} failed`, error);
-      await this.showFailure(`DFS: delete of ${label} failed: ${describeError(error)}`);
+      const current = currentGenerationOf(error);
+      await this.showFailure(
+        current !== undefined
+          ? `DFS: ${label} was not deleted: it ${current === null ? 'is already gone' : `was changed since the tree showed it (now generation ${current})`}. The tree is refreshed; look again before deleting.`
+          : `DFS: delete of ${label} failed: ${describeError(error)}`,
+      );
       this.views.refreshTree();
       return false;
     }

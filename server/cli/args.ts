@@ -1,5 +1,5 @@
 import { parseArgs } from 'util';
-import { DfsError } from '../protocol';
+import { DfsError, Precondition } from '../protocol';
 import { Settings, checkSettings, loadConfigFile, resolveSettings } from '../config/settings';
 
 /** Flags every command accepts, spelled as in the README. */
@@ -25,6 +25,10 @@ const FLAGS = {
   'tls-ca': { type: 'string' },
   'max-connections': { type: 'string' },
   quota: { type: 'string' },
+  'keep-versions': { type: 'string' },
+  'if-generation': { type: 'string' },
+  'if-absent': { type: 'boolean' },
+  generation: { type: 'string' },
   output: { type: 'string', short: 'o' },
   json: { type: 'boolean' },
   'no-overwrite': { type: 'boolean' },
@@ -38,6 +42,10 @@ export interface ParsedCommand {
   json: boolean;
   noOverwrite: boolean;
   help: boolean;
+  /** --if-generation G or --if-absent: the precondition an upload or delete carries. */
+  precondition?: Precondition;
+  /** --generation G: a kept older version instead of the current one. */
+  generation?: number;
 }
 
 export function parseCommandLine(argv: string[], cwd: string): ParsedCommand {
@@ -67,6 +75,7 @@ export function parseCommandLine(argv: string[], cwd: string): ParsedCommand {
     'scrub-interval': 'scrubIntervalMs',
     'max-connections': 'maxConnections',
     quota: 'quota',
+    'keep-versions': 'keepVersions',
   };
   for (const [flag, key] of Object.entries(numeric)) {
     if (values[flag as keyof typeof values] !== undefined) {
@@ -85,6 +94,11 @@ export function parseCommandLine(argv: string[], cwd: string): ParsedCommand {
   if (values['tls-key'] !== undefined) flags.tlsKey = values['tls-key'];
   if (values['tls-ca'] !== undefined) flags.tlsCa = values['tls-ca'];
   const fromFlags = checkSettings(flags, 'command line');
+  if (values['if-generation'] !== undefined && values['if-absent']) {
+    throw new DfsError('BAD_HEADER', '--if-generation and --if-absent contradict each other; give one');
+  }
+  const precondition: Precondition | undefined =
+    values['if-generation'] !== undefined ? { kind: 'generation', generation: number('if-generation') } : values['if-absent'] ? { kind: 'absent' } : undefined;
   return {
     settings: resolveSettings(fromFlags, loadConfigFile(cwd)),
     positionals,
@@ -92,5 +106,7 @@ export function parseCommandLine(argv: string[], cwd: string): ParsedCommand {
     json: values.json ?? false,
     noOverwrite: values['no-overwrite'] ?? false,
     help: values.help ?? false,
+    precondition,
+    generation: values.generation !== undefined ? number('generation') : undefined,
   };
 }

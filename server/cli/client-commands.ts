@@ -4,7 +4,7 @@ import { planUploads } from '../client/upload-plan';
 import { parseHostPort } from '../config/cluster-layout';
 import { loadSecurity } from '../config/security-settings';
 import { Settings } from '../config/settings';
-import { ClusterStatus, DfsError, NodeStatus, ScrubReport, validateClientId } from '../protocol';
+import { ClusterStatus, DfsError, NodeStatus, Precondition, ScrubReport, currentGenerationOf, validateClientId } from '../protocol';
 import { ProgressBar, formatBytes } from './progress';
 
 export function clientFor(settings: Settings): DfsClient {
@@ -12,31 +12,40 @@ export function clientFor(settings: Settings): DfsClient {
   return new DfsClient({ host, port, clientId: validateClientId(settings.client), security: loadSecurity(settings) });
 }
 
-/** Uploads files and folders; returns how many failed, after trying every one. */
-export async function upload(settings: Settings, paths: string[], noOverwrite: boolean): Promise<number> {
+/**
+ * Uploads files and folders; returns how many failed, after trying every one. With
+ * `--no-overwrite` each file is sent with the precondition "absent", so a name stored
+ * meanwhile (by anyone) is kept, not replaced.
+ */
+export async function upload(settings: Settings, paths: string[], noOverwrite: boolean, precondition?: Precondition): Promise<number> {
   if (paths.length === 0) {
     throw new DfsError('BAD_HEADER', 'dfs upload needs at least one file or folder');
   }
   const client = clientFor(settings);
   const plan = await planUploads(paths);
+  if (precondition && plan.uploads.length + plan.skipped.length > 1) {
+    throw new DfsError('BAD_HEADER', `${precondition.kind === 'absent' ? '--if-absent' : '--if-generation'} applies to one file; for many, use --no-overwrite`);
+  }
   let failures = plan.skipped.length;
   for (const skipped of plan.skipped) {
     process.stderr.write(`skipped ${skipped.localPath}: ${skipped.reason}\n`);
   }
-  const existing = noOverwrite ? new Set((await client.files()).map((file) => file.name)) : new Set<string>();
   for (const item of plan.uploads) {
-    if (existing.has(item.name)) {
-      process.stdout.write(`kept existing ${item.name} (--no-overwrite)\n`);
-      continue;
-    }
     const bar = new ProgressBar(item.name);
     try {
-      const receipt = await client.uploadFile(item.localPath, item.name, { onProgress: (done, total) => bar.update(done, total) });
+      const receipt = await client.uploadFile(item.localPath, item.name, {
+        precondition: precondition ?? (noOverwrite ? { kind: 'absent' } : undefined),
+        onProgress: (done, total) => bar.update(done, total),
+      });
       bar.finish();
       const behind = receipt.replicasBehind.length > 0 ? `, replicas behind: ${receipt.replicasBehind.join(', ')}` : '';
-      process.stdout.write(`uploaded ${item.name} (${formatBytes(receipt.size)}, ${receipt.copies} copies${behind})\n`);
+      process.stdout.write(`uploaded ${item.name} (${formatBytes(receipt.size)}, generation ${receipt.generation}, ${receipt.copies} copies${behind})\n`);
     } catch (error) {
       bar.finish();
+      if (noOverwrite && !precondition && typeof currentGenerationOf(error) === 'number') {
+        process.stdout.write(`kept existing ${item.name} (--no-overwrite)\n`);
+        continue;
+      }
       failures++;
       process.stderr.write(`failed ${item.name}: ${(error as Error).message}\n`);
       if (error instanceof DfsError && error.code === 'UNREACHABLE') {
@@ -60,7 +69,7 @@ export async function listFiles(settings: Settings, json: boolean): Promise<void
   }
   for (const file of files) {
     const when = new Date(file.mtimeMs).toISOString().replace('T', ' ').slice(0, 19);
-    process.stdout.write(`${formatBytes(file.size).padStart(10)}  ${when}  ${file.copies ?? '?'} copies  ${file.sha256.slice(0, 12)}  ${file.name}\n`);
+    process.stdout.write(`${formatBytes(file.size).padStart(10)}  ${when}  gen ${String(file.generation).padEnd(6)}  ${file.copies ?? '?'} copies  ${file.sha256.slice(0, 12)}  ${file.name}\n`);
   }
 }
 
@@ -78,23 +87,50 @@ export async function listClients(settings: Settings, json: boolean): Promise<vo
   }
 }
 
-export async function getFile(settings: Settings, name: string | undefined, output: string | undefined): Promise<void> {
+export async function getFile(settings: Settings, name: string | undefined, output: string | undefined, generation?: number): Promise<void> {
   if (!name) {
     throw new DfsError('BAD_HEADER', 'dfs get needs the stored name of a file (see dfs ls)');
   }
   const destination = path.resolve(output ?? path.basename(name));
   const bar = new ProgressBar(name);
-  const result = await clientFor(settings).downloadToFile(name, destination, { onProgress: (done, total) => bar.update(done, total) });
+  const result = await clientFor(settings).downloadToFile(name, destination, { generation, onProgress: (done, total) => bar.update(done, total) });
   bar.finish();
-  process.stdout.write(`downloaded ${name} to ${destination} (${formatBytes(result.size)}, sha256 ${result.sha256} verified)\n`);
+  process.stdout.write(`downloaded ${name} generation ${result.generation} to ${destination} (${formatBytes(result.size)}, sha256 ${result.sha256} verified)\n`);
 }
 
-export async function removeFile(settings: Settings, name: string | undefined): Promise<void> {
+export async function removeFile(settings: Settings, name: string | undefined, precondition?: Precondition): Promise<void> {
   if (!name) {
     throw new DfsError('BAD_HEADER', 'dfs rm needs the stored name of a file (see dfs ls)');
   }
-  await clientFor(settings).delete(name);
-  process.stdout.write(`deleted ${name}\n`);
+  if (precondition?.kind === 'absent') {
+    throw new DfsError('BAD_HEADER', 'dfs rm takes --if-generation G, not --if-absent');
+  }
+  const receipt = await clientFor(settings).delete(name, { ifGeneration: precondition?.generation });
+  const behind = receipt.replicasBehind.length > 0 ? ` (replicas behind: ${receipt.replicasBehind.join(', ')})` : '';
+  process.stdout.write(`deleted ${name} at generation ${receipt.generation}${behind}\n`);
+}
+
+export async function listVersions(settings: Settings, name: string | undefined, json: boolean): Promise<void> {
+  if (!name) {
+    throw new DfsError('BAD_HEADER', 'dfs versions needs the stored name of a file (see dfs ls)');
+  }
+  const versions = await clientFor(settings).versions(name);
+  if (json) {
+    process.stdout.write(JSON.stringify(versions, null, 2) + '\n');
+    return;
+  }
+  for (const version of versions) {
+    const when = new Date(version.mtimeMs).toISOString().replace('T', ' ').slice(0, 19);
+    process.stdout.write(`gen ${String(version.generation).padEnd(6)}  ${formatBytes(version.size).padStart(10)}  ${when}  ${version.sha256}${version.current ? '  (current)' : ''}\n`);
+  }
+}
+
+export async function restoreVersion(settings: Settings, name: string | undefined, generationText: string | undefined): Promise<void> {
+  if (!name || generationText === undefined || !/^\d+$/.test(generationText)) {
+    throw new DfsError('BAD_HEADER', 'dfs restore needs the stored name of a file and the generation to restore (see dfs versions NAME)');
+  }
+  const receipt = await clientFor(settings).restore(name, Number(generationText));
+  process.stdout.write(`restored ${name}: generation ${generationText} is current again as generation ${receipt.generation} (${formatBytes(receipt.size)}, ${receipt.copies} copies)\n`);
 }
 
 export async function showStatus(settings: Settings, json: boolean): Promise<void> {
@@ -109,11 +145,19 @@ export async function showStatus(settings: Settings, json: boolean): Promise<voi
   }
   const cluster = status as ClusterStatus;
   const up = cluster.replicas.filter((replica) => replica.reachable).length;
-  process.stdout.write(`primary ${cluster.address}: ${cluster.files} files, ${formatBytes(cluster.bytes)}; ${up}/${cluster.replicas.length} replicas up; write quorum ${cluster.writeQuorum}\n`);
+  process.stdout.write(
+    `primary ${cluster.address}: ${cluster.files} files, ${formatBytes(cluster.bytes)}; ${up}/${cluster.replicas.length} replicas up; write quorum ${cluster.writeQuorum}; generation ${cluster.generation}; keeps ${cluster.keepVersions} older versions\n`,
+  );
+  if (cluster.recovering) {
+    process.stdout.write(`  RECOVERING: not serving yet: ${cluster.recovering}\n`);
+  }
   for (const replica of cluster.replicas) {
-    const sync = replica.lastSyncMs ? `last sync ${new Date(replica.lastSyncMs).toISOString()}` : 'not synced yet';
+    const sync = replica.lastSyncMs ? `last sync ${new Date(replica.lastSyncMs).toISOString()}` : 'not fully synced yet';
     const state = replica.reachable ? 'up' : `DOWN (${replica.lastError ?? 'unreachable'})`;
     process.stdout.write(`  replica ${replica.id} ${replica.address}: ${state}, ${replica.filesBehind} files behind, ${sync}, ${replica.repairs} repairs\n`);
+    for (const failure of replica.failing ?? []) {
+      process.stdout.write(`    cannot settle ${failure.name}: ${failure.reason}\n`);
+    }
   }
 }
 

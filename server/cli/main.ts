@@ -1,28 +1,32 @@
 import { DfsError } from '../protocol';
 import { parseCommandLine } from './args';
-import { getFile, listClients, listFiles, removeFile, scrub, showStatus, upload } from './client-commands';
+import { getFile, listClients, listFiles, listVersions, removeFile, restoreVersion, scrub, showStatus, upload } from './client-commands';
 import { runCluster, runPrimary, runReplica } from './server-commands';
 
 const HELP = `dfs: a replicated file store
 
 Servers (each prints "listening on HOST:PORT" once it accepts connections):
-  dfs cluster  [--replicas N] [--port P] [--base-port B] [--host H] [--data-dir D] [--write-quorum all|majority|K]
-  dfs primary  [--port P] [--replicas N] [--base-port B] [--replica HOST:PORT ...] [--host H] [--data-dir D] [--write-quorum Q]
+  dfs cluster  [--replicas N] [--port P] [--base-port B] [--host H] [--data-dir D] [--write-quorum all|majority|K] [--keep-versions K]
+  dfs primary  [--port P] [--replicas N] [--base-port B] [--replica HOST:PORT ...] [--host H] [--data-dir D] [--write-quorum Q] [--keep-versions K]
   dfs replica  --port P [--replicas N] [--base-port B] [--host H] [--data-dir D]
 
 Clients (each takes --client ID and --server HOST:PORT):
-  dfs upload PATH...        files and folders (folders recursively, relative paths kept) [--no-overwrite]
-  dfs ls                    your files with size, stored time, copies and checksum [--json]
+  dfs upload PATH...        files and folders (folders recursively, relative paths kept)
+                            [--no-overwrite] [--if-generation G | --if-absent] (one file)
+  dfs ls                    your files with size, stored time, generation, copies and checksum [--json]
   dfs clients               every client with stored files [--json]
-  dfs get NAME [-o FILE]    download and verify a stored file
-  dfs rm NAME               delete a stored file from every copy
+  dfs get NAME [-o FILE]    download and verify a stored file [--generation G: a kept older version]
+  dfs versions NAME         the kept versions of a file: generation, size, time, sha256 [--json]
+  dfs restore NAME G        make kept version G current again (as a new generation)
+  dfs rm NAME               delete a stored file and its older versions from every copy [--if-generation G]
   dfs status                the primary and each replica: up or down, files behind [--json]
   dfs scrub                 verify every copy against its checksum now and repair what fails [--json]
 
 Defaults: primary 127.0.0.1:8000, 3 replicas on 9000-9002, data under ./dfs-data,
-client id = your user name. A dfs.config.json in the current folder may set any of
-host, port, replicas, basePort, dataDir, replica, writeQuorum, client, server,
-maxFileSize, headerTimeoutMs, idleTimeoutMs, syncIntervalMs, scrubIntervalMs; flags win.
+client id = your user name, 5 older versions kept. A dfs.config.json in the current
+folder may set any of host, port, replicas, basePort, dataDir, replica, writeQuorum,
+client, server, maxFileSize, headerTimeoutMs, idleTimeoutMs, syncIntervalMs,
+scrubIntervalMs, keepVersions; flags win.
 `;
 
 export async function main(argv: string[]): Promise<number> {
@@ -49,7 +53,7 @@ export async function main(argv: string[]): Promise<number> {
       await runReplica(settings, portGiven);
       return -1;
     case 'upload':
-      return (await upload(settings, positionals, parsed.noOverwrite)) > 0 ? 1 : 0;
+      return (await upload(settings, positionals, parsed.noOverwrite, parsed.precondition)) > 0 ? 1 : 0;
     case 'ls':
       await listFiles(settings, parsed.json);
       return 0;
@@ -57,10 +61,16 @@ export async function main(argv: string[]): Promise<number> {
       await listClients(settings, parsed.json);
       return 0;
     case 'get':
-      await getFile(settings, positionals[0], parsed.output);
+      await getFile(settings, positionals[0], parsed.output, parsed.generation);
+      return 0;
+    case 'versions':
+      await listVersions(settings, positionals[0], parsed.json);
+      return 0;
+    case 'restore':
+      await restoreVersion(settings, positionals[0], positionals[1]);
       return 0;
     case 'rm':
-      await removeFile(settings, positionals[0]);
+      await removeFile(settings, positionals[0], parsed.precondition);
       return 0;
     case 'status':
       await showStatus(settings, parsed.json);

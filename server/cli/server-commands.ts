@@ -51,6 +51,7 @@ export async function runPrimary(settings: Settings): Promise<void> {
     security,
     maxConnections: settings.maxConnections,
     quotaBytes: settings.quota,
+    keepVersions: settings.keepVersions,
     host: settings.host,
     port: settings.port,
     dataDir: path.resolve(settings.dataDir),
@@ -67,7 +68,9 @@ export async function runPrimary(settings: Settings): Promise<void> {
   stopOnSignal(() => node.stop());
   await node.start();
   log(`${security.secret ? 'cluster secret required' : 'open protocol (no secret)'}${security.tls ? ', TLS' : ''}`);
-  log(`storing under ${node.store.root}; replicas ${replicas.map((r) => `${r.host}:${r.port}`).join(', ') || 'none'}; write quorum ${settings.writeQuorum}`);
+  log(
+    `storing under ${node.store.root}; replicas ${replicas.map((r) => `${r.host}:${r.port}`).join(', ') || 'none'}; write quorum ${settings.writeQuorum}; keeping ${settings.keepVersions} older versions of each file`,
+  );
 }
 
 export async function runReplica(settings: Settings, portGiven: boolean): Promise<void> {
@@ -179,6 +182,8 @@ export async function runCluster(settings: Settings, scriptPath: string): Promis
       String(settings.syncIntervalMs),
       '--scrub-interval',
       String(settings.scrubIntervalMs),
+      '--keep-versions',
+      String(settings.keepVersions),
       ...common,
       ...timing,
     ]);

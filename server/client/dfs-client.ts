@@ -8,15 +8,19 @@ import type { Security } from '../net/security';
 import { connect } from '../net/tcp';
 import {
   ClientRecord,
+  DeleteReceipt,
   DfsError,
   FileRecord,
   NodeStatus,
+  Precondition,
   Reply,
   Request,
   ScrubReport,
   UploadReceipt,
-  decodeRecords,
+  VersionInfo,
+  decodeListing,
   formatRequest,
+  parseFileHeader,
   parseReply,
   replyError,
   validateFileName,
@@ -36,6 +40,23 @@ export interface ClientOptions {
 export interface TransferOptions {
   signal?: AbortSignal;
   onProgress?: (bytesDone: number, total: number) => void;
+}
+
+export interface DownloadOptions extends TransferOptions {
+  clientId?: string;
+  /** A kept older version instead of the current one. */
+  generation?: number;
+}
+
+export interface DownloadResult {
+  size: number;
+  sha256: string;
+  generation: number;
+}
+
+export interface UploadOptions extends TransferOptions {
+  /** Store only if the name's current state is this; otherwise CONFLICT with the current generation, and nothing changes. */
+  precondition?: Precondition;
 }
 
 const MAX_LISTING_BYTES = 256 * 1024 * 1024;
@@ -59,7 +80,7 @@ export class DfsClient {
    * Uploads a local file. The last chunk is held back until the file is seen unchanged,
    * so a file edited mid-transfer is refused with nothing stored instead of stored torn.
    */
-  async uploadFile(localPath: string, name: string, options: TransferOptions = {}): Promise<UploadReceipt> {
+  async uploadFile(localPath: string, name: string, options: UploadOptions = {}): Promise<UploadReceipt> {
     validateFileName(name);
     const handle = await fs.open(localPath, 'r').catch((error: NodeJS.ErrnoException) => {
       throw new DfsError('NOT_FOUND', `cannot read ${localPath}: ${error.code === 'ENOENT' ? 'no such file' : error.message}`);
@@ -114,7 +135,7 @@ export class DfsClient {
     name: string,
     body: AsyncIterable<Buffer> | Iterable<Buffer>,
     size: number,
-    options: TransferOptions & {
+    options: UploadOptions & {
       beforeLastChunk?: () => Promise<void>;
       /**
        * Hashes the source again, only if the primary's answer is lost. Without it the
@@ -137,7 +158,10 @@ export class DfsClient {
     if (options.signal?.aborted) {
       cancel();
     }
-    const conn = await this.open({ verb: 'UPLOAD', clientId: this.clientId, name, size }, transfer.signal).catch((error: unknown) => {
+    const request: Request = options.precondition
+      ? { verb: 'UPLOAD_IF', clientId: this.clientId, precondition: options.precondition, name, size }
+      : { verb: 'UPLOAD', clientId: this.clientId, name, size };
+    const conn = await this.open(request, transfer.signal).catch((error: unknown) => {
       options.signal?.removeEventListener('abort', cancel);
       throw error;
     });
@@ -194,7 +218,7 @@ export class DfsClient {
         // Every byte went out but the answer never came: the primary may have died
         // after committing. Ask it (once it is back) instead of guessing.
         const sha256 = hash ? hash.digest('hex') : await options.checksumOfSource!();
-        return await this.resolveOutcome(name, sha256, size, error, lastByteAt);
+        return await this.resolveOutcome(name, sha256, size, error, lastByteAt, options.precondition);
       }
       if (result.token !== Reply.UPLOAD_SUCCESS) {
         throw replyError(result);
@@ -221,21 +245,31 @@ export class DfsClient {
   }
 
   /**
-   * Settles an upload whose reply was lost: stored with exactly our checksum means it
-   * committed; anything else once the primary answers means it did not.
+   * Settles an upload whose reply was lost. The primary's catalog record is the commit
+   * point, so the truth is in its catalog: our bytes as a version of the name (current,
+   * or since replaced and kept as an older one) newer than the state we wrote over
+   * means it committed. Not there proves nothing while the primary that took the bytes
+   * still runs (it may commit later); a primary restarted since can no longer commit
+   * them.
    */
-  private async resolveOutcome(name: string, sha256: string, size: number, cause: DfsError, lastByteAt: number): Promise<UploadReceipt> {
+  private async resolveOutcome(name: string, sha256: string, size: number, cause: DfsError, lastByteAt: number, precondition?: Precondition): Promise<UploadReceipt> {
     const waitMs = this.options.outcomeWaitMs ?? 15_000;
     const deadline = Date.now() + waitMs;
+    const above = precondition?.kind === 'generation' ? precondition.generation : -1;
     let delay = 50;
     for (;;) {
       try {
-        const record = (await this.files()).find((file) => file.name === name);
-        if (record && record.sha256 === sha256 && record.size === size) {
-          return { sha256, size, copies: record.copies ?? 1, replicasBehind: [] };
+        const versions = await this.versions(name).catch((error: unknown) => {
+          if (error instanceof DfsError && error.code === 'NOT_FOUND') {
+            return [] as VersionInfo[];
+          }
+          throw error;
+        });
+        const ours = versions.find((version) => version.sha256 === sha256 && version.size === size && version.generation > above);
+        if (ours) {
+          const record = ours.current ? (await this.files()).find((file) => file.name === name && file.generation === ours.generation) : undefined;
+          return { sha256, size, generation: ours.generation, copies: record?.copies ?? 1, replicasBehind: [] };
         }
-        // Not stored yet proves nothing while the primary that took our bytes still
-        // runs (it may commit later); a primary restarted since can no longer commit them.
         const status = await this.status();
         if (status.uptimeMs < Date.now() - lastByteAt) {
           throw new DfsError('REPLICA_FAILED', `the primary restarted (${cause.message}) before storing ${name}; nothing was stored, try again`);
@@ -252,7 +286,6 @@ export class DfsClient {
       delay = Math.min(delay * 2, 1_000);
     }
   }
-
 
   /** The report's LIST: just names. */
   async list(): Promise<string[]> {
@@ -301,28 +334,53 @@ export class DfsClient {
     }
   }
 
-  async delete(name: string, clientId = this.clientId): Promise<void> {
-    const conn = await this.open({ verb: 'DELETE', clientId, name });
+  /** Deletes a file from every copy; with `ifGeneration`, only while that is its current generation. */
+  async delete(name: string, options: { clientId?: string; ifGeneration?: number } = {}): Promise<DeleteReceipt> {
+    const clientId = options.clientId ?? this.clientId;
+    const request: Request =
+      options.ifGeneration === undefined ? { verb: 'DELETE', clientId, name } : { verb: 'DELETE_IF', clientId, generation: options.ifGeneration, name };
+    const conn = await this.open(request);
     try {
       const reply = parseReply(refuseIfChallenged(await conn.readLine(4 * (this.options.timeouts?.idleMs ?? DEFAULT_TIMEOUTS.idleMs))));
       if (reply.token !== Reply.DELETE_SUCCESS) {
         throw replyError(reply);
       }
+      return reply.payload ? (JSON.parse(reply.payload) as DeleteReceipt) : { generation: 0, copies: 0, replicasBehind: [] };
+    } finally {
+      conn.destroy();
+    }
+  }
+
+  /** The kept versions of a file, newest (the current one) first. */
+  async versions(name: string, clientId = this.clientId): Promise<VersionInfo[]> {
+    return this.records<VersionInfo>({ verb: 'VERSIONS', clientId, name });
+  }
+
+  /** Makes a kept version current again, as a new version (a new generation) with its bytes. */
+  async restore(name: string, generation: number): Promise<UploadReceipt> {
+    const conn = await this.open({ verb: 'RESTORE', clientId: this.clientId, generation, name });
+    try {
+      const reply = parseReply(refuseIfChallenged(await conn.readLine(VERIFY_WAIT_MS)));
+      if (reply.token !== Reply.RESTORE_SUCCESS) {
+        throw replyError(reply);
+      }
+      return JSON.parse(reply.payload ?? '{}') as UploadReceipt;
     } finally {
       conn.destroy();
     }
   }
 
   /** Streams a stored file into `sink`, verifying its checksum; the sink must be discarded on failure. */
-  async download(name: string, sink: Writable, options: TransferOptions & { clientId?: string } = {}): Promise<{ size: number; sha256: string }> {
-    const conn = await this.open({ verb: 'DOWNLOAD', clientId: options.clientId ?? this.clientId, name }, options.signal);
+  async download(name: string, sink: Writable, options: DownloadOptions = {}): Promise<DownloadResult> {
+    const clientId = options.clientId ?? this.clientId;
+    const request: Request = options.generation === undefined ? { verb: 'DOWNLOAD', clientId, name } : { verb: 'DOWNLOAD_VERSION', clientId, generation: options.generation, name };
+    const conn = await this.open(request, options.signal);
     try {
       const reply = parseReply(refuseIfChallenged(await conn.readLine(VERIFY_WAIT_MS)));
       if (reply.token !== Reply.FILE || !reply.payload) {
         throw replyError(reply);
       }
-      const [sizeText, sha256] = reply.payload.split(' ');
-      const size = Number(sizeText);
+      const { size, sha256, generation } = parseFileHeader(reply.payload);
       const hash = createHash('sha256');
       let received = 0;
       for await (const chunk of conn.readBody(size)) {
@@ -340,7 +398,7 @@ export class DfsClient {
       if (actual !== sha256) {
         throw new DfsError('CHECKSUM', `downloaded bytes of ${name} hash to ${actual}, the server recorded ${sha256}; try again`);
       }
-      return { size, sha256 };
+      return { size, sha256, generation };
     } catch (error) {
       throw this.cancelledOr(error, options.signal);
     } finally {
@@ -349,7 +407,7 @@ export class DfsClient {
   }
 
   /** Downloads into a file atomically: a failed or cancelled download leaves the destination untouched. */
-  async downloadToFile(name: string, destination: string, options: TransferOptions & { clientId?: string } = {}): Promise<{ size: number; sha256: string }> {
+  async downloadToFile(name: string, destination: string, options: DownloadOptions = {}): Promise<DownloadResult> {
     const temporary = path.join(path.dirname(destination), `.${path.basename(destination)}.dfs-${randomBytes(4).toString('hex')}`);
     const sink = createWriteStream(temporary, { flags: 'wx' });
     const failed = new Promise<never>((_, reject) => sink.once('error', reject));
@@ -369,11 +427,9 @@ export class DfsClient {
   private async records<T>(request: Request): Promise<T[]> {
     const conn = await this.open(request);
     try {
-      const reply = parseReply(refuseIfChallenged(await conn.readLine()));
-      if (reply.token !== Reply.OK) {
-        throw replyError(reply);
-      }
-      return decodeRecords<T>((await conn.readToEnd(MAX_LISTING_BYTES)).toString('utf8'));
+      // A recovering primary holds listings until it knows the latest versions.
+      const text = (await conn.readToEnd(MAX_LISTING_BYTES, 4 * (this.options.timeouts?.idleMs ?? DEFAULT_TIMEOUTS.idleMs))).toString('utf8');
+      return decodeListing<T>(refuseIfChallenged(text)).records;
     } finally {
       conn.destroy();
     }

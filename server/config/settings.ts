@@ -42,8 +42,10 @@ export interface Settings {
   tlsKey?: string;
   tlsCa?: string;
   maxConnections: number;
-  /** Bytes each client may store in all; unset means no quota. */
+  /** Bytes each client may store in all (older versions included); unset means no quota. */
   quota?: number;
+  /** Older versions the primary keeps of each file, on every copy; 0 keeps none. */
+  keepVersions: number;
 }
 
 const GiB = 1024 * 1024 * 1024;
@@ -66,6 +68,7 @@ export function defaultSettings(): Settings {
     scrubIntervalMs: 3_600_000,
     insecure: false,
     maxConnections: 1024,
+    keepVersions: 5,
   };
 }
 
@@ -152,6 +155,12 @@ const CHECKS: Record<keyof Settings, Checker> = {
   tlsCa: text,
   maxConnections: positive,
   quota: positive,
+  keepVersions: (value, key) => {
+    if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > 1000) {
+      throw invalid(key, value, 'a whole number from 0 to 1000');
+    }
+    return value;
+  },
 };
 
 /** Reads `dfs.config.json` from `dir` if there is one; a bad file is a clear error naming the key. */

@@ -1,18 +1,37 @@
-import { FileRecord } from '../protocol';
+import type { InventoryHeader, VersionRecord } from '../protocol';
+import { versionKey } from '../storage/catalog';
+import type { DiskStore } from '../storage/disk-store';
 import { fileKey } from '../storage/key-lock';
-import { copyFromReplica } from './copy-from-replica';
+import type { NameState } from '../storage/name-state';
+import { copyVersionFrom } from './copy-from-replica';
 import type { PrimaryContext } from './primary-context';
+import { NamePlan, planReconciliation, replicaHasWork, replicaStates } from './reconcile';
 import type { ReplicaLink } from './replica-link';
 
 const PARALLEL_TRANSFERS_PER_REPLICA = 4;
 
+/** What catch-up needs beyond the handlers' context. */
+export interface CatchUpHost extends PrimaryContext {
+  readonly store: DiskStore;
+  /** The generation the primary's catalog is complete through right now. */
+  completeThrough(): number;
+  /** A replica's catalog was compared with ours: recovery may be able to finish. */
+  merged(link: ReplicaLink, header: InventoryHeader): void;
+  /** A pass over every replica ended: marks may be saved and fully applied tombstones dropped. */
+  passEnded(): Promise<void>;
+}
+
 /**
- * Brings every replica to exactly the primary's state: anti-entropy by inventory
- * (and, on a primary whose data folder is new, copies the replicas' files back first).
- * Each pass asks a replica for its files and checksums, pushes what it lacks or holds
- * in another version, and deletes what the primary no longer has, so a stale replica
- * can never bring a deleted file back. Every change runs under the file's lock, so
- * uploads carry on and the last writer is the same on every node.
+ * Brings the primary and every replica to the same state, name by name, by the
+ * generation rules (reconcile.ts): whichever side holds the newer state, the other
+ * takes it, tombstones included, so a stale copy can neither bring a deleted file back
+ * nor roll a newer one back, whichever of them is the stale one. A pass first records
+ * on the primary what the replica taught it (metadata only: a restarted primary can
+ * serve as soon as enough replicas were compared), then moves bytes, four at a time,
+ * without holding any name: every node applies what arrives by its generation. A name
+ * that fails is reported with its reason and the pass goes on with the others; a pass
+ * with no failure certifies the replica complete through the generation the primary
+ * was complete through when the pass began.
  */
 export class CatchUp {
   private running: Promise<void> | undefined;
@@ -20,9 +39,11 @@ export class CatchUp {
   private timer: NodeJS.Timeout | undefined;
   private soon: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Copies to the primary under way, by version: passes over several replicas share one. */
+  private readonly fetching = new Map<string, Promise<void>>();
 
   constructor(
-    private readonly primary: PrimaryContext,
+    private readonly primary: CatchUpHost,
     private readonly intervalMs: number,
   ) {}
 
@@ -41,14 +62,14 @@ export class CatchUp {
   }
 
   /** Asks for a pass shortly, coalescing bursts of writes into one. */
-  requestSoon(): void {
+  requestSoon(delayMs = 200): void {
     if (this.soon || this.stopped) {
       return;
     }
     this.soon = setTimeout(() => {
       this.soon = undefined;
       void this.runNow();
-    }, 200);
+    }, delayMs);
     this.soon.unref();
   }
 
@@ -61,10 +82,8 @@ export class CatchUp {
     this.running = (async () => {
       do {
         this.rerun = false;
-        const reachedAll = (await Promise.all(this.primary.links.map((link) => this.syncReplica(link)))).every(Boolean);
-        if (reachedAll && this.primary.adopting) {
-          await this.primary.finishAdoption();
-        }
+        await Promise.all(this.primary.links.map((link) => this.syncReplica(link)));
+        await this.primary.passEnded().catch((error: Error) => this.primary.log(`catch-up: could not save its progress: ${error.message}`));
       } while (this.rerun && !this.stopped);
     })().finally(() => {
       this.running = undefined;
@@ -72,75 +91,158 @@ export class CatchUp {
     return this.running;
   }
 
-  /** Returns true when the replica was reached and everything it lacked was settled. */
+  /** Returns true when the replica was reached and every name was settled. */
   private async syncReplica(link: ReplicaLink): Promise<boolean> {
     const passStartedMs = Date.now();
-    let inventory: FileRecord[];
+    const certifiable = this.primary.completeThrough();
+    let inventory;
     try {
       inventory = await link.inventory();
     } catch {
       return false;
     }
-    const theirs = new Map(inventory.map((record) => [fileKey(record.clientId, record.name), record]));
-    const differences: { clientId: string; name: string; theirs?: FileRecord }[] = [];
-    for (const record of this.primary.store.all()) {
-      if (theirs.get(fileKey(record.clientId, record.name))?.sha256 !== record.sha256) {
-        differences.push(record);
+    const { header } = inventory;
+    if (link.nodeId !== undefined && link.nodeId !== header.nodeId) {
+      this.primary.log(`catch-up: ${link.label} has a new data folder (catalog ${header.nodeId}); comparing everything again`);
+    }
+    link.nodeId = header.nodeId;
+    link.synced = header.synced;
+    const store = this.primary.store;
+    const keep = this.primary.keepVersions;
+    const plans = planReconciliation(
+      {
+        keep,
+        primaryComplete: this.primary.completeThrough(),
+        replicaComplete: header.synced,
+        nowMs: Date.now(),
+        primaryStates: snapshotStates(store),
+        primaryHasBytes: (record) => store.hasBytes(record.clientId, record.name, record.generation),
+      },
+      replicaStates(inventory.records, keep),
+    );
+    let failed = 0;
+    for (const plan of plans) {
+      try {
+        await this.recordOnPrimary(plan, link);
+      } catch (error) {
+        failed++;
+        link.markBehind(fileKey(plan.clientId, plan.name), `the primary could not record what ${link.label} holds: ${(error as Error).message}`);
       }
     }
-    for (const record of inventory) {
-      if (!this.primary.store.get(record.clientId, record.name)) {
-        differences.push({ clientId: record.clientId, name: record.name, theirs: record });
+    link.merged = true;
+    this.primary.merged(link, header);
+
+    // The plan says exactly what the replica lacks; a write it missed while the
+    // inventory was on its way is kept too.
+    const planned = new Set(plans.filter((plan) => replicaHasWork(plan)).map((plan) => fileKey(plan.clientId, plan.name)));
+    for (const [key, entry] of [...link.behind]) {
+      if (!planned.has(key) && entry.sinceMs < passStartedMs) {
+        link.behind.delete(key);
       }
     }
-    link.behind.clear();
-    for (const { clientId, name } of differences) {
-      link.markBehind(clientId, name);
-    }
-    let failed = false;
-    const queue = [...differences];
+    planned.forEach((key) => link.markBehind(key, link.behind.get(key)?.reason));
+
+    const queue = plans.filter((plan) => replicaHasWork(plan) || plan.fetch.length > 0);
     await Promise.all(
       Array.from({ length: PARALLEL_TRANSFERS_PER_REPLICA }, async () => {
-        for (let next = queue.shift(); next && !failed && !this.stopped; next = queue.shift()) {
-          const { clientId, name, theirs: theirCopy } = next;
-          const key = fileKey(clientId, name);
+        for (let plan = queue.shift(); plan && !this.stopped; plan = queue.shift()) {
+          const key = fileKey(plan.clientId, plan.name);
           try {
-            const action = await this.primary.locks.run(key, async () => {
-              // Re-read under the lock: an upload or delete may have won the race.
-              const current = this.primary.store.get(clientId, name);
-              if (current) {
-                const body = await this.primary.store.openRead(clientId, name);
-                try {
-                  await link.push(current, body);
-                } finally {
-                  body.destroy();
-                }
-                return 'sent';
-              }
-              if (theirCopy && this.primary.adopting && !this.primary.removedKeys.has(key)) {
-                await copyFromReplica(this.primary, link, theirCopy);
-                this.rerun = true; // The other replicas may lack it too.
-                return 'adopted from it';
-              }
-              await link.deleteFile(clientId, name);
-              return 'removed from it';
-            });
-            link.caughtUp(clientId, name);
-            link.lastError = undefined;
-            link.repairs++;
-            this.primary.log(`catch-up: ${link.label}: ${clientId}/${name} ${action}`);
+            const done = await this.moveBytes(plan, link);
+            link.caughtUp(key);
+            link.repairs += done;
           } catch (error) {
-            failed = true;
-            this.primary.log(`catch-up: ${link.label} could not settle ${clientId}/${name}: ${(error as Error).message}`);
+            failed++;
+            const reason = (error as Error).message;
+            link.markBehind(key, reason);
+            this.primary.log(`catch-up: ${link.label} could not settle ${plan.clientId}/${plan.name}: ${reason}`);
           }
         }
       }),
     );
-    if (!failed) {
-      link.reachable = true;
-      // The time the pass started: everything committed before it is now on the replica.
-      link.lastSyncMs = passStartedMs;
+    if (failed > 0 || this.stopped) {
+      return false;
     }
-    return !failed;
+    link.reachable = true;
+    link.lastError = undefined;
+    try {
+      if (certifiable > link.synced) {
+        await link.certify(certifiable);
+      }
+      link.lastSyncMs = passStartedMs;
+    } catch {
+      return false;
+    }
+    return true;
   }
+
+  /** Phase one: what the replica holds newer (or knows to be dead) becomes the primary's record, bytes to follow. */
+  private async recordOnPrimary(plan: NamePlan, link: ReplicaLink): Promise<void> {
+    const store = this.primary.store;
+    for (const record of plan.primaryRecords) {
+      const outcome = record.deleted ? await store.commitTombstone(record) : await store.commitVersion(undefined, record, this.primary.keepVersions);
+      if (outcome !== 'stale') {
+        this.primary.log(
+          `catch-up: ${plan.clientId}/${plan.name} ${record.deleted ? `deleted at generation ${record.generation}` : `generation ${record.generation}`}, learned from ${link.label}`,
+        );
+        this.rerun = true; // The other replicas may lack it too.
+      }
+    }
+    for (const version of plan.primaryDrops) {
+      await store.dropVersion(version.clientId, version.name, version.generation);
+    }
+  }
+
+  /** Phase two: bytes the primary lacks come from the replica; then what the replica lacks goes to it. Returns the repairs made. */
+  private async moveBytes(plan: NamePlan, link: ReplicaLink): Promise<number> {
+    const store = this.primary.store;
+    const keep = this.primary.keepVersions;
+    let repairs = 0;
+    const stillHeld = (version: VersionRecord): boolean => Boolean(store.state(version.clientId, version.name)?.versions.some((held) => held.generation === version.generation));
+    for (const version of plan.fetch) {
+      const id = versionKey(version.clientId, version.name, version.generation);
+      const underway = this.fetching.get(id);
+      if (underway) {
+        await underway.catch(() => undefined);
+      }
+      if (stillHeld(version) && !store.hasBytes(version.clientId, version.name, version.generation)) {
+        const copy = copyVersionFrom(this.primary, link, version).finally(() => this.fetching.delete(id));
+        this.fetching.set(id, copy);
+        await copy;
+        repairs++;
+        this.rerun = true;
+      }
+    }
+    if (plan.replicaTombstone) {
+      await link.sendTombstone(plan.replicaTombstone);
+      repairs++;
+    }
+    for (const version of plan.push) {
+      if (!stillHeld(version)) {
+        continue; // Replaced or pushed out of the history meanwhile.
+      }
+      if (!store.hasBytes(version.clientId, version.name, version.generation)) {
+        throw new Error(`the primary holds no intact copy of generation ${version.generation} yet (it is copied from another replica first)`);
+      }
+      const { body } = await store.openRead(version.clientId, version.name, version.generation);
+      try {
+        await link.push(version, body as AsyncIterable<Buffer>, keep);
+      } finally {
+        body.destroy();
+      }
+      repairs++;
+    }
+    for (const version of plan.replicaDrops) {
+      await link.dropVersion(version.clientId, version.name, version.generation);
+    }
+    return repairs;
+  }
+}
+
+function snapshotStates(store: DiskStore): Map<string, { clientId: string; name: string; state: NameState }> {
+  const states = new Map<string, { clientId: string; name: string; state: NameState }>();
+  for (const { clientId, name, state } of store.catalog.index.all()) {
+    states.set(fileKey(clientId, name), { clientId, name, state });
+  }
+  return states;
 }

@@ -1,27 +1,24 @@
 import type { DiskStore } from '../storage/disk-store';
 import type { KeyLock } from '../storage/key-lock';
+import type { GenerationIssuer } from './generation-issuer';
+import type { Readiness } from './readiness';
 import type { ReplicaLink } from './replica-link';
+import type { WriteGate } from './write-gate';
 
 /** What the primary's verb handlers share. */
 export interface PrimaryContext {
   readonly store: DiskStore;
   readonly links: readonly ReplicaLink[];
+  /** Orders writes of one name from their generation to their last replica's answer. */
   readonly locks: KeyLock;
-  /** Bytes each client may store in all, when a quota is set. */
-  readonly quotaBytes?: number;
+  readonly issuer: GenerationIssuer;
+  readonly gate: WriteGate;
+  readonly readiness: Readiness;
+  /** Older versions kept of each file, on every copy. */
+  readonly keepVersions: number;
   log(line: string): void;
   /** How many replicas must hold a write before it is acknowledged. */
   replicasRequired(): number;
-  /**
-   * True until a first catch-up pass has reached every replica on a primary whose data
-   * folder is new: files only the replicas hold are then the cluster's files, to copy
-   * back, not leftovers to delete. A primary started on the wrong or an empty folder
-   * thus rebuilds itself instead of wiping its replicas.
-   */
-  readonly adopting: boolean;
-  /** Files this primary removed (or refused) since it started: never adopted back. */
-  readonly removedKeys: Set<string>;
-  finishAdoption(): Promise<void>;
   /** Called after every committed write; `someBehind` asks for a catch-up pass soon. */
   afterWrite(someBehind: boolean): void;
 }

@@ -1,25 +1,30 @@
-import type { Readable } from 'stream';
-import { existsSync, promises as fs } from 'fs';
 import * as path from 'path';
 import { PRIMARY_ROOT, ReplicaAddress, WriteQuorum, replicasRequired } from '../config/cluster-layout';
 import { ConnectionTimeouts } from '../net/connection';
 import type { Security } from '../net/security';
 import { DEFAULT_RETRY, RetryPolicy } from '../net/tcp';
 import { clientsHandler } from '../node/handlers/clients';
-import { downloadHandler } from '../node/handlers/download';
+import { DownloadSource, downloadHandler } from '../node/handlers/download';
 import { filesHandler } from '../node/handlers/files';
 import { listHandler } from '../node/handlers/list';
+import { versionsHandler } from '../node/handlers/versions';
 import { NodeServer } from '../node/node-server';
-import { DfsError, FileRecord, Reply } from '../protocol';
+import { DfsError, FileRecord, InventoryHeader, Reply } from '../protocol';
 import { DiskStore } from '../storage/disk-store';
 import { KeyLock, fileKey } from '../storage/key-lock';
-import { CatchUp } from './catch-up';
+import { CatchUp, CatchUpHost } from './catch-up';
+import { repairVersion } from './copy-from-replica';
 import { deleteHandler } from './delete';
-import type { PrimaryContext } from './primary-context';
+import { GenerationIssuer } from './generation-issuer';
+import { Readiness } from './readiness';
 import { ReplicaLink } from './replica-link';
+import { restoreHandler } from './restore';
 import { Scrubber } from './scrub';
 import { statusHandler } from './status';
 import { uploadHandler } from './upload';
+import { WriteGate } from './write-gate';
+
+export const DEFAULT_KEEP_VERSIONS = 5;
 
 export interface PrimaryNodeOptions {
   host: string;
@@ -38,28 +43,37 @@ export interface PrimaryNodeOptions {
   durable?: boolean;
   security?: Security;
   maxConnections?: number;
-  /** Bytes each client may store in all; undefined means no quota. */
+  /** Bytes each client may store in all (older versions included); undefined means no quota. */
   quotaBytes?: number;
+  /** Older versions kept of each file on every copy; 0 keeps none. */
+  keepVersions?: number;
   log: (line: string) => void;
 }
 
 /** The primary: serves clients, stores under `<data-dir>/servidor`, and coordinates the replicas. */
-export class PrimaryNode implements PrimaryContext {
+export class PrimaryNode implements CatchUpHost {
   readonly store: DiskStore;
   readonly links: ReplicaLink[];
   readonly locks = new KeyLock();
-  readonly removedKeys = new Set<string>();
-  adopting = false;
+  readonly issuer: GenerationIssuer;
+  readonly gate: WriteGate;
+  readonly readiness: Readiness;
+  readonly keepVersions: number;
   readonly catchUp: CatchUp;
   readonly scrubber: Scrubber;
   private readonly server: NodeServer;
   private readonly startedAt = Date.now();
   private boundAddress = '';
+  /** The completeness this catalog had when the primary started: all it may claim until every replica was compared. */
+  private recoveredMark = -1;
+  /** The highest generation any replica said was reserved or recorded. */
+  private learnedFloor = 0;
 
   constructor(private readonly options: PrimaryNodeOptions) {
     // Fails at start-up, not at the first upload, when the quorum cannot be met.
     replicasRequired(options.writeQuorum, options.replicas.length);
-    this.store = new DiskStore(path.join(options.dataDir, PRIMARY_ROOT), { durable: options.durable, log: options.log });
+    this.keepVersions = options.keepVersions ?? DEFAULT_KEEP_VERSIONS;
+    this.store = new DiskStore(path.join(options.dataDir, PRIMARY_ROOT), { durable: options.durable, log: options.log, authoritative: true });
     this.links = options.replicas.map(
       (address) =>
         new ReplicaLink(address, {
@@ -72,17 +86,32 @@ export class PrimaryNode implements PrimaryContext {
           security: options.security,
         }),
     );
+    this.issuer = new GenerationIssuer({
+      recordLocally: (through) => this.store.setMarks({ reserved: Math.max(through, this.store.marks.reserved) }),
+      recordOnReplicas: (through) => this.reserveOnReplicas(through),
+    });
+    this.gate = new WriteGate(this.store, options.quotaBytes, this.keepVersions);
+    this.readiness = new Readiness(Math.max(options.timeouts.headerMs, 1_000));
     this.catchUp = new CatchUp(this, options.syncIntervalMs ?? 5_000);
     this.scrubber = new Scrubber(this, this.catchUp, options.scrubIntervalMs ?? 0);
+    const ready = (): Promise<void> => this.readiness.whenReady();
     this.server = new NodeServer(
       {
         UPLOAD: uploadHandler(this),
-        LIST: listHandler(this.store),
-        FILES: filesHandler(this.store, (file) => this.copiesOf(file)),
-        CLIENTS: clientsHandler(this.store),
-        DOWNLOAD: downloadHandler(this.store, (clientId, name) => this.verifiedCopy(clientId, name)),
-        SCRUB: async (session) => session.reply(Reply.OK, await this.scrubber.run()),
+        UPLOAD_IF: uploadHandler(this),
+        LIST: listHandler(this.store, ready),
+        FILES: filesHandler(this.store, (file) => this.copiesOf(file), ready),
+        CLIENTS: clientsHandler(this.store, ready),
+        VERSIONS: versionsHandler(this.store, ready),
+        DOWNLOAD: downloadHandler(this.store, (clientId, name, generation) => this.verifiedCopy(clientId, name, generation)),
+        DOWNLOAD_VERSION: downloadHandler(this.store, (clientId, name, generation) => this.verifiedCopy(clientId, name, generation)),
+        RESTORE: restoreHandler(this),
+        SCRUB: async (session) => {
+          await ready();
+          await session.reply(Reply.OK, await this.scrubber.run());
+        },
         DELETE: deleteHandler(this),
+        DELETE_IF: deleteHandler(this),
         STATUS: statusHandler(this, () => this.boundAddress, this.startedAt),
       },
       {
@@ -102,12 +131,19 @@ export class PrimaryNode implements PrimaryContext {
     this.options.log(line);
   }
 
-  get quotaBytes(): number | undefined {
-    return this.options.quotaBytes;
-  }
-
   replicasRequired(): number {
     return replicasRequired(this.options.writeQuorum, this.links.length);
+  }
+
+  /**
+   * How many replicas the primary must compare its catalog with before it serves: as
+   * many as guarantee that one of them holds every acknowledged write (any set this
+   * large meets every set of `required` replicas). With a write quorum of 0 nothing
+   * short of every replica would do.
+   */
+  replicasToRecover(): number {
+    const count = this.links.length;
+    return count === 0 ? 0 : Math.min(count, count - this.replicasRequired() + 1);
   }
 
   afterWrite(someBehind: boolean): void {
@@ -116,15 +152,66 @@ export class PrimaryNode implements PrimaryContext {
     }
   }
 
+  completeThrough(): number {
+    if (!this.issuer.isStarted) {
+      return this.recoveredMark;
+    }
+    const settled = this.issuer.settledThrough;
+    // Until every replica was compared, one of them may hold a version (committed by an
+    // earlier primary, never acknowledged) that this catalog has not seen.
+    return this.links.every((link) => link.merged) ? settled : Math.min(this.recoveredMark, settled);
+  }
+
+  merged(link: ReplicaLink, header: InventoryHeader): void {
+    this.learnedFloor = Math.max(this.learnedFloor, header.reserved, header.highest);
+    if (this.readiness.isReady) {
+      // Only a reservation this primary did not make (another primary's) raises the floor.
+      if (this.learnedFloor > Math.max(this.issuer.reserved, this.issuer.highest)) {
+        this.issuer.start(this.learnedFloor);
+      }
+      return;
+    }
+    const needed = this.replicasToRecover();
+    const merged = this.links.filter((candidate) => candidate.merged);
+    if (merged.length >= needed) {
+      this.finishRecovery();
+      return;
+    }
+    const missing = this.links.filter((candidate) => !candidate.merged).map((candidate) => `${candidate.label}${candidate.lastError ? `: ${candidate.lastError}` : ''}`);
+    this.readiness.description = `it must compare its catalog with ${needed} of the ${this.links.length} replicas to know every acknowledged version, and has reached ${merged.length} (not yet: ${missing.join('; ')}); start the missing replicas`;
+  }
+
+  async passEnded(): Promise<void> {
+    if (!this.readiness.isReady) {
+      const missing = this.links.filter((link) => !link.merged).map((link) => `${link.label}${link.lastError ? `: ${link.lastError}` : ''}`);
+      this.readiness.description = `it must compare its catalog with ${this.replicasToRecover()} of the ${this.links.length} replicas to know every acknowledged version, and has reached ${this.links.length - missing.length} (not yet: ${missing.join('; ')}); start the missing replicas`;
+      this.catchUp.requestSoon(250);
+      return;
+    }
+    const completeThrough = this.completeThrough();
+    const replicas = Object.fromEntries(this.links.map((link) => [String(link.address.id), link.synced]));
+    const marks = this.store.marks;
+    if (completeThrough !== marks.completeThrough || JSON.stringify(replicas) !== JSON.stringify(marks.replicas)) {
+      await this.store.setMarks({ completeThrough, replicas });
+    }
+    await this.dropAppliedTombstones();
+  }
+
   async start(): Promise<{ host: string; port: number }> {
-    await this.store.open();
-    this.adopting = !existsSync(this.joinedMarker());
-    if (this.adopting && this.links.length > 0) {
-      this.log(`new data folder: files the replicas hold will be copied here, not deleted from them, until every replica has been reached once`);
+    const opening = await this.store.open();
+    if (opening.redone > 0 || opening.damaged > 0 || opening.orphans > 0) {
+      this.log(`opened ${this.store.root}: ${opening.redone} interrupted placements finished, ${opening.damaged} versions to repair from the replicas, ${opening.orphans} files the catalog does not hold moved to .dfs/orphans`);
+    }
+    this.recoveredMark = this.store.marks.completeThrough;
+    this.presumeBehind();
+    if (this.links.length > 0) {
+      this.readiness.description = `it is comparing its catalog with the replicas (${this.replicasToRecover()} of ${this.links.length} needed)`;
     }
     const address = await this.server.listen();
     this.boundAddress = `${address.host}:${address.port}`;
-    // Resumes where a previous run left off: replicas that missed writes are caught up first thing.
+    if (this.links.length === 0) {
+      this.finishRecovery();
+    }
     this.catchUp.start();
     this.scrubber.start();
     return address;
@@ -137,38 +224,96 @@ export class PrimaryNode implements PrimaryContext {
     await this.store.close();
   }
 
-  async finishAdoption(): Promise<void> {
-    await fs.writeFile(this.joinedMarker(), `${new Date().toISOString()}\n`);
-    this.adopting = false;
-    this.log('every replica reached: catch-up now also removes what the primary does not hold');
+  private finishRecovery(): void {
+    const floor = Math.max(this.learnedFloor, this.store.marks.reserved, this.store.marks.highest);
+    this.issuer.start(floor);
+    this.readiness.markReady();
+    this.log(`ready: catalog compared with ${this.links.filter((link) => link.merged).length} of ${this.links.length} replicas; new generations start above ${floor}`);
   }
 
-  /** Present once this data folder has been in step with every replica. */
-  private joinedMarker(): string {
-    return path.join(this.store.root, '.dfs', 'joined');
-  }
-
-  /** Serves only bytes that hash right: a corrupted copy is rewritten from a replica first. */
-  private async verifiedCopy(clientId: string, name: string): Promise<{ record: FileRecord; body: Readable }> {
-    const record = this.store.get(clientId, name);
-    if (!record) {
-      throw new DfsError('NOT_FOUND', `${name} is not stored for client ${clientId}`);
-    }
-    if (!(await this.store.verify(clientId, name))) {
-      this.log(`DOWNLOAD ${clientId}/${name}: the primary's copy fails its checksum; repairing from a replica`);
-      if (!(await this.scrubber.repairPrimaryCopy(record))) {
-        throw new DfsError('CHECKSUM', `the stored copy of ${name} is corrupted and no replica holds a good one`);
+  /**
+   * After a restart, before a replica answers: it lacks at least every name changed
+   * since it last acknowledged being complete (what this primary recorded of it).
+   */
+  private presumeBehind(): void {
+    for (const link of this.links) {
+      const synced = this.store.marks.replicas[String(link.address.id)] ?? -1;
+      link.synced = synced;
+      for (const { clientId, name, state } of this.store.catalog.index.all()) {
+        const latest = state.versions[0] ?? state.tombstone;
+        if (latest && latest.generation > synced) {
+          link.markBehind(fileKey(clientId, name));
+        }
       }
     }
-    const current = this.store.get(clientId, name);
-    if (!current) {
-      throw new DfsError('NOT_FOUND', `${name} is not stored for client ${clientId}`);
+  }
+
+  /** Records `through` on as many replicas as the write quorum requires; the others are told in the background. */
+  private reserveOnReplicas(through: number): Promise<void> {
+    const required = this.replicasRequired();
+    return new Promise((resolve, reject) => {
+      let ok = 0;
+      const failures: string[] = [];
+      if (required === 0) {
+        resolve();
+      }
+      for (const link of this.links) {
+        link.reserve(through).then(
+          () => {
+            ok++;
+            if (ok === required) {
+              resolve();
+            }
+          },
+          (error: Error) => {
+            failures.push(`${link.label}: ${error.message}`);
+            if (this.links.length - failures.length < required) {
+              reject(
+                new DfsError(
+                  'QUORUM',
+                  `cannot reserve new generations: ${ok} of ${this.links.length} replicas answered, ${required} required (${failures.join('; ')}). Nothing was stored. Start the missing replicas or lower the write quorum.`,
+                ),
+              );
+            }
+          },
+        );
+      }
+    });
+  }
+
+  /** A tombstone can go once every replica acknowledged being complete past it, and this catalog too. */
+  private async dropAppliedTombstones(): Promise<void> {
+    const everyone = Math.min(this.store.marks.completeThrough, ...this.links.map((link) => link.synced));
+    for (const { clientId, name, state } of [...this.store.catalog.index.all()]) {
+      if (state.tombstone && state.tombstone.generation <= everyone) {
+        await this.store.dropVersion(clientId, name, state.tombstone.generation, true);
+      }
     }
-    return { record: current, body: await this.store.openRead(clientId, name) };
+  }
+
+  /** Serves only bytes that hash right: a damaged or corrupted copy is rewritten from a replica first. */
+  private async verifiedCopy(clientId: string, name: string, generation?: number): Promise<DownloadSource> {
+    await this.readiness.whenReady();
+    const state = this.store.state(clientId, name);
+    const record = generation === undefined ? state?.versions[0] : state?.versions.find((version) => version.generation === generation);
+    if (!record) {
+      throw new DfsError(
+        'NOT_FOUND',
+        generation === undefined ? `${name} is not stored for client ${clientId}` : `generation ${generation} of ${name} is not kept for client ${clientId} (dfs versions lists the kept ones)`,
+      );
+    }
+    if (!this.store.hasBytes(clientId, name, record.generation) || !(await this.store.verify(clientId, name, record.generation))) {
+      this.log(`DOWNLOAD ${clientId}/${name}: the primary's copy of generation ${record.generation} is missing or fails its checksum; copying it from a replica`);
+      if (!(await repairVersion(this, record))) {
+        throw new DfsError('CHECKSUM', `the stored copy of ${name} is damaged and no replica holds a good one`);
+      }
+    }
+    return this.store.openRead(clientId, name, record.generation);
   }
 
   private copiesOf(file: FileRecord): number {
     const key = fileKey(file.clientId, file.name);
-    return 1 + this.links.filter((link) => !link.behind.has(key)).length;
+    const here = this.store.hasBytes(file.clientId, file.name, file.generation) ? 1 : 0;
+    return here + this.links.filter((link) => !link.behind.has(key)).length;
   }
 }

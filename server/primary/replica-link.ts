@@ -1,11 +1,25 @@
-import { Readable } from 'stream';
 import { ReplicaAddress } from '../config/cluster-layout';
 import { Connection, ConnectionTimeouts } from '../net/connection';
 import { refuseIfChallenged } from '../net/handshake';
 import type { Security } from '../net/security';
 import { RetryPolicy, connectWithRetry } from '../net/tcp';
-import { fileKey } from '../storage/key-lock';
-import { DfsError, FileRecord, Reply, decodeRecords, formatRequest, parseReply, replyError, toDfsError } from '../protocol';
+import {
+  DfsError,
+  InventoryHeader,
+  InventoryRecord,
+  Reply,
+  ReplicaChecksum,
+  ReplicaStep,
+  Request,
+  VersionRecord,
+  decodeListing,
+  formatReplicaChecksum,
+  formatRequest,
+  parseFileHeader,
+  parseReply,
+  replyError,
+  toDfsError,
+} from '../protocol';
 
 export interface LinkOptions {
   timeouts: ConnectionTimeouts;
@@ -14,14 +28,28 @@ export interface LinkOptions {
   security?: Security;
 }
 
-/** The primary's view of one replica: how to reach it and what it last said. */
+export interface ReplicaInventory {
+  header: InventoryHeader;
+  records: InventoryRecord[];
+}
+
+/** The primary's view of one replica: how to reach it, what it last said, what it lacks. */
 export class ReplicaLink {
   reachable: boolean | undefined;
   lastError: string | undefined;
+  /** When a catch-up pass last brought this replica fully in step. */
   lastSyncMs: number | undefined;
   repairs = 0;
-  /** Files (by key) this replica is known to lack or hold in an older version. */
-  readonly behind = new Set<string>();
+  /**
+   * Names (by key) whose newest state this replica is known or presumed to lack: since
+   * when, and the reason when the last attempt to settle one failed.
+   */
+  readonly behind = new Map<string, { sinceMs: number; reason?: string }>();
+  /** The completeness the replica last acknowledged (SYNCED), and the catalog it belongs to. */
+  synced = -1;
+  nodeId: string | undefined;
+  /** Its catalog has been compared with ours since this primary started. */
+  merged = false;
 
   constructor(
     readonly address: ReplicaAddress,
@@ -53,12 +81,23 @@ export class ReplicaLink {
     }
   }
 
-  markBehind(clientId: string, name: string): void {
-    this.behind.add(fileKey(clientId, name));
+  markBehind(key: string, reason?: string): void {
+    this.behind.set(key, { sinceMs: this.behind.get(key)?.sinceMs ?? Date.now(), reason });
   }
 
-  caughtUp(clientId: string, name: string): void {
-    this.behind.delete(fileKey(clientId, name));
+  /** The names that failed to settle, with why (for STATUS). */
+  failing(limit: number): { key: string; reason: string }[] {
+    const result: { key: string; reason: string }[] = [];
+    for (const [key, entry] of this.behind) {
+      if (entry.reason && result.length < limit) {
+        result.push({ key, reason: entry.reason });
+      }
+    }
+    return result;
+  }
+
+  caughtUp(key: string): void {
+    this.behind.delete(key);
   }
 
   noteFailure(error: unknown): void {
@@ -83,33 +122,40 @@ export class ReplicaLink {
     }
   }
 
-  async deleteFile(clientId: string, name: string): Promise<void> {
-    const conn = await this.connect();
-    try {
-      await conn.writeLine(formatRequest({ verb: 'REPLICA_DELETE', clientId, name }));
-      const reply = parseReply(refuseIfChallenged(await conn.readLine()));
-      if (reply.token !== Reply.REPLICA_SUCCESS) {
-        throw replyError(reply);
-      }
-    } catch (error) {
-      this.noteFailure(error);
-      throw error;
-    } finally {
-      conn.destroy();
-    }
+  /** A connection ready to carry one change: opened before a delete is decided, so the decision knows who is reachable. */
+  async openChange(): Promise<Connection> {
+    return this.connect();
   }
 
-  /** Every file the replica holds, with the checksum it recorded. */
-  async inventory(): Promise<FileRecord[]> {
+  /** Sends a tombstone over a connection from openChange (or a fresh one). */
+  async sendTombstone(record: VersionRecord, conn?: Connection): Promise<void> {
+    await this.request({ verb: 'REPLICA_DELETE', clientId: record.clientId, generation: record.generation, mtimeMs: record.mtimeMs, name: record.name }, Reply.REPLICA_SUCCESS, conn);
+  }
+
+  async dropVersion(clientId: string, name: string, generation: number): Promise<void> {
+    await this.request({ verb: 'DROP_VERSION', clientId, generation, name }, Reply.REPLICA_SUCCESS);
+  }
+
+  async reserve(through: number): Promise<void> {
+    await this.request({ verb: 'RESERVE', generation: through }, Reply.OK);
+  }
+
+  async certify(through: number): Promise<void> {
+    await this.request({ verb: 'SYNCED', generation: through }, Reply.OK);
+    this.synced = Math.max(this.synced, through);
+  }
+
+  /** Every version and tombstone the replica holds, with what its catalog says of itself. */
+  async inventory(): Promise<ReplicaInventory> {
     const conn = await this.connect();
     try {
       await conn.writeLine(formatRequest({ verb: 'INVENTORY' }));
-      const reply = parseReply(refuseIfChallenged(await conn.readLine()));
-      if (reply.token !== Reply.OK) {
-        throw replyError(reply);
+      const text = (await conn.readToEnd(1024 * 1024 * 1024)).toString('utf8');
+      const listing = decodeListing<InventoryRecord, InventoryHeader>(refuseIfChallenged(text));
+      if (!listing.header || typeof listing.header.synced !== 'number') {
+        throw new DfsError('PROTOCOL', `${this.label} sent an inventory without its header`);
       }
-      const records = decodeRecords<FileRecord>((await conn.readToEnd(1024 * 1024 * 1024)).toString('utf8'));
-      return records.filter(isFileRecord);
+      return { header: listing.header, records: listing.records.filter(isVersionRecord) };
     } catch (error) {
       this.noteFailure(error);
       throw error;
@@ -118,36 +164,34 @@ export class ReplicaLink {
     }
   }
 
-  /** Streams one of the replica's copies, for repairing the primary's. */
-  async download(clientId: string, name: string): Promise<{ size: number; sha256: string; body: AsyncIterable<Buffer>; close(): void }> {
+  /** Streams one of the replica's copies (the current one, or a kept older version). */
+  async download(clientId: string, name: string, generation?: number): Promise<{ size: number; sha256: string; generation: number; body: AsyncIterable<Buffer>; close(): void }> {
     const conn = await this.connect();
     try {
-      await conn.writeLine(formatRequest({ verb: 'DOWNLOAD', clientId, name }));
-      const line = refuseIfChallenged(await conn.readLine());
-      const reply = parseReply(line);
+      await conn.writeLine(formatRequest(generation === undefined ? { verb: 'DOWNLOAD', clientId, name } : { verb: 'DOWNLOAD_VERSION', clientId, generation, name }));
+      const reply = parseReply(refuseIfChallenged(await conn.readLine()));
       if (reply.token !== Reply.FILE || !reply.payload) {
         throw replyError(reply);
       }
-      const [sizeText, sha256] = reply.payload.split(' ');
-      const size = Number(sizeText);
-      return { size, sha256, body: conn.readBody(size), close: () => conn.destroy() };
+      const header = parseFileHeader(reply.payload);
+      return { ...header, body: conn.readBody(header.size), close: () => conn.destroy() };
     } catch (error) {
       conn.destroy();
       throw error;
     }
   }
 
-  /** Pushes a stored file through the same two-phase exchange as an upload. */
-  async push(record: FileRecord, body: Readable): Promise<void> {
+  /** Pushes a version the primary holds through the same two-phase exchange as an upload. */
+  async push(record: VersionRecord, body: AsyncIterable<Buffer>, keep: number): Promise<void> {
     const upload = await this.openUpload(record.clientId, record.name, record.size);
     try {
       for await (const chunk of body) {
-        await upload.send(chunk as Buffer);
+        await upload.send(chunk);
         if (upload.failure) {
           throw upload.failure;
         }
       }
-      await upload.prepare(record.sha256);
+      await upload.prepare({ sha256: record.sha256, generation: record.generation, mtimeMs: record.mtimeMs, keep });
       if (upload.failure) {
         throw upload.failure;
       }
@@ -157,6 +201,22 @@ export class ReplicaLink {
       }
     } finally {
       await upload.abort();
+    }
+  }
+
+  private async request(request: Request, expected: string, given?: Connection): Promise<void> {
+    const conn = given ?? (await this.connect());
+    try {
+      await conn.writeLine(formatRequest(request));
+      const reply = parseReply(refuseIfChallenged(await conn.readLine()));
+      if (reply.token !== expected) {
+        throw replyError(reply);
+      }
+    } catch (error) {
+      this.noteFailure(error);
+      throw error;
+    } finally {
+      conn.destroy();
     }
   }
 }
@@ -190,14 +250,15 @@ export class ReplicaUpload {
     }
   }
 
-  /** Hands over the checksum; resolves once the replica has the bytes on stable storage. */
-  async prepare(sha256: string): Promise<void> {
-    await this.step(`CHECKSUM ${sha256}`, Reply.REPLICA_PREPARED);
+  /** Hands over the checksum and the version; resolves once the replica has the bytes on stable storage. */
+  async prepare(step: ReplicaChecksum): Promise<void> {
+    await this.step(formatReplicaChecksum(step), Reply.REPLICA_PREPARED);
     this.prepared = this.ok;
   }
 
+  /** Sent only once the primary's catalog holds the version: the replica then records and places it. */
   async commit(): Promise<void> {
-    await this.step('COMMIT', Reply.REPLICA_SUCCESS);
+    await this.step(ReplicaStep.COMMIT, Reply.REPLICA_SUCCESS);
     this.finished = true;
     this.conn.destroy();
   }
@@ -213,7 +274,7 @@ export class ReplicaUpload {
     this.finished = true;
     try {
       if (this.prepared) {
-        await this.conn.writeLine('ABORT');
+        await this.conn.writeLine(ReplicaStep.ABORT);
         await this.conn.readLine(2_000);
       } else {
         // Mid-body an ABORT line would read as file bytes; a half-close makes the body short instead.
@@ -250,16 +311,17 @@ export class ReplicaUpload {
   }
 }
 
-
 /** A replica's word is checked before catch-up acts on it. */
-function isFileRecord(value: unknown): value is FileRecord {
-  const record = value as FileRecord;
+function isVersionRecord(value: unknown): value is InventoryRecord {
+  const record = value as InventoryRecord;
   return (
     typeof record === 'object' &&
     record !== null &&
     typeof record.clientId === 'string' &&
     typeof record.name === 'string' &&
     typeof record.sha256 === 'string' &&
-    Number.isSafeInteger(record.size)
+    Number.isSafeInteger(record.size) &&
+    Number.isSafeInteger(record.generation) &&
+    Number.isSafeInteger(record.mtimeMs)
   );
 }

@@ -1,17 +1,16 @@
 import { refuseIfChallenged } from '../net/handshake';
-import { FileRecord, Reply, ScrubReport, decodeRecords, formatRequest, parseReply, replyError } from '../protocol';
+import { InventoryRecord, ScrubReport, decodeListing, formatRequest } from '../protocol';
 import { fileKey } from '../storage/key-lock';
 import type { CatchUp } from './catch-up';
-import { copyFromReplica } from './copy-from-replica';
+import { repairVersion } from './copy-from-replica';
 import type { PrimaryContext } from './primary-context';
 import type { ReplicaLink } from './replica-link';
 
-
 /**
- * Verifies every copy against its checksum and repairs what fails: the primary's own
- * copies from a replica whose bytes still hash right, the replicas' from the primary
- * through catch-up (a replica drops a copy that fails its own check, which makes it
- * "behind").
+ * Verifies every copy of every kept version against its checksum and repairs what
+ * fails: the primary's own copies from a replica whose bytes still hash right, the
+ * replicas' from the primary through catch-up (a replica marks a copy that fails its
+ * own check as damaged, which its inventory then shows).
  */
 export class Scrubber {
   private running: Promise<ScrubReport> | undefined;
@@ -43,20 +42,25 @@ export class Scrubber {
 
   private async scrub(): Promise<ScrubReport> {
     const report: ScrubReport = { checked: 0, primaryCorrupted: 0, primaryRepaired: 0, replicaCorrupted: {}, unreachable: [], unrecoverable: [] };
-    for (const record of this.primary.store.all()) {
-      report.checked++;
-      const intact = await this.primary.store.verify(record.clientId, record.name).catch((error: Error) => {
-        this.primary.log(`scrub: skipped ${record.clientId}/${record.name}: ${error.message}`);
-        return true;
-      });
-      if (intact) {
-        continue;
-      }
-      report.primaryCorrupted++;
-      if (await this.repairPrimaryCopy(record)) {
-        report.primaryRepaired++;
-      } else {
-        report.unrecoverable.push(`${record.clientId}/${record.name}`);
+    const store = this.primary.store;
+    for (const { state } of [...store.catalog.index.all()]) {
+      for (const version of state.versions) {
+        report.checked++;
+        const intact =
+          store.hasBytes(version.clientId, version.name, version.generation) &&
+          (await store.verify(version.clientId, version.name, version.generation).catch((error: Error) => {
+            this.primary.log(`scrub: skipped ${version.clientId}/${version.name} generation ${version.generation}: ${error.message}`);
+            return true;
+          }));
+        if (intact) {
+          continue;
+        }
+        report.primaryCorrupted++;
+        if (await repairVersion(this.primary, version)) {
+          report.primaryRepaired++;
+        } else {
+          report.unrecoverable.push(`${version.clientId}/${version.name}${version === state.versions[0] ? '' : ` (generation ${version.generation})`}`);
+        }
       }
     }
     await Promise.all(
@@ -65,8 +69,8 @@ export class Scrubber {
           const corrupted = await scrubReplica(link);
           report.replicaCorrupted[link.address.id] = corrupted.length;
           for (const record of corrupted) {
-            link.markBehind(record.clientId, record.name);
-            this.primary.log(`scrub: ${link.label} held a corrupted copy of ${record.clientId}/${record.name}`);
+            link.markBehind(fileKey(record.clientId, record.name));
+            this.primary.log(`scrub: ${link.label} held a corrupted copy of ${record.clientId}/${record.name} generation ${record.generation}`);
           }
         } catch {
           report.unreachable.push(link.address.id);
@@ -75,49 +79,19 @@ export class Scrubber {
     );
     await this.catchUp.runNow();
     this.primary.log(
-      `scrub: ${report.checked} files checked; primary ${report.primaryCorrupted} corrupted, ${report.primaryRepaired} repaired; replicas ${JSON.stringify(report.replicaCorrupted)}`,
+      `scrub: ${report.checked} versions checked; primary ${report.primaryCorrupted} corrupted, ${report.primaryRepaired} repaired; replicas ${JSON.stringify(report.replicaCorrupted)}`,
     );
     return report;
   }
-
-  /**
-   * Rewrites the primary's copy from the first replica whose bytes hash to the
-   * recorded checksum. Returns false when no replica has a good copy.
-   */
-  async repairPrimaryCopy(record: FileRecord): Promise<boolean> {
-    for (const link of this.primary.links) {
-      try {
-        const repaired = await this.primary.locks.run(fileKey(record.clientId, record.name), async () => {
-          const current = this.primary.store.get(record.clientId, record.name);
-          if (!current || current.sha256 !== record.sha256) {
-            return true; // Replaced meanwhile by a fresh upload: nothing left to repair.
-          }
-          await copyFromReplica(this.primary, link, record);
-          return true;
-        });
-        if (repaired) {
-          link.repairs++;
-          this.primary.log(`repair: primary copy of ${record.clientId}/${record.name} rewritten from ${link.label}`);
-          return true;
-        }
-      } catch (error) {
-        this.primary.log(`repair: ${link.label} cannot supply ${record.clientId}/${record.name}: ${(error as Error).message}`);
-      }
-    }
-    return false;
-  }
 }
 
-async function scrubReplica(link: ReplicaLink): Promise<FileRecord[]> {
+async function scrubReplica(link: ReplicaLink): Promise<InventoryRecord[]> {
   const conn = await link.connect();
   try {
     await conn.writeLine(formatRequest({ verb: 'SCRUB' }));
     // A scrub reads every byte the replica holds: allow it time.
-    const reply = parseReply(refuseIfChallenged(await conn.readLine(10 * 60_000)));
-    if (reply.token !== Reply.OK) {
-      throw replyError(reply);
-    }
-    return decodeRecords<FileRecord>((await conn.readToEnd(256 * 1024 * 1024)).toString('utf8'));
+    const text = (await conn.readToEnd(256 * 1024 * 1024, 10 * 60_000)).toString('utf8');
+    return decodeListing<InventoryRecord>(refuseIfChallenged(text)).records;
   } finally {
     conn.destroy();
   }

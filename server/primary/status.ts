@@ -4,7 +4,7 @@ import { ClusterStatus, Reply, ReplicaStatus, parseReply } from '../protocol';
 import type { PrimaryContext } from './primary-context';
 import type { ReplicaLink } from './replica-link';
 
-/** STATUS: asks every replica at once, so one dead replica costs one timeout, not one each. */
+/** STATUS: asks every replica at once, so one dead replica costs one timeout, not one each. Never waits for recovery. */
 export function statusHandler(primary: PrimaryContext, address: () => string, startedAt: number): Handler {
   return async (session) => {
     const replicas = await Promise.all(primary.links.map((link) => probe(link)));
@@ -17,6 +17,9 @@ export function statusHandler(primary: PrimaryContext, address: () => string, st
       files: files.length,
       bytes: files.reduce((sum, file) => sum + file.size, 0),
       uptimeMs: Date.now() - startedAt,
+      generation: primary.store.marks.highest,
+      keepVersions: primary.keepVersions,
+      ...(primary.readiness.isReady ? {} : { recovering: primary.readiness.description || 'comparing its catalog with the replicas' }),
     };
     await session.reply(Reply.OK, status);
   };
@@ -38,6 +41,7 @@ async function probe(link: ReplicaLink): Promise<ReplicaStatus> {
   } catch (error) {
     link.noteFailure(error);
   }
+  const failing = link.failing(20).map(({ key, reason }) => ({ name: key.slice(key.indexOf('\u0000') + 1), reason }));
   return {
     id: link.address.id,
     address: `${link.address.host}:${link.address.port}`,
@@ -46,5 +50,6 @@ async function probe(link: ReplicaLink): Promise<ReplicaStatus> {
     lastSyncMs: link.lastSyncMs,
     repairs: link.repairs,
     lastError: link.lastError,
+    ...(failing.length > 0 ? { failing } : {}),
   };
 }

@@ -19,6 +19,7 @@ export const ErrorCodes = [
   'REPLICA_FAILED',
   'STORAGE',
   'CONFLICT',
+  'INCOMPLETE',
   'CHECKSUM',
   'CANCELLED',
   'PROTOCOL',

@@ -4,3 +4,5 @@ export * from './messages';
 export * from './line-decoder';
 export * from './records';
 export * from './auth';
+export * from './listing';
+export * from './preconditions';

@@ -1,5 +1,6 @@
 import { DfsError, ErrorCode, isErrorCode } from './errors';
 import { validateClientId, validateFileName } from './names';
+import { Precondition, formatPrecondition, parsePrecondition } from './preconditions';
 
 /** Headers longer than this are refused before they are parsed. */
 export const MAX_HEADER_BYTES = 8 * 1024;
@@ -15,56 +16,115 @@ export const Reply = {
   REPLICA_ABORTED: 'REPLICA_ABORTED',
   DELETE_SUCCESS: 'DELETE_SUCCESS',
   DELETE_FAILURE: 'DELETE_FAILURE',
+  RESTORE_SUCCESS: 'RESTORE_SUCCESS',
+  RESTORE_FAILURE: 'RESTORE_FAILURE',
   DOWNLOAD_FAILURE: 'DOWNLOAD_FAILURE',
   FILE: 'FILE',
   OK: 'OK',
+  END: 'END',
   ERROR: 'ERROR',
 } as const;
 
+/** The two-phase REPLICA exchange's steps after the bytes, from our primary. */
+export const ReplicaStep = {
+  CHECKSUM: 'CHECKSUM',
+  COMMIT: 'COMMIT',
+  ABORT: 'ABORT',
+} as const;
+
+/**
+ * What a replica needs to commit the bytes it staged: their checksum and the version
+ * the primary gives them. `keep` is how many older versions of the name to keep.
+ */
+export interface ReplicaChecksum {
+  sha256: string;
+  generation: number;
+  mtimeMs: number;
+  keep: number;
+}
+
+export function formatReplicaChecksum(step: ReplicaChecksum): string {
+  return `${ReplicaStep.CHECKSUM} ${step.sha256} ${step.generation} ${step.mtimeMs} ${step.keep}`;
+}
+
+export function parseReplicaChecksum(line: string): ReplicaChecksum {
+  const match = /^CHECKSUM ([0-9a-f]{64}) (\d{1,16}) (\d{1,16}) (\d{1,4})$/.exec(line);
+  if (!match) {
+    throw new DfsError('PROTOCOL', `expected CHECKSUM <sha256> <generation> <time_ms> <keep> after the bytes, got ${JSON.stringify(line.slice(0, 100))}`);
+  }
+  return { sha256: match[1], generation: Number(match[2]), mtimeMs: Number(match[3]), keep: Number(match[4]) };
+}
+
 /**
  * Requests. UPLOAD, LIST and REPLICA are the report's; the rest are ours and only
- * ever sent line-terminated.
+ * ever sent line-terminated. Tokens before a file name never contain spaces, so a
+ * name (which may) is whatever lies between them and a trailing size.
  */
 export type Request =
   | { verb: 'UPLOAD'; clientId: string; name: string; size: number }
+  | { verb: 'UPLOAD_IF'; clientId: string; precondition: Precondition; name: string; size: number }
   | { verb: 'LIST'; clientId: string }
   | { verb: 'REPLICA'; clientId: string; name: string; size: number }
   | { verb: 'DOWNLOAD'; clientId: string; name: string }
+  | { verb: 'DOWNLOAD_VERSION'; clientId: string; generation: number; name: string }
   | { verb: 'DELETE'; clientId: string; name: string }
+  | { verb: 'DELETE_IF'; clientId: string; generation: number; name: string }
+  | { verb: 'VERSIONS'; clientId: string; name: string }
+  | { verb: 'RESTORE'; clientId: string; generation: number; name: string }
   | { verb: 'FILES'; clientId: string }
   | { verb: 'CLIENTS' }
   | { verb: 'STATUS' }
-  | { verb: 'REPLICA_DELETE'; clientId: string; name: string }
+  | { verb: 'REPLICA_DELETE'; clientId: string; generation: number; mtimeMs: number; name: string }
+  | { verb: 'DROP_VERSION'; clientId: string; generation: number; name: string }
   | { verb: 'INVENTORY' }
+  | { verb: 'RESERVE'; generation: number }
+  | { verb: 'SYNCED'; generation: number }
   | { verb: 'SCRUB' };
 
 export type Verb = Request['verb'];
 
 export const Verbs: readonly Verb[] = [
   'UPLOAD',
+  'UPLOAD_IF',
   'LIST',
   'REPLICA',
   'DOWNLOAD',
+  'DOWNLOAD_VERSION',
   'DELETE',
+  'DELETE_IF',
+  'VERSIONS',
+  'RESTORE',
   'FILES',
   'CLIENTS',
   'STATUS',
   'REPLICA_DELETE',
+  'DROP_VERSION',
   'INVENTORY',
+  'RESERVE',
+  'SYNCED',
   'SCRUB',
 ];
+
+/** The primary-to-replica verbs: with a cluster secret, replicas serve them only to the primary. */
+export const MemberVerbs: readonly Verb[] = ['REPLICA', 'REPLICA_DELETE', 'DROP_VERSION', 'INVENTORY', 'RESERVE', 'SYNCED', 'SCRUB'];
 
 /** The failure token a verb answers with, so even a malformed request gets a reply its client understands. */
 export function failureTokenFor(verb: string | undefined): string {
   switch (verb) {
     case 'UPLOAD':
+    case 'UPLOAD_IF':
       return Reply.UPLOAD_FAILURE;
     case 'REPLICA':
     case 'REPLICA_DELETE':
+    case 'DROP_VERSION':
       return Reply.REPLICA_FAILURE;
     case 'DELETE':
+    case 'DELETE_IF':
       return Reply.DELETE_FAILURE;
+    case 'RESTORE':
+      return Reply.RESTORE_FAILURE;
     case 'DOWNLOAD':
+    case 'DOWNLOAD_VERSION':
       return Reply.DOWNLOAD_FAILURE;
     default:
       return Reply.ERROR;
@@ -77,49 +137,118 @@ export function verbOf(line: string): string {
   return space === -1 ? line : line.slice(0, space);
 }
 
+/** What each verb takes after its name, for the "needs ..." message. */
+const USAGE: Record<Verb, string> = {
+  UPLOAD: '<client_id> <filename> <filesize>',
+  UPLOAD_IF: '<client_id> <generation|absent> <filename> <filesize>',
+  LIST: '<client_id>',
+  REPLICA: '<client_id> <filename> <filesize>',
+  DOWNLOAD: '<client_id> <filename>',
+  DOWNLOAD_VERSION: '<client_id> <generation> <filename>',
+  DELETE: '<client_id> <filename>',
+  DELETE_IF: '<client_id> <generation> <filename>',
+  VERSIONS: '<client_id> <filename>',
+  RESTORE: '<client_id> <generation> <filename>',
+  FILES: '<client_id>',
+  CLIENTS: '',
+  STATUS: '',
+  REPLICA_DELETE: '<client_id> <generation> <time_ms> <filename>',
+  DROP_VERSION: '<client_id> <generation> <filename>',
+  INVENTORY: '',
+  RESERVE: '<generation>',
+  SYNCED: '<generation>',
+  SCRUB: '',
+};
+
 /**
- * Parses one header. Names may contain spaces: the client id is the second token,
- * the size (where there is one) the last, and the name is everything between.
+ * Parses one header. Names may contain spaces: the tokens before a name (client id,
+ * generation, precondition) and the size after it never do.
  */
 export function parseRequest(line: string, maxFileSize = Number.MAX_SAFE_INTEGER): Request {
   const verb = verbOf(line);
-  const rest = line.slice(verb.length + 1);
-  switch (verb) {
+  if (!(Verbs as readonly string[]).includes(verb)) {
+    throw new DfsError('UNKNOWN_VERB', `unknown verb ${JSON.stringify(verb.slice(0, 40))}; expected one of ${Verbs.join(', ')}`);
+  }
+  const known = verb as Verb;
+  const rest = line.length > verb.length ? line.slice(verb.length + 1) : '';
+  const usage = (): DfsError => new DfsError('BAD_HEADER', `${known} needs ${USAGE[known] || 'no arguments'}`);
+  /** Splits `count` space-free tokens off the front; the rest is what follows them. */
+  const leading = (count: number): { tokens: string[]; remainder: string } => {
+    const tokens: string[] = [];
+    let remainder = rest;
+    for (let index = 0; index < count; index++) {
+      const space = remainder.indexOf(' ');
+      if (space <= 0) {
+        throw usage();
+      }
+      tokens.push(remainder.slice(0, space));
+      remainder = remainder.slice(space + 1);
+    }
+    return { tokens, remainder };
+  };
+  const nameAndSize = (remainder: string): { name: string; size: number } => {
+    const lastSpace = remainder.lastIndexOf(' ');
+    if (lastSpace === -1) {
+      throw usage();
+    }
+    return { name: validateFileName(remainder.slice(0, lastSpace)), size: parseSize(remainder.slice(lastSpace + 1), maxFileSize) };
+  };
+  switch (known) {
     case 'UPLOAD':
     case 'REPLICA': {
-      const { clientId, remainder } = splitClientId(rest, verb);
-      const lastSpace = remainder.lastIndexOf(' ');
-      if (lastSpace === -1) {
-        throw new DfsError('BAD_HEADER', `${verb} needs <client_id> <filename> <filesize>`);
-      }
-      const name = validateFileName(remainder.slice(0, lastSpace));
-      const size = parseSize(remainder.slice(lastSpace + 1), maxFileSize);
-      return { verb, clientId, name, size };
+      const { tokens, remainder } = leading(1);
+      return { verb: known, clientId: validateClientId(tokens[0]), ...nameAndSize(remainder) };
+    }
+    case 'UPLOAD_IF': {
+      const { tokens, remainder } = leading(2);
+      return { verb: known, clientId: validateClientId(tokens[0]), precondition: parsePrecondition(tokens[1]), ...nameAndSize(remainder) };
     }
     case 'DOWNLOAD':
     case 'DELETE':
+    case 'VERSIONS': {
+      const { tokens, remainder } = leading(1);
+      return { verb: known, clientId: validateClientId(tokens[0]), name: validateFileName(remainder) };
+    }
+    case 'DOWNLOAD_VERSION':
+    case 'DELETE_IF':
+    case 'RESTORE':
+    case 'DROP_VERSION': {
+      const { tokens, remainder } = leading(2);
+      return { verb: known, clientId: validateClientId(tokens[0]), generation: parseGeneration(tokens[1]), name: validateFileName(remainder) };
+    }
     case 'REPLICA_DELETE': {
-      const { clientId, remainder } = splitClientId(rest, verb);
-      return { verb, clientId, name: validateFileName(remainder) };
+      const { tokens, remainder } = leading(3);
+      return {
+        verb: known,
+        clientId: validateClientId(tokens[0]),
+        generation: parseGeneration(tokens[1]),
+        mtimeMs: parseGeneration(tokens[2]),
+        name: validateFileName(remainder),
+      };
     }
     case 'LIST':
     case 'FILES': {
       if (rest.length === 0 || rest.includes(' ')) {
-        throw new DfsError('BAD_HEADER', `${verb} needs exactly <client_id>`);
+        throw new DfsError('BAD_HEADER', `${known} needs exactly <client_id>`);
       }
-      return { verb, clientId: validateClientId(rest) };
+      return { verb: known, clientId: validateClientId(rest) };
+    }
+    case 'RESERVE':
+    case 'SYNCED': {
+      if (rest.length === 0 || rest.includes(' ')) {
+        throw usage();
+      }
+      return { verb: known, generation: parseGeneration(rest) };
     }
     case 'CLIENTS':
     case 'STATUS':
     case 'INVENTORY':
     case 'SCRUB': {
       if (line !== verb) {
-        throw new DfsError('BAD_HEADER', `${verb} takes no arguments`);
+        throw new DfsError('BAD_HEADER', `${known} takes no arguments`);
       }
-      return { verb };
+      return { verb: known };
     }
-    default:
-      throw new DfsError('UNKNOWN_VERB', `unknown verb ${JSON.stringify(verb.slice(0, 40))}; expected one of ${Verbs.join(', ')}`);
   }
 }
 
@@ -128,27 +257,31 @@ export function formatRequest(request: Request): string {
     case 'UPLOAD':
     case 'REPLICA':
       return `${request.verb} ${request.clientId} ${request.name} ${request.size}`;
+    case 'UPLOAD_IF':
+      return `${request.verb} ${request.clientId} ${formatPrecondition(request.precondition)} ${request.name} ${request.size}`;
     case 'DOWNLOAD':
     case 'DELETE':
-    case 'REPLICA_DELETE':
+    case 'VERSIONS':
       return `${request.verb} ${request.clientId} ${request.name}`;
+    case 'DOWNLOAD_VERSION':
+    case 'DELETE_IF':
+    case 'RESTORE':
+    case 'DROP_VERSION':
+      return `${request.verb} ${request.clientId} ${request.generation} ${request.name}`;
+    case 'REPLICA_DELETE':
+      return `${request.verb} ${request.clientId} ${request.generation} ${request.mtimeMs} ${request.name}`;
     case 'LIST':
     case 'FILES':
       return `${request.verb} ${request.clientId}`;
+    case 'RESERVE':
+    case 'SYNCED':
+      return `${request.verb} ${request.generation}`;
     case 'CLIENTS':
     case 'STATUS':
     case 'INVENTORY':
     case 'SCRUB':
       return request.verb;
   }
-}
-
-function splitClientId(rest: string, verb: string): { clientId: string; remainder: string } {
-  const space = rest.indexOf(' ');
-  if (rest.length === 0 || space <= 0) {
-    throw new DfsError('BAD_HEADER', `${verb} needs <client_id> <filename>${verb === 'UPLOAD' || verb === 'REPLICA' ? ' <filesize>' : ''}`);
-  }
-  return { clientId: validateClientId(rest.slice(0, space)), remainder: rest.slice(space + 1) };
 }
 
 export function parseSize(text: string, maxFileSize: number): number {
@@ -163,6 +296,32 @@ export function parseSize(text: string, maxFileSize: number): number {
     throw new DfsError('TOO_LARGE', `file size ${size} is over this server's limit of ${maxFileSize} bytes`);
   }
   return size;
+}
+
+export function parseGeneration(text: string): number {
+  if (!/^\d{1,16}$/.test(text) || !Number.isSafeInteger(Number(text))) {
+    throw new DfsError('BAD_HEADER', `${JSON.stringify(text.slice(0, 40))} is not a generation (a whole number)`);
+  }
+  return Number(text);
+}
+
+/** `FILE <size> <sha256> <generation>`: what precedes a download's bytes. */
+export interface FileHeader {
+  size: number;
+  sha256: string;
+  generation: number;
+}
+
+export function formatFileHeader(header: FileHeader): string {
+  return `${Reply.FILE} ${header.size} ${header.sha256} ${header.generation}`;
+}
+
+export function parseFileHeader(payload: string): FileHeader {
+  const match = /^(\d{1,16}) ([0-9a-f]{64}) (\d{1,16})$/.exec(payload);
+  if (!match) {
+    throw new DfsError('PROTOCOL', `expected FILE <size> <sha256> <generation>, got FILE ${JSON.stringify(payload.slice(0, 100))}`);
+  }
+  return { size: Number(match[1]), sha256: match[2], generation: Number(match[3]) };
 }
 
 /** A reply line from one of our servers, as our own clients read it. */

@@ -1,19 +1,67 @@
-/** One stored file, as FILES and INVENTORY describe it (one JSON object per line). */
+/** One stored file, as FILES describes it (one JSON object per line). */
 export interface FileRecord {
   clientId: string;
   name: string;
   size: number;
-  /** When the file was stored, in milliseconds since the epoch. */
+  /** When this version was stored, in milliseconds since the epoch (the primary's clock at its commit). */
   mtimeMs: number;
   sha256: string;
-  /** How many nodes hold this exact content: the primary plus replicas in step (FILES only). */
+  /** The version's generation: unique in the cluster, higher for every later change of any file. */
+  generation: number;
+  /** How many nodes hold this exact version: the primary plus replicas in step (FILES only). */
   copies?: number;
+}
+
+/**
+ * One version of a name as a node records it: a stored file, or a delete (a
+ * tombstone). The highest generation of a name is its current state, wherever it is.
+ */
+export interface VersionRecord {
+  clientId: string;
+  name: string;
+  generation: number;
+  size: number;
+  sha256: string;
+  mtimeMs: number;
+  /** Set on a tombstone: the name was deleted at this generation (size 0, empty checksum). */
+  deleted?: true;
+}
+
+/** One entry of INVENTORY: a version a replica holds, and whether its bytes are intact. */
+export interface InventoryRecord extends VersionRecord {
+  /** The version is recorded but its bytes are missing or failed their checksum. */
+  damaged?: true;
+}
+
+/** INVENTORY's first line: what the node's catalog says about itself. */
+export interface InventoryHeader {
+  /** Random, made when the node's catalog was created: a new or replaced data folder has a new one. */
+  nodeId: string;
+  /** The highest generation the node has recorded. */
+  highest: number;
+  /** The highest generation a primary reserved on this node; no generation at or below it may be issued again. */
+  reserved: number;
+  /**
+   * The primary certified that this node holds, for every name, a state at least as new
+   * as the cluster's latest one at or below this generation; -1 when never certified.
+   */
+  synced: number;
+}
+
+/** One entry of VERSIONS: a version kept of a file, newest first. */
+export interface VersionInfo {
+  generation: number;
+  size: number;
+  sha256: string;
+  mtimeMs: number;
+  current: boolean;
 }
 
 /** A client directory, as CLIENTS describes it. */
 export interface ClientRecord {
   clientId: string;
   files: number;
+  /** Bytes of the current versions. */
   bytes: number;
 }
 
@@ -21,11 +69,14 @@ export interface ReplicaStatus {
   id: number;
   address: string;
   reachable: boolean;
-  /** Files this replica is known to be missing or to hold in an older version. */
+  /** Names whose newest state this replica is known to lack, tombstones included. */
   filesBehind: number;
+  /** When a catch-up pass last brought this replica fully in step. */
   lastSyncMs?: number;
   repairs: number;
   lastError?: string;
+  /** Names the last catch-up pass could not settle, with the reason (at most 20). */
+  failing?: { name: string; reason: string }[];
 }
 
 /** STATUS on the primary. */
@@ -37,6 +88,11 @@ export interface ClusterStatus {
   files: number;
   bytes: number;
   uptimeMs: number;
+  /** The highest generation this primary has issued or learned. */
+  generation: number;
+  keepVersions: number;
+  /** Set while the primary cannot serve yet, saying what it waits for. */
+  recovering?: string;
 }
 
 /** STATUS on a replica. */
@@ -47,6 +103,8 @@ export interface ReplicaNodeStatus {
   files: number;
   bytes: number;
   uptimeMs: number;
+  generation: number;
+  synced: number;
 }
 
 export type NodeStatus = ClusterStatus | ReplicaNodeStatus;
@@ -63,22 +121,19 @@ export interface ScrubReport {
   unrecoverable: string[];
 }
 
-/** UPLOAD_SUCCESS's payload for our own clients. */
+/** UPLOAD_SUCCESS's (and RESTORE_SUCCESS's) payload for our own clients. */
 export interface UploadReceipt {
   sha256: string;
   size: number;
+  generation: number;
   /** Nodes that hold the file now, the primary included. */
   copies: number;
   replicasBehind: number[];
 }
 
-export function encodeRecords(records: readonly unknown[]): string {
-  return records.map((record) => JSON.stringify(record)).join('\n') + (records.length > 0 ? '\n' : '');
-}
-
-export function decodeRecords<T>(text: string): T[] {
-  return text
-    .split('\n')
-    .filter((line) => line.length > 0)
-    .map((line) => JSON.parse(line) as T);
+/** DELETE_SUCCESS's payload for our own clients. */
+export interface DeleteReceipt {
+  generation: number;
+  copies: number;
+  replicasBehind: number[];
 }

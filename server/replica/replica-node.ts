@@ -2,15 +2,17 @@ import * as path from 'path';
 import { ReplicaAddress, replicaRoot } from '../config/cluster-layout';
 import { ConnectionTimeouts } from '../net/connection';
 import type { Security } from '../net/security';
-import { Reply, ReplicaNodeStatus } from '../protocol';
+import { MemberVerbs, Reply, ReplicaNodeStatus } from '../protocol';
 import { clientsHandler } from '../node/handlers/clients';
 import { downloadHandler } from '../node/handlers/download';
 import { filesHandler } from '../node/handlers/files';
 import { inventoryHandler } from '../node/handlers/inventory';
 import { listHandler } from '../node/handlers/list';
+import { versionsHandler } from '../node/handlers/versions';
 import { NodeServer } from '../node/node-server';
 import { DiskStore } from '../storage/disk-store';
-import { KeyLock } from '../storage/key-lock';
+import { dropVersionHandler } from './drop-version';
+import { reserveHandler, syncedHandler } from './marks';
 import { replicaDeleteHandler } from './replica-delete';
 import { replicateHandler } from './replicate';
 import { replicaScrubHandler } from './scrub';
@@ -28,7 +30,7 @@ export interface ReplicaNodeOptions {
   log: (line: string) => void;
 }
 
-/** A replica: stores what the primary sends under `<data-dir>/replica<id>`. */
+/** A replica: stores what the primary sends under `<data-dir>/replica<id>`, by generation. */
 export class ReplicaNode {
   readonly store: DiskStore;
   private readonly server: NodeServer;
@@ -37,19 +39,21 @@ export class ReplicaNode {
 
   constructor(private readonly options: ReplicaNodeOptions) {
     this.store = new DiskStore(path.join(options.dataDir, replicaRoot(options.id)), { durable: options.durable, log: options.log });
-    const locks = new KeyLock();
     this.server = new NodeServer(
       {
-        // The primary sends COMMIT once it holds the file's lock, which a catch-up push of
-        // the same file may hold for a while: wait well past the idle timeout for it.
-        REPLICA: replicateHandler(this.store, locks, Math.max(10 * options.timeouts.idleMs, 60_000)),
-        REPLICA_DELETE: replicaDeleteHandler(this.store, locks),
+        REPLICA: replicateHandler(this.store, Math.max(10 * options.timeouts.idleMs, 60_000)),
+        REPLICA_DELETE: replicaDeleteHandler(this.store),
+        DROP_VERSION: dropVersionHandler(this.store),
         INVENTORY: inventoryHandler(this.store),
-        SCRUB: replicaScrubHandler(this.store, locks),
+        RESERVE: reserveHandler(this.store),
+        SYNCED: syncedHandler(this.store),
+        SCRUB: replicaScrubHandler(this.store),
         DOWNLOAD: downloadHandler(this.store),
+        DOWNLOAD_VERSION: downloadHandler(this.store),
         LIST: listHandler(this.store),
         FILES: filesHandler(this.store),
         CLIENTS: clientsHandler(this.store),
+        VERSIONS: versionsHandler(this.store),
         STATUS: async (session) => session.reply(Reply.OK, this.status()),
       },
       {
@@ -60,15 +64,18 @@ export class ReplicaNode {
         maxFileSize: options.maxFileSize,
         log: options.log,
         security: options.security,
-        // With a secret, only the primary may change what a replica stores or read its inventory.
-        primaryOnly: ['REPLICA', 'REPLICA_DELETE', 'INVENTORY', 'SCRUB'],
+        // With a secret, only the primary may change what a replica stores or read its catalog.
+        primaryOnly: MemberVerbs,
         maxConnections: options.maxConnections,
       },
     );
   }
 
   async start(): Promise<ReplicaAddress> {
-    await this.store.open();
+    const opening = await this.store.open();
+    if (opening.redone > 0 || opening.damaged > 0 || opening.orphans > 0) {
+      this.options.log(`opened ${this.store.root}: ${opening.redone} interrupted placements finished, ${opening.damaged} versions to get from the primary, ${opening.orphans} files the catalog does not hold moved to .dfs/orphans`);
+    }
     const { host, port } = await this.server.listen();
     this.address = { id: this.options.id, host, port };
     return this.address;
@@ -88,6 +95,8 @@ export class ReplicaNode {
       files: files.length,
       bytes: files.reduce((sum, file) => sum + file.size, 0),
       uptimeMs: Date.now() - this.startedAt,
+      generation: this.store.marks.highest,
+      synced: this.store.marks.synced,
     };
   }
 }

@@ -1,16 +1,18 @@
 import { createHash } from 'crypto';
 import type { Handler } from '../net/session';
-import { DfsError, Reply } from '../protocol';
-import { KeyLock, fileKey } from '../storage/key-lock';
-import type { Store } from '../storage/store';
+import { DfsError, Reply, ReplicaStep, VersionRecord, parseReplicaChecksum } from '../protocol';
+import type { DiskStore } from '../storage/disk-store';
 
 /**
  * REPLICA. From the report's primary (unterminated header) it is one step: bytes in,
- * saved, REPLICA_SUCCESS. From ours it is two-phase: bytes, `CHECKSUM <sha256>` ->
- * REPLICA_PREPARED once the bytes are on stable storage, then `COMMIT` makes them
- * visible or `ABORT` (or a dropped connection) throws them away.
+ * stored, REPLICA_SUCCESS; such a primary knows no generations, so the replica gives
+ * the version the next one of its own. From ours it is two-phase: bytes, then
+ * `CHECKSUM <sha256> <generation> <time> <keep>` -> REPLICA_PREPARED once the bytes
+ * are on stable storage (nothing visible yet), then `COMMIT`, sent only after the
+ * primary's catalog holds the version, records and places it, or `ABORT` (or a
+ * dropped connection) throws the bytes away.
  */
-export function replicateHandler(store: Store, locks: KeyLock, commitTimeoutMs: number): Handler {
+export function replicateHandler(store: DiskStore, commitTimeoutMs: number): Handler {
   return async (session) => {
     if (session.request.verb !== 'REPLICA') {
       return;
@@ -29,31 +31,29 @@ export function replicateHandler(store: Store, locks: KeyLock, commitTimeoutMs: 
         if (session.conn.hasUnreadBytes()) {
           throw new DfsError('EXTRA_BYTES', `more than the declared ${size} bytes arrived`);
         }
-        await locks.run(fileKey(clientId, name), () => store.commit(staged, clientId, name, sha256));
+        const record: VersionRecord = { clientId, name, generation: store.marks.highest + 1, size, sha256, mtimeMs: Date.now() };
+        await store.commitVersion(staged, record, 0);
         await session.reply(Reply.REPLICA_SUCCESS);
         return;
       }
-      const checksumLine = await session.conn.readLine();
-      const expected = /^CHECKSUM ([0-9a-f]{64})$/.exec(checksumLine)?.[1];
-      if (!expected) {
-        throw new DfsError('PROTOCOL', `expected CHECKSUM <sha256> after the bytes, got ${JSON.stringify(checksumLine.slice(0, 80))}`);
-      }
-      if (expected !== sha256) {
-        throw new DfsError('CHECKSUM', `bytes received hash to ${sha256}, the primary sent ${expected}`);
+      const step = parseReplicaChecksum(await session.conn.readLine());
+      if (step.sha256 !== sha256) {
+        throw new DfsError('CHECKSUM', `bytes received hash to ${sha256}, the primary sent ${step.sha256}`);
       }
       await staged.seal();
       await session.reply(Reply.REPLICA_PREPARED);
+      // The primary sends COMMIT after its own catalog record, which may wait on an
+      // earlier write of the same name: allow well past the idle timeout for it.
       const decision = await session.conn.readLine(commitTimeoutMs);
-      if (decision === 'COMMIT') {
-        await locks.run(fileKey(clientId, name), () => store.commit(staged, clientId, name, sha256));
-        await session.reply(Reply.REPLICA_SUCCESS);
-      } else {
+      if (decision !== ReplicaStep.COMMIT) {
         await staged.abort();
         await session.reply(Reply.REPLICA_ABORTED);
+        return;
       }
-    } catch (error) {
+      await store.commitVersion(staged, { clientId, name, generation: step.generation, size, sha256, mtimeMs: step.mtimeMs }, step.keep);
+      await session.reply(Reply.REPLICA_SUCCESS);
+    } finally {
       await staged.abort();
-      throw error;
     }
   };
 }

@@ -1,81 +1,123 @@
-import { createHash, randomBytes } from 'crypto';
-import { createReadStream, promises as fs } from 'fs';
+import { randomBytes } from 'crypto';
+import { promises as fs } from 'fs';
 import * as path from 'path';
 import type { Readable } from 'stream';
-import { ClientRecord, DfsError, FileRecord, validateClientId, validateFileName } from '../protocol';
+import {
+  ClientRecord,
+  DfsError,
+  FileRecord,
+  InventoryHeader,
+  InventoryRecord,
+  VersionInfo,
+  VersionRecord,
+  validateClientId,
+  validateFileName,
+} from '../protocol';
 import { caseClash } from './case-folding';
-import { ChecksumEntry, ChecksumLog } from './checksum-log';
-import { fileKey } from './key-lock';
-import type { StagedWrite, Store } from './store';
+import { CatalogMarks, Fingerprint, versionKey } from './catalog';
+import { hashFile } from './file-hash';
+import { JournalCatalog } from './journal-catalog';
+import { LEGACY_CHECKSUM_LOG, LEGACY_JOINED_MARKER, hasClientFolders, readLegacyFiles } from './legacy-layout';
+import { ApplyOutcome, LEGACY_GENERATION, NameState, applyRecord, currentOf, isNewer, liveOf, sameVersion } from './name-state';
+import { NameLock } from './name-lock';
+import { DiskStagedWrite } from './staged-write';
+import type { StagedWrite, Store, StoreOpening } from './store';
+import { DirectorySyncer, syncDirectory } from './sync';
 
 const STATE_DIR = '.dfs';
 
+/** A change the catalog recorded (so it stands) whose bytes could not be put in place on this node. */
+export class PlacementError extends DfsError {
+  readonly recorded = true;
+}
 
 export interface DiskStoreOptions {
-  /** fsync data and directories before a commit returns; off only for throwaway benchmarks baselines. */
+  /** fsync data, folders and the catalog before a commit returns; off only for throwaway benchmark baselines. */
   durable?: boolean;
   log?: (line: string) => void;
+  /**
+   * A primary's store: when it upgrades a data folder of release 0.1 that was in step
+   * with its replicas (`.dfs/joined`), its files were the cluster's, so they get fresh
+   * generations that win over the replicas' copies, as that release's catch-up did.
+   */
+  authoritative?: boolean;
+}
+
+/** What a version's bytes need to be placed: the staged file holding them. */
+interface Supply {
+  generation: number;
+  staged: DiskStagedWrite;
 }
 
 /**
- * A node's files on the local disk. Checksums are cached in one log per node, keyed by
- * inode, size and mtime, so a crash between rename and log write only costs a rehash.
+ * A node's storage on the local disk. The catalog (`.dfs/catalog`) says which versions
+ * the node holds; the files follow it: the current version of each name at
+ * `<root>/<client>/<name>`, older versions at `.dfs/versions/<client>/<generation>`.
+ * A change is recorded in the catalog first (that is the node's commit), naming the
+ * staged bytes, and placed after; a crash in between is finished at the next open.
  */
 export class DiskStore implements Store {
-  private readonly index = new Map<string, Map<string, FileRecord>>();
+  readonly root: string;
+  readonly catalog: JournalCatalog;
+  private readonly stateDir: string;
   private readonly tmpDir: string;
-  private readonly checksums: ChecksumLog;
-  /** The bytes each checksum was computed from, to tell the log what it may trust. */
-  private readonly onDisk = new Map<string, ChecksumEntry>();
+  private readonly versionsDir: string;
+  private readonly locks = new NameLock();
+  private readonly syncer: DirectorySyncer;
+  /** Versions whose bytes are missing or failed their checksum, with the reason. */
+  private readonly damaged = new Map<string, string>();
   /** Folders known to exist durably, so a commit into one skips its mkdir. */
   private readonly knownFolders = new Set<string>();
   private readonly pendingFolders = new Map<string, Promise<void>>();
   /** Probed at open(): names differing only in case are then one file on disk. */
   private caseInsensitive = false;
   private readonly durable: boolean;
+  private readonly authoritative: boolean;
   private readonly log: (line: string) => void;
 
-  constructor(
-    readonly root: string,
-    options: DiskStoreOptions = {},
-  ) {
+  constructor(root: string, options: DiskStoreOptions = {}) {
     this.root = path.resolve(root);
-    this.tmpDir = path.join(this.root, STATE_DIR, 'tmp');
-    this.checksums = new ChecksumLog(path.join(this.root, STATE_DIR, 'checksums.log'), options.log ?? (() => undefined));
+    this.stateDir = path.join(this.root, STATE_DIR);
+    this.tmpDir = path.join(this.stateDir, 'tmp');
+    this.versionsDir = path.join(this.stateDir, 'versions');
     this.durable = options.durable ?? true;
+    this.authoritative = options.authoritative ?? false;
     this.log = options.log ?? (() => undefined);
+    this.syncer = new DirectorySyncer(this.durable);
+    this.catalog = new JournalCatalog(path.join(this.stateDir, 'catalog'), { durable: this.durable, log: this.log });
   }
 
-  async open(): Promise<void> {
-    // Whatever is staged belongs to a transfer that died with the previous process.
-    await fs.rm(this.tmpDir, { recursive: true, force: true });
+  get marks(): Readonly<CatalogMarks> {
+    return this.catalog.marks;
+  }
+
+  async open(): Promise<StoreOpening> {
     await fs.mkdir(this.tmpDir, { recursive: true });
-    this.index.clear();
-    this.onDisk.clear();
+    await fs.mkdir(this.versionsDir, { recursive: true });
+    this.damaged.clear();
     this.knownFolders.clear();
-    const remembered = await this.checksums.read();
-    this.caseInsensitive = await probeCaseInsensitive(path.join(this.root, STATE_DIR));
-    for (const entry of await fs.readdir(this.root, { withFileTypes: true })) {
-      if (!entry.isDirectory() || entry.name.startsWith('.')) {
-        continue;
-      }
-      try {
-        validateClientId(entry.name);
-      } catch {
-        this.log(`ignoring folder ${JSON.stringify(entry.name)}: not a valid client id`);
-        continue;
-      }
-      await this.loadClient(entry.name, remembered.get(entry.name));
+    this.caseInsensitive = await probeCaseInsensitive(this.stateDir);
+    const opening = await this.catalog.open();
+    const report: StoreOpening = { redone: 0, damaged: 0, orphans: 0 };
+    if (opening.created && (await hasClientFolders(this.root))) {
+      report.upgraded = await this.upgradeLegacy();
+    } else {
+      await this.settleDisk(opening.staged, report);
+    }
+    // Whatever is still staged belongs to a transfer that died with the previous process.
+    for (const entry of await fs.readdir(this.tmpDir)) {
+      await fs.rm(path.join(this.tmpDir, entry), { recursive: true, force: true });
     }
     if (this.durable) {
+      await syncDirectory(this.tmpDir);
       await syncDirectory(this.root);
     }
-    // Start the log afresh from what is really on disk: no stale or torn lines survive a restart.
-    await this.checksums.rewrite(this.entries());
+    report.damaged = this.damaged.size;
+    return report;
   }
 
   async close(): Promise<void> {
-    await this.checksums.close();
+    await this.catalog.close();
   }
 
   async stage(): Promise<StagedWrite> {
@@ -83,154 +125,263 @@ export class DiskStore implements Store {
     const handle = await fs.open(file, 'wx').catch((error: Error) => {
       throw new DfsError('STORAGE', `cannot stage bytes under ${this.tmpDir}: ${error.message}`);
     });
-    return new DiskStagedWrite(file, handle, this.durable);
+    return new DiskStagedWrite(file, handle, this.durable, this.syncer);
   }
 
-  async commit(staged: StagedWrite, clientId: string, name: string, sha256: string): Promise<FileRecord> {
-    if (!(staged instanceof DiskStagedWrite)) {
+  async commitVersion(staged: StagedWrite | undefined, record: VersionRecord, keep: number): Promise<ApplyOutcome> {
+    if (staged !== undefined && !(staged instanceof DiskStagedWrite)) {
       throw new DfsError('INTERNAL', 'staged write belongs to another store');
     }
-    await staged.seal();
-    const target = this.pathOf(clientId, name);
-    const parent = path.dirname(target);
-    await this.ensureFolder(parent, clientId);
+    const { clientId, name, generation } = record;
+    this.livePath(clientId, name);
     try {
-      await fs.rename(staged.file, target);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
-        throw conflictOrStorage(error, `cannot store ${name}: a folder of that name exists`);
-      }
-      // The folder was pruned by a delete since we saw it: make it again, once.
-      this.knownFolders.delete(parent);
-      await this.ensureFolder(parent, clientId);
-      await fs.rename(staged.file, target).catch((again: unknown) => {
-        throw conflictOrStorage(again, `cannot store ${name}: a folder of that name exists`);
+      return await this.locks.run(clientId, name, async () => {
+        const before = this.catalog.index.get(clientId, name);
+        if (before?.versions.some((version) => sameVersion(version, record))) {
+          // Already recorded: at most its bytes are missing, and these are them.
+          if (staged && this.isDamaged(clientId, name, generation)) {
+            await staged.seal();
+            await this.place(clientId, name, before, before, { generation, staged });
+          }
+          return 'stale';
+        }
+        if (applyRecord(before, record, keep).outcome === 'stale') {
+          return 'stale';
+        }
+        // A file where this name needs a folder, or files under this name: whichever
+        // is newer wins, on every node alike, whatever order the changes arrive in.
+        const displaced: VersionRecord[] = [];
+        for (const other of this.structureConflicts(clientId, name)) {
+          const live = liveOf(this.catalog.index.get(clientId, other))!;
+          if (isNewer(live, record)) {
+            return 'stale';
+          }
+          displaced.push(tombstone(clientId, other, generation, record.mtimeMs));
+        }
+        await staged?.seal();
+        const othersBefore = displaced.map((other) => this.catalog.index.get(clientId, other.name));
+        const applied = await this.catalog.commit([
+          ...displaced.map((other) => ({ kind: 'record' as const, record: other, keep })),
+          { kind: 'record', record, keep, staged: staged?.basename },
+        ]);
+        const mine = applied[applied.length - 1];
+        await this.placeRecorded(clientId, name, generation, async () => {
+          for (const [index, other] of displaced.entries()) {
+            await this.place(clientId, other.name, othersBefore[index], this.catalog.index.get(clientId, other.name));
+          }
+          await this.place(clientId, name, before, mine.after, staged ? { generation, staged } : undefined);
+        });
+        return mine.outcome;
       });
+    } finally {
+      await staged?.abort();
     }
-    staged.markCommitted();
-    // From the rename on, the file is on disk: the index says so even if the folder
-    // sync fails, so what LIST shows and what catch-up copies never disagree with the disk.
-    const syncFailure = this.durable ? await syncDirectory(parent).then(() => undefined, (error: Error) => error) : undefined;
-    const stat = await fs.stat(target);
-    const record: FileRecord = { clientId, name, size: stat.size, mtimeMs: Math.round(stat.mtimeMs), sha256 };
-    const entry: ChecksumEntry = { size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino, sha256 };
-    this.onDisk.set(fileKey(clientId, name), entry);
-    await this.checksums.record(clientId, name, entry);
-    this.clientIndex(clientId).set(name, record);
-    if (syncFailure) {
-      throw new DfsError('STORAGE', `${name} is in place but its folder could not be synced to disk (${syncFailure.message}); it may not survive a power loss`);
-    }
-    await this.compactIfDue();
-    return record;
+  }
+
+  async commitTombstone(record: VersionRecord): Promise<ApplyOutcome> {
+    this.livePath(record.clientId, record.name);
+    return this.locks.run(record.clientId, record.name, async () => {
+      const before = this.catalog.index.get(record.clientId, record.name);
+      if (applyRecord(before, record, 0).outcome === 'stale') {
+        return 'stale';
+      }
+      const [applied] = await this.catalog.commit([{ kind: 'record', record, keep: 0 }]);
+      await this.placeRecorded(record.clientId, record.name, record.generation, () => this.place(record.clientId, record.name, before, applied.after));
+      return applied.outcome;
+    });
+  }
+
+  async dropVersion(clientId: string, name: string, generation: number, tombstone = false): Promise<void> {
+    this.livePath(clientId, name);
+    await this.locks.run(clientId, name, async () => {
+      const before = this.catalog.index.get(clientId, name);
+      const holds = tombstone ? before?.tombstone?.generation === generation : before?.versions.some((version) => version.generation === generation);
+      if (!holds) {
+        return;
+      }
+      const [applied] = await this.catalog.commit([{ kind: 'drop', clientId, name, generation, tombstone }]);
+      await this.placeRecorded(clientId, name, generation, () => this.place(clientId, name, before, applied.after));
+    });
+  }
+
+  async setMarks(marks: Partial<Omit<CatalogMarks, 'nodeId' | 'highest'>>): Promise<void> {
+    await this.catalog.commit([{ kind: 'marks', marks }]);
   }
 
   /** Fails early, before any byte is sent, when a name clashes with a folder or a folder with a file. */
-  async assertCanStore(clientId: string, name: string): Promise<void> {
-    const target = this.pathOf(clientId, name);
+  assertCanStore(clientId: string, name: string): void {
+    this.livePath(clientId, name);
     if (this.caseInsensitive) {
-      for (const file of this.index.get(clientId)?.values() ?? []) {
+      for (const file of this.catalog.index.live(clientId)) {
         const clash = caseClash(name, file.name);
         if (clash) {
           throw new DfsError('CONFLICT', `cannot store ${name}: this file system does not tell it apart from ${clash}, which is stored already; rename one of them`);
         }
       }
     }
-    const stat = await fs.stat(target).catch(() => undefined);
-    if (stat?.isDirectory()) {
-      throw new DfsError('CONFLICT', `cannot store ${name}: a folder of that name exists`);
-    }
-    const clientDir = this.clientDir(clientId);
-    for (let dir = path.dirname(target); dir.startsWith(clientDir + path.sep); dir = path.dirname(dir)) {
-      const parent = await fs.stat(dir).catch(() => undefined);
-      if (parent && !parent.isDirectory()) {
-        throw new DfsError('CONFLICT', `cannot store ${name}: ${path.relative(clientDir, dir)} is a file, not a folder`);
-      }
+    for (const other of this.structureConflicts(clientId, name)) {
+      throw other.length < name.length
+        ? new DfsError('CONFLICT', `cannot store ${name}: ${other} is a file, not a folder; delete or rename it first`)
+        : new DfsError('CONFLICT', `cannot store ${name}: a folder of that name holds files (such as ${other}); delete them first or choose another name`);
     }
   }
 
-  async remove(clientId: string, name: string): Promise<boolean> {
-    const target = this.pathOf(clientId, name);
-    let removed = true;
-    try {
-      await fs.unlink(target);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
-        throw new DfsError('STORAGE', `cannot delete ${name}: ${(error as Error).message}`);
-      }
-      removed = false;
-    }
-    await this.checksums.forget(clientId, name);
-    this.onDisk.delete(fileKey(clientId, name));
-    this.index.get(clientId)?.delete(name);
-    const survivor = await this.pruneEmptyFolders(path.dirname(target), this.clientDir(clientId));
-    if (this.durable && removed) {
-      // The removal (of the file, or of the folders pruned above it) lives in the deepest folder left.
-      await syncDirectory(survivor);
-    }
-    return removed;
+  state(clientId: string, name: string): NameState | undefined {
+    return this.catalog.index.get(clientId, name);
+  }
+
+  current(clientId: string, name: string): VersionRecord | undefined {
+    return currentOf(this.catalog.index.get(clientId, name));
   }
 
   get(clientId: string, name: string): FileRecord | undefined {
-    return this.index.get(clientId)?.get(name);
+    const live = liveOf(this.catalog.index.get(clientId, name));
+    return live ? fileRecord(live) : undefined;
   }
 
   list(clientId: string): FileRecord[] {
-    const files = this.index.get(clientId);
-    return files ? [...files.values()].sort((a, b) => compareNames(a.name, b.name)) : [];
+    return this.catalog.index
+      .live(clientId)
+      .map(fileRecord)
+      .sort((a, b) => compareNames(a.name, b.name));
   }
 
   clients(): ClientRecord[] {
     const result: ClientRecord[] = [];
-    for (const [clientId, files] of this.index) {
-      if (files.size === 0) {
-        continue;
+    for (const clientId of this.catalog.index.clientIds()) {
+      const { files, bytes } = this.catalog.index.summary(clientId);
+      if (files > 0) {
+        result.push({ clientId, files, bytes });
       }
-      let bytes = 0;
-      for (const file of files.values()) {
-        bytes += file.size;
-      }
-      result.push({ clientId, files: files.size, bytes });
     }
     return result.sort((a, b) => compareNames(a.clientId, b.clientId));
   }
 
   all(): FileRecord[] {
     const result: FileRecord[] = [];
-    for (const files of this.index.values()) {
-      result.push(...files.values());
+    for (const clientId of this.catalog.index.clientIds()) {
+      result.push(...this.catalog.index.live(clientId).map(fileRecord));
     }
     return result;
   }
 
-  async openRead(clientId: string, name: string): Promise<Readable> {
-    const file = this.pathOf(clientId, name);
-    // Opening first turns a missing file into an error here rather than mid-stream.
-    const handle = await fs.open(file, 'r').catch((error: NodeJS.ErrnoException) => {
-      throw error.code === 'ENOENT' ? new DfsError('NOT_FOUND', `${name} is not stored for client ${clientId}`) : new DfsError('STORAGE', error.message);
-    });
-    return handle.createReadStream({ highWaterMark: 256 * 1024 });
+  versions(clientId: string, name: string): VersionInfo[] {
+    const state = this.catalog.index.get(clientId, name);
+    return (state?.versions ?? []).map((version, index) => ({
+      generation: version.generation,
+      size: version.size,
+      sha256: version.sha256,
+      mtimeMs: version.mtimeMs,
+      current: index === 0,
+    }));
   }
 
-  async verify(clientId: string, name: string): Promise<boolean> {
-    const record = this.get(clientId, name);
-    if (!record) {
+  usage(clientId: string): number {
+    return this.catalog.index.summary(clientId).storedBytes;
+  }
+
+  inventory(): { header: InventoryHeader; records: InventoryRecord[] } {
+    const marks = this.catalog.marks;
+    const records: InventoryRecord[] = [];
+    for (const { clientId, name, state } of this.catalog.index.all()) {
+      for (const version of state.versions) {
+        records.push(this.isDamaged(clientId, name, version.generation) ? { ...version, damaged: true } : version);
+      }
+      if (state.tombstone) {
+        records.push(state.tombstone);
+      }
+    }
+    return { header: { nodeId: marks.nodeId, highest: marks.highest, reserved: marks.reserved, synced: marks.synced }, records };
+  }
+
+  hasBytes(clientId: string, name: string, generation: number): boolean {
+    const state = this.catalog.index.get(clientId, name);
+    return Boolean(state?.versions.some((version) => version.generation === generation)) && !this.isDamaged(clientId, name, generation);
+  }
+
+  damagedVersions(): { record: VersionRecord; reason: string }[] {
+    const result: { record: VersionRecord; reason: string }[] = [];
+    for (const { clientId, name, state } of this.catalog.index.all()) {
+      for (const version of state.versions) {
+        const reason = this.damaged.get(versionKey(clientId, name, version.generation));
+        if (reason) {
+          result.push({ record: version, reason });
+        }
+      }
+    }
+    return result;
+  }
+
+  async openRead(clientId: string, name: string, generation?: number): Promise<{ record: VersionRecord; body: Readable }> {
+    this.livePath(clientId, name);
+    // Shared with other readers, never alongside a commit that is moving this name's bytes.
+    return this.locks.run(
+      clientId,
+      name,
+      async () => {
+        const { record, file } = this.locate(clientId, name, generation);
+        if (this.isDamaged(clientId, name, record.generation)) {
+          throw new DfsError('CHECKSUM', `the stored copy of ${name} (generation ${record.generation}) is damaged: ${this.damaged.get(versionKey(clientId, name, record.generation))}`);
+        }
+        const handle = await fs.open(file, 'r').catch((error: NodeJS.ErrnoException) => {
+          if (error.code === 'ENOENT') {
+            this.markDamaged(clientId, name, record.generation, 'its file is missing');
+            return Promise.reject(new DfsError('CHECKSUM', `the stored copy of ${name} (generation ${record.generation}) is missing from this node's disk`));
+          }
+          return Promise.reject(new DfsError('STORAGE', error.message));
+        });
+        return { record, body: handle.createReadStream({ highWaterMark: 256 * 1024 }) };
+      },
+      'shared',
+    );
+  }
+
+  async verify(clientId: string, name: string, generation?: number): Promise<boolean> {
+    let located: { record: VersionRecord; file: string };
+    try {
+      located = this.locate(clientId, name, generation);
+    } catch {
       return false;
     }
+    const { record, file } = located;
     try {
-      const { sha256, size } = await hashFile(this.pathOf(clientId, name));
-      return sha256 === record.sha256 && size === record.size;
+      const { sha256, size } = await hashFile(file);
+      if (sha256 === record.sha256 && size === record.size) {
+        return true;
+      }
+      this.markDamaged(clientId, name, record.generation, 'its bytes no longer match their checksum');
+      return false;
     } catch (error) {
       // A missing copy is as bad as a corrupted one; any other read error says nothing
       // about the bytes, and must not get a good copy thrown away.
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+        this.markDamaged(clientId, name, record.generation, 'its file is missing');
         return false;
       }
       throw new DfsError('STORAGE', `cannot read ${clientId}/${name} to verify it: ${(error as Error).message}`);
     }
   }
 
+  tombstonesThrough(generation: number): { clientId: string; name: string }[] {
+    const result: { clientId: string; name: string }[] = [];
+    for (const { clientId, name, state } of this.catalog.index.all()) {
+      if (state.tombstone && state.tombstone.generation <= generation) {
+        result.push({ clientId, name });
+      }
+    }
+    return result;
+  }
+
+  markDamaged(clientId: string, name: string, generation: number, reason: string): void {
+    this.damaged.set(versionKey(clientId, name, generation), reason);
+  }
+
+  isDamaged(clientId: string, name: string, generation: number): boolean {
+    return this.damaged.has(versionKey(clientId, name, generation));
+  }
+
   /** Where a file lives, after checking it cannot leave the client's folder. */
-  pathOf(clientId: string, name: string): string {
+  livePath(clientId: string, name: string): string {
     validateClientId(clientId);
     validateFileName(name);
     const clientDir = this.clientDir(clientId);
@@ -241,40 +392,245 @@ export class DiskStore implements Store {
     return target;
   }
 
+  private versionPath(clientId: string, generation: number): string {
+    return path.join(this.versionsDir, clientId, String(generation));
+  }
+
   private clientDir(clientId: string): string {
     return path.join(this.root, clientId);
   }
 
-  private clientIndex(clientId: string): Map<string, FileRecord> {
-    let files = this.index.get(clientId);
-    if (!files) {
-      files = new Map();
-      this.index.set(clientId, files);
+  /** The version asked for (the current one by default) and the file holding its bytes. */
+  private locate(clientId: string, name: string, generation: number | undefined): { record: VersionRecord; file: string } {
+    const state = this.catalog.index.get(clientId, name);
+    const index = generation === undefined ? 0 : (state?.versions ?? []).findIndex((version) => version.generation === generation);
+    const record = index >= 0 ? state?.versions[index] : undefined;
+    if (!record) {
+      throw new DfsError(
+        'NOT_FOUND',
+        generation === undefined ? `${name} is not stored for client ${clientId}` : `generation ${generation} of ${name} is not kept for client ${clientId} (dfs versions lists the kept ones)`,
+      );
     }
-    return files;
+    return { record, file: index === 0 ? this.livePath(clientId, name) : this.versionPath(clientId, record.generation) };
   }
 
-  /** What the checksum log should say: every stored file, keyed to the bytes it was hashed from. */
-  private *entries(): Generator<{ clientId: string; name: string; entry: ChecksumEntry }> {
-    for (const [clientId, files] of this.index) {
-      for (const [name, record] of files) {
-        const entry = this.onDisk.get(fileKey(clientId, name));
-        if (entry && entry.sha256 === record.sha256) {
-          yield { clientId, name, entry };
+  /** Live names that occupy a folder this name needs, or live names inside a folder of this name. */
+  private structureConflicts(clientId: string, name: string): string[] {
+    const conflicts: string[] = [];
+    for (let slash = name.indexOf('/'); slash !== -1; slash = name.indexOf('/', slash + 1)) {
+      const folder = name.slice(0, slash);
+      if (liveOf(this.catalog.index.get(clientId, folder))) {
+        conflicts.push(folder);
+      }
+    }
+    conflicts.push(...this.catalog.index.namesUnder(clientId, name));
+    return conflicts;
+  }
+
+  /**
+   * Makes the files follow a change of one name's state: the outgoing current version
+   * is linked into `.dfs/versions` before anything replaces it, the new current one is
+   * renamed into place (from the supplied staged bytes, or from the older versions),
+   * and versions no longer held are removed. Each folder touched is synced once.
+   */
+  private async place(clientId: string, name: string, before: NameState | undefined, after: NameState | undefined, supply?: Supply): Promise<void> {
+    const live = this.livePath(clientId, name);
+    const outgoing = before?.versions[0];
+    const incoming = after?.versions[0];
+    const historyAfter = after?.versions.slice(1) ?? [];
+    const historyBefore = before?.versions.slice(1) ?? [];
+    const inHistoryAfter = (generation: number): boolean => historyAfter.some((version) => version.generation === generation);
+    const inHistoryBefore = (generation: number): boolean => historyBefore.some((version) => version.generation === generation);
+    const touched = new Set<string>();
+    let liveHolds = outgoing && !this.isDamaged(clientId, name, outgoing.generation) ? outgoing.generation : undefined;
+
+    if (outgoing && outgoing.generation !== incoming?.generation && inHistoryAfter(outgoing.generation) && liveHolds === outgoing.generation) {
+      await this.ensureVersionsFolder(clientId);
+      await fs.link(live, this.versionPath(clientId, outgoing.generation)).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'EEXIST') {
+          this.markDamaged(clientId, name, outgoing.generation, `could not be kept as an older version: ${error.message}`);
+        }
+      });
+      touched.add(path.join(this.versionsDir, clientId));
+    }
+
+    if (incoming) {
+      if (supply?.generation === incoming.generation) {
+        await this.ensureFolder(path.dirname(live), clientId);
+        await this.renameInto(supply.staged.file, live, name);
+        supply.staged.markPlaced();
+        this.placed(clientId, name, incoming.generation, live);
+        liveHolds = incoming.generation;
+        touched.add(path.dirname(live));
+      } else if (incoming.generation !== outgoing?.generation) {
+        if (inHistoryBefore(incoming.generation) && !this.isDamaged(clientId, name, incoming.generation)) {
+          await this.ensureFolder(path.dirname(live), clientId);
+          await this.renameInto(this.versionPath(clientId, incoming.generation), live, name);
+          liveHolds = incoming.generation;
+          touched.add(path.dirname(live));
+          touched.add(path.join(this.versionsDir, clientId));
+        } else if (!inHistoryBefore(incoming.generation)) {
+          this.markDamaged(clientId, name, incoming.generation, 'not copied to this node yet');
         }
       }
     }
+
+    if (outgoing && !(incoming && liveHolds === incoming.generation)) {
+      // The live path holds bytes no current version owns (or damaged ones): remove them.
+      const removed = await fs.unlink(live).then(
+        () => true,
+        (error: NodeJS.ErrnoException) => {
+          if (error.code !== 'ENOENT') {
+            throw new DfsError('STORAGE', `cannot remove ${name}: ${error.message}`);
+          }
+          return false;
+        },
+      );
+      if (removed) {
+        touched.add(await this.pruneEmptyFolders(path.dirname(live), this.clientDir(clientId)));
+      }
+    }
+
+    if (supply && supply.generation !== incoming?.generation && inHistoryAfter(supply.generation)) {
+      await this.ensureVersionsFolder(clientId);
+      const target = this.versionPath(clientId, supply.generation);
+      await this.renameInto(supply.staged.file, target, name);
+      supply.staged.markPlaced();
+      this.placed(clientId, name, supply.generation, target);
+      touched.add(path.join(this.versionsDir, clientId));
+    }
+
+    for (const version of historyAfter) {
+      if (!inHistoryBefore(version.generation) && version.generation !== outgoing?.generation && supply?.generation !== version.generation) {
+        this.markDamaged(clientId, name, version.generation, 'not copied to this node yet');
+      }
+    }
+    for (const version of before?.versions ?? []) {
+      if (after?.versions.some((kept) => kept.generation === version.generation)) {
+        continue;
+      }
+      this.damaged.delete(versionKey(clientId, name, version.generation));
+      if (version !== outgoing) {
+        await fs.rm(this.versionPath(clientId, version.generation), { force: true });
+        touched.add(path.join(this.versionsDir, clientId));
+      }
+    }
+    await Promise.all([...touched].map((dir) => this.syncer.sync(dir)));
   }
 
-  private async compactIfDue(): Promise<void> {
-    if (this.checksums.wantsCompaction) {
-      await this.checksums.rewrite(this.entries());
+  /**
+   * Runs the file moves that follow a recorded change. The record stands whatever
+   * happens here, so a failure marks the bytes damaged (catch-up supplies them from
+   * another node) and surfaces as a PlacementError, which callers tell apart from a
+   * change that was never recorded.
+   */
+  private async placeRecorded(clientId: string, name: string, generation: number, work: () => Promise<void>): Promise<void> {
+    try {
+      await work();
+    } catch (error) {
+      const reason = (error as Error).message;
+      this.markDamaged(clientId, name, generation, `recorded, but its bytes could not be put in place: ${reason}`);
+      this.log(`${clientId}/${name} generation ${generation}: recorded, but its bytes could not be put in place: ${reason}`);
+      throw new PlacementError(error instanceof DfsError ? error.code : 'STORAGE', `${name} (generation ${generation}) was recorded on this node, but its bytes could not be put in place: ${reason}`);
     }
   }
 
-  private async loadClient(clientId: string, remembered: Map<string, ChecksumEntry> | undefined): Promise<void> {
-    const files = this.clientIndex(clientId);
-    const walk = async (dir: string, prefix: string): Promise<void> => {
+  private async renameInto(from: string, to: string, name: string): Promise<void> {
+    try {
+      await fs.rename(from, to);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EISDIR' || code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOTDIR') {
+        throw new DfsError('CONFLICT', `cannot store ${name}: a folder of that name exists on this node's disk`);
+      }
+      throw new DfsError('STORAGE', `cannot store ${name}: ${(error as Error).message}`);
+    }
+  }
+
+  /** Bytes now sit at `file`: clear any damage and remember where, so a restart need not hash them. */
+  private placed(clientId: string, name: string, generation: number, file: string): void {
+    this.damaged.delete(versionKey(clientId, name, generation));
+    void fs.stat(file).then(
+      (stat) => this.catalog.note([{ clientId, name, generation, fingerprint: { ino: stat.ino, size: stat.size, mtimeMs: stat.mtimeMs } }]),
+      () => undefined,
+    );
+  }
+
+  /**
+   * At open, after a crash: finishes placements the catalog recorded (their staged
+   * bytes are still in the staging folder), checks every version's bytes (by
+   * fingerprint, hashing only what changed), and clears out files the catalog does
+   * not hold.
+   */
+  private async settleDisk(staged: Map<string, string>, report: StoreOpening): Promise<void> {
+    const pending = new Set(await fs.readdir(this.tmpDir));
+    for (const { clientId, name, state } of [...this.catalog.index.all()]) {
+      for (const [index, version] of state.versions.entries()) {
+        const target = index === 0 ? this.livePath(clientId, name) : this.versionPath(clientId, version.generation);
+        const stagedName = staged.get(versionKey(clientId, name, version.generation));
+        if (stagedName && pending.has(stagedName)) {
+          await this.redo(clientId, name, state, index, path.join(this.tmpDir, stagedName));
+          pending.delete(stagedName);
+          report.redone++;
+        }
+        await this.check(clientId, name, version, target, index === 0 ? state : undefined);
+      }
+    }
+    report.orphans = await this.clearStrays();
+    await this.sweepVersions();
+  }
+
+  /** Puts staged bytes where a recorded version belongs, keeping the bytes they replace if those are history now. */
+  private async redo(clientId: string, name: string, state: NameState, index: number, stagedFile: string): Promise<void> {
+    const version = state.versions[index];
+    if (index > 0) {
+      await this.ensureVersionsFolder(clientId);
+      await fs.rename(stagedFile, this.versionPath(clientId, version.generation));
+      return;
+    }
+    const live = this.livePath(clientId, name);
+    const previous = state.versions[1];
+    if (previous && !(await exists(this.versionPath(clientId, previous.generation))) && (await exists(live))) {
+      if ((await hashFile(live)).sha256 === previous.sha256) {
+        await this.ensureVersionsFolder(clientId);
+        await fs.link(live, this.versionPath(clientId, previous.generation));
+      }
+    }
+    await this.ensureFolder(path.dirname(live), clientId);
+    await fs.rename(stagedFile, live);
+  }
+
+  /** Verifies a version's bytes at open: the fingerprint if it still matches, the checksum otherwise. */
+  private async check(clientId: string, name: string, version: VersionRecord, file: string, currentOfState: NameState | undefined): Promise<void> {
+    const stat = await fs.stat(file).catch(() => undefined);
+    const print = this.catalog.fingerprint(clientId, name, version.generation);
+    if (stat?.isFile() && print && print.ino === stat.ino && print.size === stat.size && print.mtimeMs === stat.mtimeMs) {
+      return;
+    }
+    if (stat?.isFile() && (await hashFile(file)).sha256 === version.sha256) {
+      this.catalog.note([{ clientId, name, generation: version.generation, fingerprint: fingerprintOf(stat) }]);
+      return;
+    }
+    // A promotion from the older versions that a crash cut short: the bytes are still there.
+    const kept = this.versionPath(clientId, version.generation);
+    if (currentOfState && (await exists(kept)) && (await hashFile(kept)).sha256 === version.sha256) {
+      await this.ensureFolder(path.dirname(file), clientId);
+      await fs.rename(kept, file);
+      return;
+    }
+    this.markDamaged(clientId, name, version.generation, stat ? 'its bytes do not match the catalog' : 'its file is missing');
+    this.log(`${clientId}/${name} generation ${version.generation}: ${this.damaged.get(versionKey(clientId, name, version.generation))}; it will be copied from another node`);
+  }
+
+  /**
+   * Files under the client folders that are no current version: a deleted name's
+   * leftover is removed; anything the catalog never heard of (a copy made by hand, a
+   * restored backup's extra) is moved to `.dfs/orphans` rather than destroyed.
+   */
+  private async clearStrays(): Promise<number> {
+    let orphans = 0;
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    const walk = async (dir: string, clientId: string, prefix: string): Promise<void> => {
       let holdsFolders = false;
       for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
         const name = prefix + entry.name;
@@ -282,30 +638,103 @@ export class DiskStore implements Store {
         if (entry.isDirectory()) {
           holdsFolders = true;
           this.knownFolders.add(full);
-          await walk(full, name + '/');
+          await walk(full, clientId, name + '/');
           continue;
         }
-        if (!entry.isFile()) {
+        const state = this.catalog.index.get(clientId, name);
+        if (liveOf(state)) {
           continue;
         }
-        try {
-          validateFileName(name);
-        } catch {
-          this.log(`ignoring ${JSON.stringify(name)} of client ${clientId}: not a valid file name`);
-          continue;
+        if (state?.tombstone) {
+          await fs.rm(full, { force: true });
+          this.log(`removed ${clientId}/${name}: it was deleted (generation ${state.tombstone.generation})`);
+        } else {
+          const target = path.join(this.stateDir, 'orphans', stamp, clientId, ...name.split('/'));
+          await fs.mkdir(path.dirname(target), { recursive: true });
+          await fs.rename(full, target);
+          orphans++;
+          this.log(`moved ${clientId}/${name} to ${path.relative(this.root, target)}: the catalog does not hold it`);
         }
-        const stat = await fs.stat(full);
-        const known = remembered?.get(name);
-        const sha256 = known && known.ino === stat.ino && known.size === stat.size && known.mtimeMs === stat.mtimeMs ? known.sha256 : (await hashFile(full)).sha256;
-        this.onDisk.set(fileKey(clientId, name), { size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino, sha256 });
-        files.set(name, { clientId, name, size: stat.size, mtimeMs: Math.round(stat.mtimeMs), sha256 });
       }
       // A folder made by a commit that died before syncing its entry is made durable now.
       if (holdsFolders && this.durable) {
         await syncDirectory(dir);
       }
     };
-    await walk(this.clientDir(clientId), '');
+    for (const entry of await fs.readdir(this.root, { withFileTypes: true })) {
+      if (!entry.isDirectory() || entry.name.startsWith('.')) {
+        continue;
+      }
+      try {
+        validateClientId(entry.name);
+      } catch {
+        this.log(`ignoring folder ${JSON.stringify(entry.name)}: not a valid client id`);
+        continue;
+      }
+      await walk(this.clientDir(entry.name), entry.name, '');
+    }
+    return orphans;
+  }
+
+  /** Removes older versions' files the catalog no longer holds (a crash between the record and the removal). */
+  private async sweepVersions(): Promise<void> {
+    for (const clientId of await fs.readdir(this.versionsDir)) {
+      const held = new Set<string>();
+      for (const [, state] of this.catalog.index.names(clientId)) {
+        state.versions.slice(1).forEach((version) => held.add(String(version.generation)));
+      }
+      const dir = path.join(this.versionsDir, clientId);
+      for (const file of await fs.readdir(dir).catch(() => [] as string[])) {
+        if (!held.has(file)) {
+          await fs.rm(path.join(dir, file), { force: true });
+        }
+      }
+    }
+  }
+
+  /**
+   * A data folder of release 0.1: every file is recorded in the new catalog, in one
+   * commit, at generation 0, or (an authoritative primary that was in step with its
+   * replicas) at fresh generations 1..n, with the catalog complete through n so that
+   * catch-up removes from replicas what it does not hold, as that release did.
+   */
+  private async upgradeLegacy(): Promise<{ files: number; authoritative: boolean }> {
+    const files = await readLegacyFiles(this.root, this.stateDir, this.log);
+    const authoritative = this.authoritative && (await exists(path.join(this.stateDir, LEGACY_JOINED_MARKER)));
+    const records = files.map((file, index): VersionRecord => ({
+      clientId: file.clientId,
+      name: file.name,
+      generation: authoritative ? index + 1 : LEGACY_GENERATION,
+      size: file.size,
+      sha256: file.sha256,
+      mtimeMs: file.mtimeMs,
+    }));
+    await this.catalog.commit([
+      ...records.map((record) => ({ kind: 'record' as const, record, keep: 0 })),
+      ...(authoritative ? [{ kind: 'marks' as const, marks: { reserved: records.length, completeThrough: records.length } }] : []),
+    ]);
+    this.catalog.note(records.map((record, index) => ({ clientId: record.clientId, name: record.name, generation: record.generation, fingerprint: files[index].fingerprint })));
+    for (const file of files) {
+      this.knownFolders.add(path.dirname(this.livePath(file.clientId, file.name)));
+    }
+    await fs.rm(path.join(this.stateDir, LEGACY_CHECKSUM_LOG), { force: true });
+    await fs.rm(path.join(this.stateDir, LEGACY_JOINED_MARKER), { force: true });
+    this.log(
+      `upgraded a data folder of release 0.1 in place: ${files.length} files recorded in the catalog ${authoritative ? `at generations 1..${files.length} (this primary was in step with its replicas, so its files win)` : 'at generation 0 (their order is unknown; the newest time wins where copies differ)'}`,
+    );
+    return { files: files.length, authoritative };
+  }
+
+  private async ensureVersionsFolder(clientId: string): Promise<void> {
+    const dir = path.join(this.versionsDir, clientId);
+    if (this.knownFolders.has(dir)) {
+      return;
+    }
+    const created = await fs.mkdir(dir, { recursive: true });
+    if (created && this.durable) {
+      await syncDirectory(this.versionsDir);
+    }
+    this.knownFolders.add(dir);
   }
 
   /**
@@ -324,7 +753,10 @@ export class DiskStore implements Store {
         try {
           firstCreated = await fs.mkdir(folder, { recursive: true });
         } catch (error) {
-          throw conflictOrStorage(error, `cannot create folder ${path.relative(this.clientDir(clientId), folder)}: a file has the name of one of its folders`);
+          const code = (error as NodeJS.ErrnoException).code;
+          throw code === 'ENOTDIR' || code === 'EEXIST'
+            ? new DfsError('CONFLICT', `cannot create folder ${path.relative(this.clientDir(clientId), folder)}: a file on this node's disk has the name of one of its folders`)
+            : new DfsError('STORAGE', (error as Error).message);
         }
         if (this.durable && firstCreated) {
           for (let created = folder; ; created = path.dirname(created)) {
@@ -354,142 +786,22 @@ export class DiskStore implements Store {
     }
     return dir;
   }
-
 }
 
-/**
- * Bytes queued by write() and not yet handed to the kernel; write() waits for the
- * queue to drain only above this. 1 MiB keeps a node's peak RSS well under 100 MiB.
- */
-const WRITE_BEHIND_BYTES = 1024 * 1024;
-
-/**
- * Writes behind the caller: write() queues the chunk and returns at once while less
- * than WRITE_BEHIND_BYTES are queued, and a single flusher hands everything queued so
- * far to the kernel in one writev. The receive/hash/forward loop thus runs while the
- * thread pool writes, instead of waiting for each 64 KiB socket chunk to reach the
- * page cache, and a few large writes replace many small ones (fewer thread-pool
- * round trips and wake-ups). A write error surfaces at the next write() or at seal().
- */
-class DiskStagedWrite implements StagedWrite {
-  bytesWritten = 0;
-  private handle: fs.FileHandle | undefined;
-  private committed = false;
-  private queued: Buffer[] = [];
-  private queuedBytes = 0;
-  private flushing: Promise<void> | undefined;
-  private failure: DfsError | undefined;
-
-  constructor(
-    readonly file: string,
-    handle: fs.FileHandle,
-    private readonly durable: boolean,
-  ) {
-    this.handle = handle;
-  }
-
-  async write(chunk: Buffer): Promise<void> {
-    if (!this.handle) {
-      throw new DfsError('INTERNAL', 'write after the staged file was closed');
-    }
-    if (this.failure) {
-      throw this.failure;
-    }
-    this.queued.push(chunk);
-    this.queuedBytes += chunk.length;
-    this.bytesWritten += chunk.length;
-    this.flushing ??= this.flush();
-    if (this.queuedBytes >= WRITE_BEHIND_BYTES) {
-      await this.flushing;
-      if (this.failure) {
-        throw this.failure;
-      }
-    }
-  }
-
-  /** Never rejects: a failure is kept for write() and seal() to throw. */
-  private async flush(): Promise<void> {
-    try {
-      while (this.queued.length > 0 && this.handle && !this.failure) {
-        const batch = this.queued;
-        this.queued = [];
-        this.queuedBytes = 0;
-        await writeAll(this.handle, batch);
-      }
-    } catch (error) {
-      this.failure = new DfsError('STORAGE', `cannot write to disk: ${(error as Error).message}`);
-    } finally {
-      this.flushing = undefined;
-    }
-  }
-
-  async seal(): Promise<void> {
-    const handle = this.handle;
-    if (!handle) {
-      return;
-    }
-    while (this.flushing) {
-      await this.flushing;
-    }
-    this.handle = undefined;
-    try {
-      if (this.failure) {
-        throw this.failure;
-      }
-      if (this.durable) {
-        await handle.sync();
-      }
-    } catch (error) {
-      throw error instanceof DfsError ? error : new DfsError('STORAGE', `cannot flush to disk: ${(error as Error).message}`);
-    } finally {
-      await handle.close();
-    }
-  }
-
-  markCommitted(): void {
-    this.committed = true;
-  }
-
-  async abort(): Promise<void> {
-    const handle = this.handle;
-    this.handle = undefined;
-    this.queued = [];
-    this.queuedBytes = 0;
-    // The write in flight, if any, finishes before the handle closes under it.
-    await this.flushing;
-    await handle?.close().catch(() => undefined);
-    if (!this.committed) {
-      await fs.rm(this.file, { force: true });
-    }
-  }
+function tombstone(clientId: string, name: string, generation: number, mtimeMs: number): VersionRecord {
+  return { clientId, name, generation, size: 0, sha256: '', mtimeMs, deleted: true };
 }
 
-/** writev until every byte of `buffers` is written; a short write resumes where it stopped. */
-async function writeAll(handle: fs.FileHandle, buffers: Buffer[]): Promise<void> {
-  let rest = buffers;
-  while (rest.length > 0) {
-    const { bytesWritten } = await handle.writev(rest);
-    let skip = bytesWritten;
-    let index = 0;
-    while (index < rest.length && skip >= rest[index].length) {
-      skip -= rest[index].length;
-      index++;
-    }
-    rest = rest.slice(index);
-    if (skip > 0) {
-      rest[0] = rest[0].subarray(skip);
-    }
-  }
+function fileRecord(version: VersionRecord): FileRecord {
+  return { clientId: version.clientId, name: version.name, size: version.size, mtimeMs: version.mtimeMs, sha256: version.sha256, generation: version.generation };
 }
 
-export async function hashFile(file: string): Promise<{ sha256: string; size: number }> {
-  const hash = createHash('sha256');
-  let size = 0;
-  for await (const chunk of createReadStream(file, { highWaterMark: 256 * 1024 })) {
-    hash.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
-  }
-  return { sha256: hash.digest('hex'), size };
+function fingerprintOf(stat: { ino: number; size: number; mtimeMs: number }): Fingerprint {
+  return { ino: stat.ino, size: stat.size, mtimeMs: stat.mtimeMs };
+}
+
+async function exists(file: string): Promise<boolean> {
+  return (await fs.stat(file).catch(() => undefined)) !== undefined;
 }
 
 async function probeCaseInsensitive(stateDir: string): Promise<boolean> {
@@ -500,23 +812,6 @@ async function probeCaseInsensitive(stateDir: string): Promise<boolean> {
   } finally {
     await fs.rm(probe, { force: true });
   }
-}
-
-async function syncDirectory(dir: string): Promise<void> {
-  const handle = await fs.open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-function conflictOrStorage(error: unknown, conflictMessage: string): DfsError {
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'ENOTDIR' || code === 'EEXIST' || code === 'EISDIR' || code === 'ENOTEMPTY') {
-    return new DfsError('CONFLICT', conflictMessage);
-  }
-  return new DfsError('STORAGE', (error as Error).message);
 }
 
 function compareNames(a: string, b: string): number {

@@ -1,39 +1,76 @@
 import type { Readable } from 'stream';
-import type { ClientRecord, FileRecord } from '../protocol';
+import type { ClientRecord, FileRecord, InventoryHeader, InventoryRecord, VersionInfo, VersionRecord } from '../protocol';
+import type { CatalogMarks } from './catalog';
+import type { ApplyOutcome, NameState } from './name-state';
 
 /** Bytes being received: invisible to every listing until committed. */
 export interface StagedWrite {
   readonly bytesWritten: number;
   /** May keep `chunk` until seal(): the caller must not reuse or modify it afterwards. */
   write(chunk: Buffer): Promise<void>;
-  /** Flushes the bytes to stable storage; a sealed write survives a crash only in the staging area. */
+  /** Flushes the bytes (and their staging entry) to stable storage. */
   seal(): Promise<void>;
-  /** Throws the bytes away; safe to call more than once and after a failed commit. */
+  /** Throws the bytes away; safe to call more than once and after a commit. */
   abort(): Promise<void>;
 }
 
+/** What open() found and did, for the log. */
+export interface StoreOpening {
+  /** Files of a data folder written before catalogs, now recorded (at generation 0, or fresh ones on an authoritative primary). */
+  upgraded?: { files: number; authoritative: boolean };
+  /** Placements a crash interrupted, finished now. */
+  redone: number;
+  /** Versions whose bytes are missing or do not match: repaired from other nodes. */
+  damaged: number;
+  /** Files on disk the catalog does not hold, moved to `.dfs/orphans`. */
+  orphans: number;
+}
+
 /**
- * What the servers need from a node's storage. Stored files are plain files at
- * `<root>/<client_id>/<name>`, so the report's layout holds; everything else lives
- * under `<root>/.dfs`, which no client id can name.
+ * A node's storage: its catalog (which versions it holds, durably) and their bytes.
+ * Current versions are plain files at `<root>/<client_id>/<name>`, so the report's
+ * layout holds; older versions, staged bytes and the catalog live under `<root>/.dfs`,
+ * which no client id can name.
  */
 export interface Store {
   readonly root: string;
-  open(): Promise<void>;
+  open(): Promise<StoreOpening>;
   /** Releases what open() took; the store can be opened again. */
   close(): Promise<void>;
   stage(): Promise<StagedWrite>;
-  /** Atomically replaces (or creates) the file with the staged bytes. */
-  commit(staged: StagedWrite, clientId: string, name: string, sha256: string): Promise<FileRecord>;
-  /** Throws CONFLICT when the name clashes with an existing folder or file. */
-  assertCanStore(clientId: string, name: string): Promise<void>;
-  /** Returns false when there was nothing to remove. */
-  remove(clientId: string, name: string): Promise<boolean>;
+  /**
+   * Records a version (durably, in the catalog) and puts its bytes in place; without
+   * staged bytes the version is recorded as damaged until they are supplied. A version
+   * that is not newer than what the node holds becomes history or is dropped.
+   */
+  commitVersion(staged: StagedWrite | undefined, record: VersionRecord, keep: number): Promise<ApplyOutcome>;
+  /** Records a delete: the current file and its older versions go. */
+  commitTombstone(record: VersionRecord): Promise<ApplyOutcome>;
+  /** Stops holding one version (or, with `tombstone`, a tombstone every copy has applied). */
+  dropVersion(clientId: string, name: string, generation: number, tombstone?: boolean): Promise<void>;
+  /** Records marks durably. */
+  setMarks(marks: Partial<Omit<CatalogMarks, 'nodeId' | 'highest'>>): Promise<void>;
+  readonly marks: Readonly<CatalogMarks>;
+  /** Throws CONFLICT when the name clashes with a stored folder or file, or (case-insensitive disks) another name. */
+  assertCanStore(clientId: string, name: string): void;
+  state(clientId: string, name: string): NameState | undefined;
+  /** The current version, or the tombstone of a deleted name. */
+  current(clientId: string, name: string): VersionRecord | undefined;
+  /** The current version of a stored file. */
   get(clientId: string, name: string): FileRecord | undefined;
   list(clientId: string): FileRecord[];
   clients(): ClientRecord[];
   all(): FileRecord[];
-  openRead(clientId: string, name: string): Promise<Readable>;
-  /** Hashes the bytes on disk again; false when they are missing or no longer match, throws when they cannot be read. */
-  verify(clientId: string, name: string): Promise<boolean>;
+  versions(clientId: string, name: string): VersionInfo[];
+  /** Bytes a client's versions take, older ones included: what the quota counts. */
+  usage(clientId: string): number;
+  inventory(): { header: InventoryHeader; records: InventoryRecord[] };
+  /** True when the version is held and its bytes are in place (not known to be damaged). */
+  hasBytes(clientId: string, name: string, generation: number): boolean;
+  openRead(clientId: string, name: string, generation?: number): Promise<{ record: VersionRecord; body: Readable }>;
+  /** Hashes a version's bytes again; false (and marked damaged) when missing or changed, throws when unreadable. */
+  verify(clientId: string, name: string, generation?: number): Promise<boolean>;
+  markDamaged(clientId: string, name: string, generation: number, reason: string): void;
+  /** Names whose tombstone is at or below `generation`. */
+  tombstonesThrough(generation: number): { clientId: string; name: string }[];
 }

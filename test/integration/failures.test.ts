@@ -135,7 +135,9 @@ describe('failures leave no trace (quorum all)', function () {
       ['UPLOAD a x -5\n', /^UPLOAD_FAILURE BAD_SIZE/],
       ['UPLOAD a x 99999999999999\n', /^UPLOAD_FAILURE TOO_LARGE/],
       ['YOLO a b\n', /^ERROR UNKNOWN_VERB/],
-      ['REPLICA_DELETE a b\n', /^REPLICA_FAILURE UNKNOWN_VERB .*primary/],
+      ['REPLICA_DELETE a 3 1700000000000 b\n', /^REPLICA_FAILURE UNKNOWN_VERB .*primary/],
+      ['UPLOAD_IF a sometime b 3\n', /^UPLOAD_FAILURE BAD_HEADER precondition "sometime"/],
+      ['DELETE_IF a x b\n', /^DELETE_FAILURE BAD_HEADER "x" is not a generation/],
       [`UPLOAD a ${'x'.repeat(9000)} 1\n`, /^UPLOAD_FAILURE HEADER_TOO_LONG/],
     ];
     for (const [header, expected] of cases) {

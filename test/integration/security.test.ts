@@ -151,13 +151,29 @@ describe('security: safe defaults, TLS and limits', function () {
     try {
       await cluster.client('q').upload('a.bin', [Buffer.alloc(600)], 600);
       await assert.rejects(cluster.client('q').upload('b.bin', [Buffer.alloc(600)], 600), (error: unknown) => isCode('LIMIT')(error) && /over its quota of 1000/.test((error as Error).message));
-      // Replacing a file counts its new size, not both.
+      // The replaced version is kept as an older one, and older versions count.
+      await assert.rejects(cluster.client('q').upload('a.bin', [Buffer.alloc(900)], 900), (error: unknown) => isCode('LIMIT')(error) && /older versions included/.test((error as Error).message));
+      // A delete frees the file and its older versions.
+      await cluster.client('q').delete('a.bin');
       await cluster.client('q').upload('a.bin', [Buffer.alloc(900)], 900);
 
       const held = await Promise.all(Array.from({ length: 20 }, () => RawClient.connect(cluster.primaryPort)));
       const extra = await RawClient.connect(cluster.primaryPort);
       assert.match(await extra.readToClose(), /^ERROR LIMIT the primary is serving its limit of 20 connections/);
       held.forEach((client) => client.destroy());
+    } finally {
+      await cluster.destroy();
+    }
+  });
+
+  it('without older versions kept, replacing a file counts its new size only', async () => {
+    const cluster = await TestCluster.start({ replicas: 1, primaryArgs: ['--quota', '1000', '--keep-versions', '0'] });
+    try {
+      await cluster.client('q').upload('a.bin', [Buffer.alloc(600)], 600);
+      const receipt = await cluster.client('q').upload('a.bin', [Buffer.alloc(900)], 900);
+      assert.strictEqual(receipt.size, 900);
+      assert.deepStrictEqual((await cluster.client('q').versions('a.bin')).map((version) => version.size), [900]);
+      await assert.rejects(cluster.client('q').upload('b.bin', [Buffer.alloc(200)], 200), isCode('LIMIT'));
     } finally {
       await cluster.destroy();
     }

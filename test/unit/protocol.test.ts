@@ -1,5 +1,24 @@
 import * as assert from 'assert';
-import { DfsError, LineDecoder, formatRequest, parseReply, parseRequest, validateClientId, validateFileName } from '../../server/protocol';
+import {
+  DfsError,
+  LineDecoder,
+  currentGenerationOf,
+  decodeListing,
+  encodeListing,
+  formatFailure,
+  formatPrecondition,
+  formatReplicaChecksum,
+  formatRequest,
+  parseFileHeader,
+  parsePrecondition,
+  parseReplicaChecksum,
+  parseReply,
+  parseRequest,
+  preconditionFailed,
+  replyError,
+  validateClientId,
+  validateFileName,
+} from '../../server/protocol';
 
 function code(fn: () => unknown): string {
   try {
@@ -24,7 +43,7 @@ describe('protocol: requests', () => {
   });
 
   it('round-trips every request through formatRequest', () => {
-    for (const line of ['UPLOAD a b c 1', 'LIST a', 'REPLICA a x/y 9', 'DOWNLOAD a n', 'DELETE a n m', 'FILES a', 'CLIENTS', 'STATUS', 'REPLICA_DELETE a n', 'INVENTORY', 'SCRUB']) {
+    for (const line of ['UPLOAD a b c 1', 'LIST a', 'REPLICA a x/y 9', 'DOWNLOAD a n', 'DELETE a n m', 'FILES a', 'CLIENTS', 'STATUS', 'REPLICA_DELETE a 7 1700000000000 n m', 'INVENTORY', 'SCRUB', 'UPLOAD_IF a absent dir/x y 3', 'UPLOAD_IF a 12 x 0', 'DELETE_IF a 5 n', 'VERSIONS a n m', 'DOWNLOAD_VERSION a 3 n', 'RESTORE a 3 n', 'DROP_VERSION a 3 n', 'RESERVE 200', 'SYNCED 17']) {
       assert.strictEqual(formatRequest(parseRequest(line)), line);
     }
   });
@@ -87,5 +106,42 @@ describe('protocol: line decoder', () => {
     assert.strictEqual(code(() => decoder.push(Buffer.alloc(17, 0x41))), 'HEADER_TOO_LONG');
     assert.strictEqual(code(() => new LineDecoder(16).push(Buffer.from('0123456789abcdefg\n'))), 'HEADER_TOO_LONG');
     assert.strictEqual(code(() => new LineDecoder(16).push(Buffer.from([0x4c, 0xff, 0xfe, 0x0a]))), 'BAD_HEADER');
+  });
+});
+
+describe('protocol: listings, preconditions and replica steps', () => {
+  it('a listing ends with its count, so one cut short is an error, never a shorter list', () => {
+    const text = encodeListing([{ a: 1 }, { a: 2 }], { synced: 4 });
+    assert.deepStrictEqual(decodeListing(text), { header: { synced: 4 }, records: [{ a: 1 }, { a: 2 }] });
+    assert.deepStrictEqual(decodeListing(encodeListing([])).records, []);
+    const cut = text.slice(0, text.indexOf('END'));
+    assert.strictEqual(code(() => decodeListing(cut)), 'PROTOCOL');
+    assert.strictEqual(code(() => decodeListing(text.replace('END 2', 'END 3'))), 'PROTOCOL');
+    assert.strictEqual(code(() => decodeListing('ERROR AUTH no secret\n')), 'AUTH');
+  });
+
+  it('preconditions read and write as "absent" or a generation', () => {
+    assert.deepStrictEqual(parsePrecondition('absent'), { kind: 'absent' });
+    assert.deepStrictEqual(parsePrecondition('42'), { kind: 'generation', generation: 42 });
+    assert.strictEqual(formatPrecondition({ kind: 'generation', generation: 7 }), '7');
+    assert.strictEqual(code(() => parsePrecondition('-1')), 'BAD_HEADER');
+    assert.strictEqual(code(() => parsePrecondition('latest')), 'BAD_HEADER');
+  });
+
+  it('a failed precondition carries the current generation for a client to retry against', () => {
+    const changed = preconditionFailed('notes.md', { kind: 'generation', generation: 3 }, 9);
+    assert.strictEqual(changed.code, 'CONFLICT');
+    assert.strictEqual(currentGenerationOf(changed), 9);
+    assert.strictEqual(currentGenerationOf(preconditionFailed('notes.md', { kind: 'generation', generation: 3 }, undefined)), null);
+    assert.strictEqual(currentGenerationOf(new DfsError('CONFLICT', 'a folder of that name exists')), undefined);
+    // Across the wire: the reply line keeps it.
+    assert.strictEqual(currentGenerationOf(replyError(parseReply(formatFailure('UPLOAD_FAILURE', changed)))), 9);
+  });
+
+  it('the replica checksum step carries the checksum, generation, time and versions to keep', () => {
+    const step = { sha256: 'f'.repeat(64), generation: 12, mtimeMs: 1_700_000_000_123, keep: 5 };
+    assert.deepStrictEqual(parseReplicaChecksum(formatReplicaChecksum(step)), step);
+    assert.strictEqual(code(() => parseReplicaChecksum(`CHECKSUM ${'f'.repeat(64)}`)), 'PROTOCOL');
+    assert.deepStrictEqual(parseFileHeader(`12 ${'a'.repeat(64)} 7`), { size: 12, sha256: 'a'.repeat(64), generation: 7 });
   });
 });

@@ -3,31 +3,66 @@ import { createHash } from 'crypto';
 import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { DfsError } from '../../server/protocol';
+import { DfsError, VersionRecord } from '../../server/protocol';
 import { DiskStore } from '../../server/storage/disk-store';
 import type { Store } from '../../server/storage/store';
 
 const sha = (data: Buffer | string): string => createHash('sha256').update(data).digest('hex');
 
-async function put(store: Store, clientId: string, name: string, data: string): Promise<void> {
-  const staged = await store.stage();
-  await staged.write(Buffer.from(data));
-  await store.commit(staged, clientId, name, sha(data));
+function version(name: string, data: string, generation: number, clientId = 'alice'): VersionRecord {
+  return { clientId, name, generation, size: Buffer.byteLength(data), sha256: sha(data), mtimeMs: 1_700_000_000_000 + generation };
 }
 
-async function readAll(store: Store, clientId: string, name: string): Promise<string> {
+function tombstone(name: string, generation: number, clientId = 'alice'): VersionRecord {
+  return { clientId, name, generation, size: 0, sha256: '', mtimeMs: 1_700_000_000_000 + generation, deleted: true };
+}
+
+async function put(store: Store, name: string, data: string, generation: number, keep = 2): Promise<string> {
+  const staged = await store.stage();
+  await staged.write(Buffer.from(data));
+  return store.commitVersion(staged, version(name, data, generation), keep);
+}
+
+async function readAll(store: Store, name: string, generation?: number): Promise<string> {
   const chunks: Buffer[] = [];
-  for await (const chunk of await store.openRead(clientId, name)) {
+  const { body } = await store.openRead('alice', name, generation);
+  for await (const chunk of body) {
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks).toString();
 }
 
+/** Every file under a store's root outside its own state, as `client/name`. */
+async function filesOnDisk(root: string): Promise<string[]> {
+  const found: string[] = [];
+  const walk = async (dir: string, prefix: string): Promise<void> => {
+    for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
+      if (prefix === '' && entry.name === '.dfs') {
+        continue;
+      }
+      if (entry.isDirectory()) {
+        await walk(path.join(dir, entry.name), `${prefix}${entry.name}/`);
+      } else {
+        found.push(prefix + entry.name);
+      }
+    }
+  };
+  await walk(root, '');
+  return found.sort();
+}
+
 /** The behaviour every Store must have; each implementation runs this suite. */
-function describeStore(label: string, create: (root: string) => Store): void {
+function describeStore(label: string, create: (root: string) => DiskStore): void {
   describe(`store contract: ${label}`, () => {
     let root: string;
-    let store: Store;
+    let store: DiskStore;
+
+    const reopen = async (): Promise<DiskStore> => {
+      await store.close();
+      store = create(root);
+      await store.open();
+      return store;
+    };
 
     beforeEach(async () => {
       root = await fs.mkdtemp(path.join(os.tmpdir(), 'dfs-store-'));
@@ -40,16 +75,17 @@ function describeStore(label: string, create: (root: string) => Store): void {
       await fs.rm(root, { recursive: true, force: true });
     });
 
-    it('keeps staged bytes invisible until committed', async () => {
+    it('keeps staged bytes invisible until committed, then serves them with their generation', async () => {
       const staged = await store.stage();
       await staged.write(Buffer.from('half'));
       assert.deepStrictEqual(store.list('alice'), []);
-      await store.commit(staged, 'alice', 'a.txt', sha('half'));
+      await store.commitVersion(staged, version('a.txt', 'half', 4), 2);
       assert.deepStrictEqual(
-        store.list('alice').map((f) => [f.name, f.size, f.sha256]),
-        [['a.txt', 4, sha('half')]],
+        store.list('alice').map((file) => [file.name, file.size, file.sha256, file.generation]),
+        [['a.txt', 4, sha('half'), 4]],
       );
-      assert.strictEqual(await readAll(store, 'alice', 'a.txt'), 'half');
+      assert.strictEqual(await readAll(store, 'a.txt'), 'half');
+      assert.strictEqual(await fs.readFile(path.join(root, 'alice', 'a.txt'), 'utf8'), 'half', 'the report layout: a plain file');
     });
 
     it('leaves nothing behind when a staged write is aborted', async () => {
@@ -57,83 +93,158 @@ function describeStore(label: string, create: (root: string) => Store): void {
       await staged.write(Buffer.from('gone'));
       await staged.abort();
       assert.deepStrictEqual(store.all(), []);
-      assert.deepStrictEqual(await fs.readdir(path.join(store.root, '.dfs', 'tmp')), []);
+      assert.deepStrictEqual(await fs.readdir(path.join(root, '.dfs', 'tmp')), []);
     });
 
-    it('replaces an existing name with the new bytes', async () => {
-      await put(store, 'alice', 'a.txt', 'old');
-      await put(store, 'alice', 'a.txt', 'newer');
-      assert.strictEqual(await readAll(store, 'alice', 'a.txt'), 'newer');
-      assert.strictEqual(store.get('alice', 'a.txt')?.sha256, sha('newer'));
+    it('keeps older versions out of the listing, up to `keep` of them, and serves each one', async () => {
+      for (const [generation, data] of [[1, 'one'], [3, 'three'], [5, 'five'], [7, 'seven']] as const) {
+        assert.strictEqual(await put(store, 'x.txt', data, generation), 'current');
+      }
+      assert.deepStrictEqual(store.list('alice').map((file) => file.generation), [7]);
+      assert.deepStrictEqual(store.versions('alice', 'x.txt').map((kept) => [kept.generation, kept.current]), [[7, true], [5, false], [3, false]]);
+      assert.strictEqual(await readAll(store, 'x.txt', 3), 'three');
+      assert.deepStrictEqual(await fs.readdir(path.join(root, '.dfs', 'versions', 'alice')).then((names) => names.sort()), ['3', '5']);
+      assert.strictEqual(store.usage('alice'), 'seven'.length + 'five'.length + 'three'.length, 'older versions count in the usage');
+      await assert.rejects(readAll(store, 'x.txt', 1), (error: unknown) => error instanceof DfsError && error.code === 'NOT_FOUND');
     });
 
-    it('stores nested names as folders and prunes them on removal', async () => {
-      await put(store, 'alice', 'docs/sub/b.md', 'b');
-      assert.strictEqual(await fs.readFile(path.join(store.root, 'alice', 'docs', 'sub', 'b.md'), 'utf8'), 'b');
-      assert.strictEqual(await store.remove('alice', 'docs/sub/b.md'), true);
-      assert.strictEqual(await store.remove('alice', 'docs/sub/b.md'), false);
-      assert.deepStrictEqual(await fs.readdir(path.join(store.root, 'alice')), []);
+    it('applies versions by generation, whatever order they arrive in', async () => {
+      assert.strictEqual(await put(store, 'x.txt', 'newest', 9), 'current');
+      assert.strictEqual(await put(store, 'x.txt', 'older', 4), 'history');
+      assert.strictEqual(await put(store, 'x.txt', 'newest', 9), 'stale', 'the same version again changes nothing');
+      assert.strictEqual(await readAll(store, 'x.txt'), 'newest');
+      assert.strictEqual(await readAll(store, 'x.txt', 4), 'older');
     });
 
-    it('refuses a name whose folder is a file, keeping the file', async () => {
-      await put(store, 'alice', 'a', 'file');
+    it('a tombstone deletes the file and its older versions; nothing older than it comes back', async () => {
+      await put(store, 'x.txt', 'one', 1);
+      await put(store, 'x.txt', 'two', 2);
+      assert.strictEqual(await store.commitTombstone(tombstone('x.txt', 3)), 'current');
+      assert.deepStrictEqual(store.list('alice'), []);
+      assert.strictEqual(store.current('alice', 'x.txt')?.deleted, true);
+      assert.deepStrictEqual(await filesOnDisk(root), []);
+      assert.deepStrictEqual(await fs.readdir(path.join(root, '.dfs', 'versions', 'alice')), []);
+      assert.strictEqual(await put(store, 'x.txt', 'stale', 2), 'stale');
+      assert.deepStrictEqual(store.list('alice'), []);
+      assert.strictEqual(await put(store, 'x.txt', 'reborn', 4), 'current');
+      assert.strictEqual(await readAll(store, 'x.txt'), 'reborn');
+    });
+
+    it('stores nested names as folders and prunes them when the file goes', async () => {
+      await put(store, 'docs/sub/b.md', 'b', 1);
+      assert.strictEqual(await fs.readFile(path.join(root, 'alice', 'docs', 'sub', 'b.md'), 'utf8'), 'b');
+      await store.commitTombstone(tombstone('docs/sub/b.md', 2));
+      assert.deepStrictEqual(await fs.readdir(path.join(root, 'alice')), []);
+    });
+
+    it('refuses early a name whose folder is a file, or a file where a folder holds files', async () => {
+      await put(store, 'a', 'file', 1);
+      await put(store, 'd/inner', 'x', 2);
+      assert.throws(() => store.assertCanStore('alice', 'a/b'), (error: unknown) => error instanceof DfsError && error.code === 'CONFLICT' && /a is a file/.test(error.message));
+      assert.throws(() => store.assertCanStore('alice', 'd'), (error: unknown) => error instanceof DfsError && error.code === 'CONFLICT' && /folder of that name/.test(error.message));
+      store.assertCanStore('alice', 'ab');
+    });
+
+    it('between a file and a folder of one name, the newer generation wins, in either order', async () => {
+      await put(store, 'a', 'file a', 3);
+      assert.strictEqual(await put(store, 'a/b', 'under a', 2), 'stale', 'older than the file that occupies its folder');
+      assert.strictEqual(await put(store, 'a/b', 'under a', 5), 'current');
+      assert.strictEqual(store.current('alice', 'a')?.deleted, true, 'the older file was deleted by the newer folder');
+      assert.strictEqual(await readAll(store, 'a/b'), 'under a');
+      assert.strictEqual(await put(store, 'a', 'file again', 6), 'current');
+      assert.strictEqual(store.current('alice', 'a/b')?.deleted, true);
+      assert.deepStrictEqual(await filesOnDisk(root), ['alice/a']);
+    });
+
+    it('lists clients with counts of their current files, never its own state folder', async () => {
+      await put(store, 'a', '12', 1);
+      await put(store, 'a', '123', 2);
       const staged = await store.stage();
-      await staged.write(Buffer.from('x'));
-      await assert.rejects(store.commit(staged, 'alice', 'a/b', sha('x')), (error: unknown) => error instanceof DfsError && error.code === 'CONFLICT');
-      await staged.abort();
-      assert.strictEqual(await readAll(store, 'alice', 'a'), 'file');
-    });
-
-    it('lists clients with counts, never its own state folder', async () => {
-      await put(store, 'alice', 'a', '12');
-      await put(store, 'bob', 'b', '3');
+      await staged.write(Buffer.from('3'));
+      await store.commitVersion(staged, version('b', '3', 3, 'bob'), 2);
       assert.deepStrictEqual(store.clients(), [
-        { clientId: 'alice', files: 1, bytes: 2 },
+        { clientId: 'alice', files: 1, bytes: 3 },
         { clientId: 'bob', files: 1, bytes: 1 },
       ]);
     });
 
-    it('rebuilds its index on reopen and empties the staging area', async () => {
-      await put(store, 'alice', 'keep.txt', 'kept');
+    it('rebuilds from its catalog on reopen, with generations, history and tombstones, and empties the staging area', async () => {
+      await put(store, 'keep.txt', 'kept', 1);
+      await put(store, 'keep.txt', 'kept 2', 2);
+      await put(store, 'gone.txt', 'gone', 3);
+      await store.commitTombstone(tombstone('gone.txt', 4));
       const staged = await store.stage();
       await staged.write(Buffer.from('crash'));
-      const reopened = create(root);
-      await reopened.open();
-      assert.deepStrictEqual(reopened.list('alice').map((f) => [f.name, f.sha256]), [['keep.txt', sha('kept')]]);
-      assert.deepStrictEqual(await fs.readdir(path.join(reopened.root, '.dfs', 'tmp')), []);
+      await reopen();
+      assert.deepStrictEqual(store.list('alice').map((file) => [file.name, file.generation]), [['keep.txt', 2]]);
+      assert.deepStrictEqual(store.versions('alice', 'keep.txt').map((kept) => kept.generation), [2, 1]);
+      assert.strictEqual(store.current('alice', 'gone.txt')?.generation, 4);
+      assert.strictEqual(store.marks.highest, 4);
+      assert.deepStrictEqual(await fs.readdir(path.join(root, '.dfs', 'tmp')), []);
       await staged.abort();
-      await reopened.close();
     });
 
-    it('trusts a remembered checksum only while the bytes are unchanged', async () => {
-      await put(store, 'alice', 'kept.txt', 'same');
-      await put(store, 'alice', 'edited.txt', 'before');
-      // Changed behind the store's back, as an operator or a crash mid-rename could.
-      await fs.writeFile(path.join(store.root, 'alice', 'edited.txt'), 'after!');
+    it('finishes at the next open a placement a crash interrupted after the catalog recorded it', async () => {
+      await put(store, 'x.txt', 'before', 1);
+      // The catalog record is the node's commit; the process dies before the rename.
+      const staged = await store.stage();
+      await staged.write(Buffer.from('after'));
+      await staged.seal();
+      await store.catalog.commit([{ kind: 'record', record: version('x.txt', 'after', 2), keep: 2, staged: path.basename((staged as unknown as { file: string }).file) }]);
+      assert.strictEqual(await fs.readFile(path.join(root, 'alice', 'x.txt'), 'utf8'), 'before', 'not placed yet');
       await store.close();
-      const reopened = create(root);
-      await reopened.open();
-      assert.strictEqual(reopened.get('alice', 'kept.txt')?.sha256, sha('same'));
-      assert.strictEqual(reopened.get('alice', 'edited.txt')?.sha256, sha('after!'));
-      await reopened.close();
       store = create(root);
-      await store.open();
+      const opening = await store.open();
+      assert.strictEqual(opening.redone, 1);
+      assert.strictEqual(await readAll(store, 'x.txt'), 'after');
+      assert.strictEqual(await readAll(store, 'x.txt', 1), 'before', 'the replaced bytes were kept as the older version');
+      assert.deepStrictEqual(await fs.readdir(path.join(root, '.dfs', 'tmp')), []);
+    });
+
+    it('marks a version whose bytes changed behind its back as damaged, and never serves them', async () => {
+      await put(store, 'kept.txt', 'same', 1);
+      await put(store, 'edited.txt', 'before', 2);
+      // Changed behind the store's back, as an operator or a failing disk could.
+      await fs.writeFile(path.join(root, 'alice', 'edited.txt'), 'after!');
+      await reopen();
+      assert.strictEqual(store.hasBytes('alice', 'kept.txt', 1), true);
+      assert.strictEqual(store.hasBytes('alice', 'edited.txt', 2), false);
+      assert.strictEqual(store.get('alice', 'edited.txt')?.sha256, sha('before'), 'the catalog, not the disk, says what is stored');
+      await assert.rejects(readAll(store, 'edited.txt'), (error: unknown) => error instanceof DfsError && error.code === 'CHECKSUM');
+      assert.deepStrictEqual(store.inventory().records.filter((record) => record.damaged).map((record) => record.name), ['edited.txt']);
+      const staged = await store.stage();
+      await staged.write(Buffer.from('before'));
+      await store.commitVersion(staged, version('edited.txt', 'before', 2), 2);
+      assert.strictEqual(await readAll(store, 'edited.txt'), 'before', 'the same version with good bytes repairs it');
+    });
+
+    it('moves files the catalog does not hold to .dfs/orphans instead of serving or destroying them', async () => {
+      await put(store, 'real.txt', 'real', 1);
+      await fs.mkdir(path.join(root, 'alice', 'stray'), { recursive: true });
+      await fs.writeFile(path.join(root, 'alice', 'stray', 'copied.txt'), 'by hand');
+      const opening = await reopen().then(() => store.inventory());
+      assert.deepStrictEqual(opening.records.map((record) => record.name), ['real.txt']);
+      assert.deepStrictEqual(await filesOnDisk(root), ['alice/real.txt']);
+      const orphans = path.join(root, '.dfs', 'orphans');
+      const [stamp] = await fs.readdir(orphans);
+      assert.strictEqual(await fs.readFile(path.join(orphans, stamp, 'alice', 'stray', 'copied.txt'), 'utf8'), 'by hand');
     });
 
     it('detects a flipped byte', async () => {
-      await put(store, 'alice', 'a.bin', 'abcdef');
+      await put(store, 'a.bin', 'abcdef', 1);
       assert.strictEqual(await store.verify('alice', 'a.bin'), true);
-      const file = path.join(store.root, 'alice', 'a.bin');
+      const file = path.join(root, 'alice', 'a.bin');
       const stat = await fs.stat(file);
       await fs.writeFile(file, 'abcdeX');
       await fs.utimes(file, stat.atime, stat.mtime);
       assert.strictEqual(await store.verify('alice', 'a.bin'), false);
+      assert.strictEqual(store.hasBytes('alice', 'a.bin', 1), false);
     });
 
     it('refuses paths outside the client folder', async () => {
       const staged = await store.stage();
-      await assert.rejects(store.commit(staged, 'alice', '../escape', sha('')), DfsError);
-      await assert.rejects(store.commit(staged, '..', 'x', sha('')), DfsError);
+      await assert.rejects(store.commitVersion(staged, version('../escape', '', 1), 0), DfsError);
+      await assert.rejects(store.commitVersion(staged, { ...version('x', '', 1), clientId: '..' }, 0), DfsError);
       await staged.abort();
     });
   });

@@ -11,7 +11,7 @@ import type { ClusterStatus, FileRecord } from '../../server/protocol';
 import { REPO_ROOT } from '../support/processes';
 
 const NOW = Date.UTC(2026, 10, 27, 12, 0, 0);
-const record = (name: string, size: number, copies = 4, ageMs = 0): FileRecord => ({ clientId: 'alice', name, size, mtimeMs: NOW - ageMs, sha256: 'ab'.repeat(32), copies });
+const record = (name: string, size: number, copies = 4, ageMs = 0): FileRecord => ({ clientId: 'alice', name, size, mtimeMs: NOW - ageMs, sha256: 'ab'.repeat(32), generation: 1, copies });
 
 describe('extension model: the tree of stored files', () => {
   it('puts the own client first even before it stores anything, the others sorted', () => {
@@ -91,6 +91,8 @@ describe('extension model: cluster state', () => {
     files: 2,
     bytes: 2048,
     uptimeMs: 125_000,
+    generation: 12,
+    keepVersions: 5,
   });
 
   it('shows DFS up/total in the status bar, warning when a replica is down', () => {

@@ -19,7 +19,7 @@ describe('upload batch: progress figures', () => {
   });
 
   it('says when uploads got fewer copies than configured', () => {
-    const receipt = (behind: number[]) => ({ sha256: 'a'.repeat(64), size: 1, copies: 4 - behind.length, replicasBehind: behind });
+    const receipt = (behind: number[]) => ({ sha256: 'a'.repeat(64), size: 1, generation: 7, copies: 4 - behind.length, replicasBehind: behind });
     const text = summarizeBatch({
       cancelled: false,
       outcomes: [
@@ -220,23 +220,52 @@ describe('upload batch against a real cluster', function () {
     assert.match(summarizeBatch(result).text, /^DFS upload: 2 uploaded, 5 failed\. First failure: /);
   });
 
-  it('uploads nothing, file by file with the reason, when it cannot learn which names already exist', async () => {
-    await client.upload('kept.txt', [Buffer.from('old')], 3);
-    const sources: UploadSource[] = [{ kind: 'buffer', origin: 'buffer kept', name: 'kept.txt', content: Buffer.from('new!') }];
+  it('never overwrites blind: a name stored by someone else after the question is asked about again', async () => {
+    await client.upload('shared.txt', [Buffer.from('first')], 5);
+    const other = cluster.client(client.clientId);
+    const asked: string[] = [];
+    const result = await runUploadBatch({
+      client,
+      sources: [{ kind: 'buffer', origin: 'editor', name: 'shared.txt', content: Buffer.from('mine') }],
+      askOverwrite: async (name) => {
+        asked.push(name);
+        if (asked.length === 1) {
+          // While the user reads the question, someone else stores a newer version.
+          await other.upload('shared.txt', [Buffer.from('theirs')], 6);
+          return 'overwrite';
+        }
+        return 'skip';
+      },
+    });
+    assert.deepStrictEqual(asked, ['shared.txt', 'shared.txt'], 'the second version is asked about too');
+    assert.deepStrictEqual(statuses(result), [['shared.txt', 'skipped']]);
+    assert.deepStrictEqual((await everywhere('shared.txt')).map(String), ['theirs', 'theirs', 'theirs']);
+  });
+
+  it('asks about a name that appears only after the batch started, instead of trusting a listing taken before', async () => {
+    const other = cluster.client(client.clientId);
+    const asked: string[] = [];
+    let theirs: Promise<unknown> | undefined;
     const result = await runUploadBatch({
       client: {
-        files: async () => {
-          throw new Error('listing refused');
-        },
         uploadFile: (...args) => client.uploadFile(...args),
-        upload: (...args) => client.upload(...args),
+        // Someone else stores two.txt after the batch started, just before it gets there.
+        upload: async (...args) => {
+          if (args[0] === 'two.txt') {
+            await (theirs ??= other.upload('two.txt', [Buffer.from('elsewhere')], 9));
+          }
+          return client.upload(...args);
+        },
       },
-      sources,
-      askOverwrite: never,
+      sources: ['one.txt', 'two.txt'].map((name): UploadSource => ({ kind: 'buffer', origin: name, name, content: Buffer.from(`batch ${name}`) })),
+      askOverwrite: async (name) => {
+        asked.push(name);
+        return 'skip';
+      },
     });
-    assert.deepStrictEqual(statuses(result), [['kept.txt', 'failed']]);
-    assert.match(result.outcomes[0].reason ?? '', /cannot check which names are already stored \(listing refused\); nothing was uploaded/);
-    assert.strictEqual((await everywhere('kept.txt')).map((bytes) => bytes.toString()).join(','), 'old,old,old', 'the stored file was not silently overwritten');
+    assert.deepStrictEqual(asked, ['two.txt']);
+    assert.deepStrictEqual(statuses(result), [['one.txt', 'uploaded'], ['two.txt', 'skipped']]);
+    assert.deepStrictEqual((await everywhere('two.txt')).map(String), ['elsewhere', 'elsewhere', 'elsewhere']);
   });
 
   it('reports every remaining file when the cluster goes away mid-batch', async () => {
@@ -247,7 +276,6 @@ describe('upload batch against a real cluster', function () {
       let stopped: Promise<void> | undefined;
       const result = await runUploadBatch({
         client: {
-          files: () => doomedClient.files(),
           uploadFile: (...args) => doomedClient.uploadFile(...args),
           // The cluster stops between the first file and the second, as if its machine went away.
           upload: async (...args) => {

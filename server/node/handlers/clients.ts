@@ -1,10 +1,11 @@
 import type { Handler } from '../../net/session';
-import { Reply, encodeRecords } from '../../protocol';
+import { encodeListing } from '../../protocol';
 import type { Store } from '../../storage/store';
 
-/** CLIENTS: one JSON record per client that has files, then close. */
-export function clientsHandler(store: Store): Handler {
+/** CLIENTS: one JSON record per client that has files, then END. */
+export function clientsHandler(store: Store, ready: () => Promise<void> = async () => undefined): Handler {
   return async (session) => {
-    await session.conn.write(Reply.OK + '\n' + encodeRecords(store.clients()));
+    await ready();
+    await session.conn.write(encodeListing(store.clients()));
   };
 }

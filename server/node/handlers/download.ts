@@ -1,32 +1,28 @@
 import type { Readable } from 'stream';
 import type { Handler } from '../../net/session';
-import { DfsError, FileRecord, Reply } from '../../protocol';
+import { VersionRecord, formatFileHeader } from '../../protocol';
 import type { Store } from '../../storage/store';
 
 export interface DownloadSource {
-  record: FileRecord;
+  record: VersionRecord;
   body: Readable;
 }
 
 /**
- * DOWNLOAD: `FILE <size> <sha256>` then exactly that many bytes. `resolve` picks the
- * bytes to serve, so the primary can verify its copy and fall back to a replica's.
+ * DOWNLOAD and DOWNLOAD_VERSION: `FILE <size> <sha256> <generation>` then exactly that
+ * many bytes. `resolve` picks the bytes to serve, so the primary can verify its copy
+ * and repair it from a replica first.
  */
-export function downloadHandler(store: Store, resolve?: (clientId: string, name: string) => Promise<DownloadSource>): Handler {
-  const fromStore = async (clientId: string, name: string): Promise<DownloadSource> => {
-    const record = store.get(clientId, name);
-    if (!record) {
-      throw new DfsError('NOT_FOUND', `${name} is not stored for client ${clientId}`);
-    }
-    return { record, body: await store.openRead(clientId, name) };
-  };
+export function downloadHandler(store: Store, resolve?: (clientId: string, name: string, generation?: number) => Promise<DownloadSource>): Handler {
   return async (session) => {
-    if (session.request.verb !== 'DOWNLOAD') {
+    const request = session.request;
+    if (request.verb !== 'DOWNLOAD' && request.verb !== 'DOWNLOAD_VERSION') {
       return;
     }
-    const { record, body } = await (resolve ?? fromStore)(session.request.clientId, session.request.name);
+    const generation = request.verb === 'DOWNLOAD_VERSION' ? request.generation : undefined;
+    const { record, body } = await (resolve ?? ((clientId, name, version) => store.openRead(clientId, name, version)))(request.clientId, request.name, generation);
     try {
-      await session.conn.write(`${Reply.FILE} ${record.size} ${record.sha256}\n`);
+      await session.conn.write(formatFileHeader(record) + '\n');
       for await (const chunk of body) {
         await session.conn.write(chunk as Buffer);
       }

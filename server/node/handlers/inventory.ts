@@ -1,10 +1,11 @@
 import type { Handler } from '../../net/session';
-import { Reply, encodeRecords } from '../../protocol';
+import { encodeListing } from '../../protocol';
 import type { Store } from '../../storage/store';
 
-/** INVENTORY: every file of every client with its checksum, for the primary's catch-up. */
+/** INVENTORY: what the node's catalog says of itself, then every version and tombstone it holds, for the primary's catch-up. */
 export function inventoryHandler(store: Store): Handler {
   return async (session) => {
-    await session.conn.write(Reply.OK + '\n' + encodeRecords(store.all()));
+    const { header, records } = store.inventory();
+    await session.conn.write(encodeListing(records, header));
   };
 }

@@ -1,0 +1,147 @@
+import { createHash } from 'crypto';
+import { DfsError, Precondition, UploadReceipt, VersionRecord } from '../protocol';
+import { PlacementError } from '../storage/disk-store';
+import { fileKey } from '../storage/key-lock';
+import type { StagedWrite } from '../storage/store';
+import type { PrimaryContext } from './primary-context';
+import type { ReplicaUpload } from './replica-link';
+
+/** Where a write's bytes come from: a client's upload, or a kept version being restored. */
+export interface ByteSource {
+  /** Called once the replicas are ready for the bytes: an upload answers SEND_FILE here. */
+  begin(): Promise<void>;
+  chunks(): AsyncIterable<Buffer>;
+  /** After the last chunk: throws when more than the announced bytes came. */
+  finish(): void;
+}
+
+export interface PutRequest {
+  clientId: string;
+  name: string;
+  size: number;
+  precondition?: Precondition;
+  /** The bytes must hash to this (a restore re-reads a kept version). */
+  expectedSha256?: string;
+  source: ByteSource;
+}
+
+/**
+ * Stores a new version of a file on the primary and its replicas. The bytes stream
+ * once: into a staged file here and, in parallel, to every reachable replica. Then,
+ * holding the name, the primary gives the version a generation and the replicas sync
+ * the bytes (PREPARED). The commit point is the primary's catalog record, written with
+ * the precondition, quota and folder checks made in the same step; only after it do
+ * the replicas record and place the version (COMMIT). Anything that fails before the
+ * commit point leaves no trace on any node. After it nothing is taken back: the answer
+ * is success once the write quorum holds the version, INCOMPLETE otherwise.
+ */
+export async function replicatedPut(primary: PrimaryContext, request: PutRequest): Promise<UploadReceipt> {
+  const { clientId, name, size } = request;
+  const started = Date.now();
+  await primary.readiness.whenReady();
+  primary.gate.check({ clientId, name, size, precondition: request.precondition });
+  const required = primary.replicasRequired();
+  const opened = await Promise.allSettled(primary.links.map((link) => link.openUpload(clientId, name, size)));
+  const replicas: ReplicaUpload[] = [];
+  const unreachable: string[] = [];
+  opened.forEach((result, index) => {
+    if (result.status === 'fulfilled') {
+      replicas.push(result.value);
+    } else {
+      unreachable.push(`${primary.links[index].label}: ${(result.reason as Error).message}`);
+    }
+  });
+  const belowQuorum = (stage: string): DfsError => {
+    const failures = [...unreachable, ...replicas.filter((replica) => !replica.ok).map((replica) => `${replica.link.label}: ${replica.failure?.message}`)];
+    return new DfsError(
+      'QUORUM',
+      `${stage}: ${replicas.filter((replica) => replica.ok).length} of ${primary.links.length} replicas available, ${required} required (${failures.join('; ')}). Nothing was stored. Start the missing replicas (dfs status shows which) or lower the write quorum.`,
+    );
+  };
+  const abortReplicas = (): Promise<unknown> => Promise.all(replicas.map((replica) => replica.abort()));
+  if (replicas.length < required) {
+    await abortReplicas();
+    throw belowQuorum('replication impossible');
+  }
+  let staged: StagedWrite;
+  try {
+    staged = await primary.store.stage();
+  } catch (error) {
+    await abortReplicas();
+    throw error;
+  }
+  let decided = false;
+  try {
+    await request.source.begin();
+    const hash = createHash('sha256');
+    for await (const chunk of request.source.chunks()) {
+      hash.update(chunk);
+      await Promise.all([staged.write(chunk), ...replicas.map((replica) => replica.send(chunk))]);
+      if (replicas.filter((replica) => replica.ok).length < required) {
+        throw belowQuorum('replication failed mid-transfer');
+      }
+    }
+    request.source.finish();
+    const sha256 = hash.digest('hex');
+    if (request.expectedSha256 && request.expectedSha256 !== sha256) {
+      throw new DfsError('CHECKSUM', `the bytes read for ${name} hash to ${sha256}, not to the ${request.expectedSha256} they were stored with; nothing was changed`);
+    }
+    return await primary.locks.run(fileKey(clientId, name), async () => {
+      const generation = await primary.issuer.issue();
+      let release: (() => void) | undefined;
+      try {
+        const mtimeMs = Date.now();
+        await Promise.all([staged.seal(), ...replicas.map((replica) => replica.prepare({ sha256, generation, mtimeMs, keep: primary.keepVersions }))]);
+        const prepared = replicas.filter((replica) => replica.ok);
+        if (prepared.length < required) {
+          throw belowQuorum('replicas could not store the file');
+        }
+        release = primary.gate.admit({ clientId, name, size, precondition: request.precondition });
+        const record: VersionRecord = { clientId, name, generation, size, sha256, mtimeMs };
+        let storedHere = true;
+        try {
+          await primary.store.commitVersion(staged, record, primary.keepVersions);
+        } catch (error) {
+          if (!(error instanceof PlacementError)) {
+            throw error;
+          }
+          // Recorded, so decided; the primary's own copy is repaired from the replicas.
+          storedHere = false;
+        }
+        decided = true;
+        await Promise.all(prepared.map((replica) => replica.commit()));
+        const inStep = prepared.filter((replica) => replica.ok);
+        const key = fileKey(clientId, name);
+        for (const link of primary.links) {
+          if (inStep.some((replica) => replica.link === link)) {
+            link.caughtUp(key);
+            link.lastError = undefined;
+          } else {
+            link.markBehind(key);
+          }
+        }
+        const behind = primary.links.filter((link) => !inStep.some((replica) => replica.link === link)).map((link) => link.address.id);
+        primary.afterWrite(behind.length > 0 || !storedHere);
+        if (inStep.length < required) {
+          throw new DfsError(
+            'INCOMPLETE',
+            `${name} is stored as generation ${generation}, but only ${inStep.length} of the ${required} replicas the write quorum requires confirmed it (${replicas
+              .filter((replica) => !replica.ok)
+              .map((replica) => `${replica.link.label}: ${replica.failure?.message}`)
+              .join('; ')}). It stays stored and the missing replicas get it when they answer; until then it may not survive the loss of the primary's disk.`,
+          );
+        }
+        primary.log(`UPLOAD ${clientId}/${name} generation ${generation}, ${size} bytes, ${inStep.length}/${primary.links.length} replicas, ${Date.now() - started} ms`);
+        return { sha256, size, generation, copies: (storedHere ? 1 : 0) + inStep.length, replicasBehind: behind };
+      } finally {
+        release?.();
+        primary.issuer.settle(generation);
+      }
+    });
+  } catch (error) {
+    if (!decided) {
+      await Promise.all([staged.abort(), abortReplicas()]);
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,410 @@
+import { randomBytes } from 'crypto';
+import { promises as fs } from 'fs';
+import * as path from 'path';
+import { DfsError, VersionRecord } from '../protocol';
+import { AppliedChange, Catalog, CatalogChange, CatalogMarks, CatalogOpening, Fingerprint, FingerprintNote, versionKey } from './catalog';
+import { CatalogIndex } from './catalog-index';
+import { NameState, applyRecord, isEmptyState, withoutVersion } from './name-state';
+import { JournalWriter } from './journal-writer';
+import { syncDirectory } from './sync';
+
+const FORMAT = 1;
+const SNAPSHOT = 'snapshot.jsonl';
+/** A snapshot is written once the journal has this many lines beyond it. */
+const COMPACT_AFTER_LINES = 20_000;
+
+interface JournalLine {
+  /** A version or tombstone, the `keep` it was applied with, and the staged bytes it names. */
+  r?: VersionRecord;
+  k?: number;
+  s?: string;
+  /** A dropped version: client, name, generation, and 1 when it is a tombstone. */
+  d?: [string, string, number, number?];
+  m?: Partial<CatalogMarks>;
+  /** A fingerprint: client, name, generation, inode, size, mtime. */
+  f?: [string, string, number, number, number, number];
+}
+
+interface SnapshotHeader {
+  format: number;
+  /** The journal file that continues this snapshot. */
+  journal: number;
+  marks: CatalogMarks;
+}
+
+export interface JournalCatalogOptions {
+  durable?: boolean;
+  log?: (line: string) => void;
+  /** Journal lines beyond the snapshot before a new snapshot is written. */
+  compactAfterLines?: number;
+}
+
+/**
+ * The catalog as files under `<root>/.dfs/catalog`: a snapshot (JSON lines, replaced
+ * atomically) and the journal files after it (append-only JSON lines). Every change is
+ * appended and synced before commit() resolves; replay at open applies the same rules
+ * the running node applied, so the state after a restart is the state before it.
+ */
+export class JournalCatalog implements Catalog {
+  readonly index = new CatalogIndex();
+  private currentMarks: CatalogMarks = { nodeId: '', reserved: 0, synced: -1, completeThrough: -1, replicas: {}, highest: -1 };
+  private readonly fingerprints = new Map<string, Fingerprint>();
+  private writer: JournalWriter | undefined;
+  private journalSeq = 1;
+  private linesSinceSnapshot = 0;
+  private compacting: Promise<void> | undefined;
+  private readonly durable: boolean;
+  private readonly log: (line: string) => void;
+  private readonly compactAfterLines: number;
+
+  constructor(
+    readonly dir: string,
+    options: JournalCatalogOptions = {},
+  ) {
+    this.durable = options.durable ?? true;
+    this.log = options.log ?? (() => undefined);
+    this.compactAfterLines = options.compactAfterLines ?? COMPACT_AFTER_LINES;
+  }
+
+  /** Writes and syncs of the journal so far (group commit shares them). */
+  get stats(): { batches: number; syncs: number } {
+    return this.writer?.stats ?? { batches: 0, syncs: 0 };
+  }
+
+  /** Resolves once a compaction under way (if any) has written its snapshot. */
+  async settled(): Promise<void> {
+    await this.compacting;
+  }
+
+  get marks(): Readonly<CatalogMarks> {
+    return this.currentMarks;
+  }
+
+  async open(): Promise<CatalogOpening> {
+    await fs.mkdir(this.dir, { recursive: true });
+    this.index.clearAll();
+    this.fingerprints.clear();
+    const opening: CatalogOpening = { created: false, staged: new Map(), damagedLines: 0 };
+    const snapshotFile = path.join(this.dir, SNAPSHOT);
+    let snapshotText: string | undefined;
+    try {
+      snapshotText = await fs.readFile(snapshotFile, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+        throw new DfsError('STORAGE', `cannot read the catalog ${snapshotFile}: ${(error as Error).message}`);
+      }
+    }
+    if (snapshotText === undefined) {
+      if ((await this.journalFiles()).length > 0) {
+        throw new DfsError('STORAGE', `the catalog in ${this.dir} has journal files but no snapshot; the node does not start on it. Move ${this.dir} aside to rebuild this node from its peers.`);
+      }
+      opening.created = true;
+      this.currentMarks = { nodeId: randomBytes(8).toString('hex'), reserved: 0, synced: -1, completeThrough: -1, replicas: {}, highest: -1 };
+      this.journalSeq = 1;
+      await this.writeSnapshot(this.snapshotText());
+    } else {
+      this.loadSnapshot(snapshotText, snapshotFile);
+    }
+    const journals = (await this.journalFiles()).filter((seq) => seq >= this.journalSeq);
+    for (const seq of journals) {
+      opening.damagedLines += await this.replay(seq, opening.staged, seq === journals.at(-1));
+    }
+    if (journals.length > 0) {
+      this.journalSeq = journals.at(-1)!;
+    }
+    const file = this.journalFile(this.journalSeq);
+    const handle = await openForAppend(file);
+    const { size } = await handle.stat();
+    this.writer = new JournalWriter(handle, size, this.durable, `the catalog journal ${file}`);
+    this.writer.betweenBatches = () => this.compactIfDue();
+    if (this.durable) {
+      await syncDirectory(this.dir);
+    }
+    if (opening.damagedLines > 0) {
+      this.log(`catalog: ${opening.damagedLines} damaged journal lines were skipped; catch-up restores what they described from the other nodes`);
+    }
+    return opening;
+  }
+
+  async close(): Promise<void> {
+    await this.writer?.close();
+    this.writer = undefined;
+    await this.compacting;
+  }
+
+  commit(changes: readonly CatalogChange[]): Promise<AppliedChange[]> {
+    const writer = this.writer;
+    if (!writer) {
+      return Promise.reject(new DfsError('STORAGE', 'the catalog is not open'));
+    }
+    const text = changes.map((change) => JSON.stringify(toLine(change)) + '\n').join('');
+    let applied: AppliedChange[] = [];
+    this.linesSinceSnapshot += changes.length;
+    return writer
+      .append(text, true, () => {
+        applied = changes.map((change) => this.apply(change)).filter((change): change is AppliedChange => change !== undefined);
+      })
+      .then(() => applied);
+  }
+
+  note(notes: readonly FingerprintNote[]): void {
+    const writer = this.writer;
+    if (!writer || notes.length === 0) {
+      return;
+    }
+    for (const note of notes) {
+      this.fingerprints.set(versionKey(note.clientId, note.name, note.generation), note.fingerprint);
+    }
+    const text = notes
+      .map((note) => JSON.stringify({ f: [note.clientId, note.name, note.generation, note.fingerprint.ino, note.fingerprint.size, note.fingerprint.mtimeMs] } satisfies JournalLine) + '\n')
+      .join('');
+    this.linesSinceSnapshot += notes.length;
+    // A lost note costs a rehash at the next start, nothing more.
+    writer.append(text, false).catch(() => undefined);
+  }
+
+  fingerprint(clientId: string, name: string, generation: number): Fingerprint | undefined {
+    return this.fingerprints.get(versionKey(clientId, name, generation));
+  }
+
+  /** Applies one change to the in-memory state: the same code at run time and at replay. */
+  private apply(change: CatalogChange): AppliedChange | undefined {
+    switch (change.kind) {
+      case 'record': {
+        const { clientId, name, generation } = change.record;
+        const before = this.index.get(clientId, name);
+        const { state, outcome } = applyRecord(before, change.record, change.keep);
+        this.index.set(clientId, name, state);
+        this.forgetFingerprints(clientId, name, before, state);
+        if (generation > this.currentMarks.highest) {
+          this.currentMarks.highest = generation;
+        }
+        return { clientId, name, before, after: this.index.get(clientId, name), outcome };
+      }
+      case 'drop': {
+        const before = this.index.get(change.clientId, change.name);
+        if (!before) {
+          return { clientId: change.clientId, name: change.name, before, after: undefined, outcome: 'stale' };
+        }
+        const after = withoutVersion(before, change.generation, change.tombstone);
+        this.index.set(change.clientId, change.name, isEmptyState(after) ? undefined : after);
+        this.forgetFingerprints(change.clientId, change.name, before, after);
+        return { clientId: change.clientId, name: change.name, before, after: this.index.get(change.clientId, change.name), outcome: 'current' };
+      }
+      case 'marks':
+        this.currentMarks = { ...this.currentMarks, ...change.marks, nodeId: this.currentMarks.nodeId };
+        return undefined;
+    }
+  }
+
+  private forgetFingerprints(clientId: string, name: string, before: NameState | undefined, after: NameState | undefined): void {
+    for (const version of before?.versions ?? []) {
+      if (!after?.versions.some((kept) => kept.generation === version.generation)) {
+        this.fingerprints.delete(versionKey(clientId, name, version.generation));
+      }
+    }
+  }
+
+  private loadSnapshot(text: string, file: string): void {
+    const lines = text.split('\n').filter((line) => line.length > 0);
+    let header: SnapshotHeader;
+    try {
+      header = JSON.parse(lines[0] ?? '') as SnapshotHeader;
+    } catch {
+      header = undefined as unknown as SnapshotHeader;
+    }
+    if (!header || header.format !== FORMAT || !Number.isInteger(header.journal) || !header.marks?.nodeId) {
+      // Starting empty would make this node look new and let catch-up throw away what it holds.
+      throw new DfsError(
+        'STORAGE',
+        `the catalog snapshot ${file} is damaged or of an unknown format; the node does not start on it. Move ${path.dirname(file)} aside to rebuild this node from its peers.`,
+      );
+    }
+    this.currentMarks = { ...({ replicas: {}, highest: -1 } as Pick<CatalogMarks, 'replicas' | 'highest'>), ...header.marks };
+    this.journalSeq = header.journal;
+    for (const line of lines.slice(1)) {
+      const entry = JSON.parse(line) as { c?: string; n?: string; st?: NameState; f?: JournalLine['f'] };
+      if (entry.c !== undefined && entry.n !== undefined && entry.st) {
+        this.index.set(entry.c, entry.n, entry.st);
+      } else if (entry.f) {
+        this.applyFingerprint(entry.f);
+      }
+    }
+  }
+
+  /** Replays one journal file; returns how many lines were damaged. A torn last line is cut off. */
+  private async replay(seq: number, staged: Map<string, string>, last: boolean): Promise<number> {
+    const file = this.journalFile(seq);
+    const text = await fs.readFile(file, 'utf8');
+    let damaged = 0;
+    let offset = 0;
+    let goodEnd = 0;
+    while (offset < text.length) {
+      const newline = text.indexOf('\n', offset);
+      if (newline === -1) {
+        break; // Torn by a crash mid-append: never acknowledged.
+      }
+      const line = text.slice(offset, newline);
+      offset = newline + 1;
+      let parsed: JournalLine;
+      try {
+        parsed = JSON.parse(line) as JournalLine;
+      } catch {
+        damaged++;
+        goodEnd = offset;
+        continue;
+      }
+      const change = fromLine(parsed);
+      if (change) {
+        this.apply(change);
+        this.linesSinceSnapshot++;
+        if (change.kind === 'record' && change.staged) {
+          staged.set(versionKey(change.record.clientId, change.record.name, change.record.generation), change.staged);
+        }
+      } else if (parsed.f) {
+        this.applyFingerprint(parsed.f);
+      }
+      goodEnd = offset;
+    }
+    if (last && Buffer.byteLength(text.slice(goodEnd)) > 0) {
+      const handle = await fs.open(file, 'r+');
+      try {
+        await handle.truncate(Buffer.byteLength(text.slice(0, goodEnd)));
+        if (this.durable) {
+          await handle.sync();
+        }
+      } finally {
+        await handle.close();
+      }
+    }
+    return damaged;
+  }
+
+  private applyFingerprint(f: NonNullable<JournalLine['f']>): void {
+    const [clientId, name, generation, ino, size, mtimeMs] = f;
+    if (this.index.get(clientId, name)?.versions.some((version) => version.generation === generation)) {
+      this.fingerprints.set(versionKey(clientId, name, generation), { ino, size, mtimeMs });
+    }
+  }
+
+  private snapshotText(): string {
+    const header: SnapshotHeader = { format: FORMAT, journal: this.journalSeq, marks: this.currentMarks };
+    const lines = [JSON.stringify(header)];
+    for (const { clientId, name, state } of this.index.all()) {
+      lines.push(JSON.stringify({ c: clientId, n: name, st: state }));
+      for (const version of state.versions) {
+        const print = this.fingerprints.get(versionKey(clientId, name, version.generation));
+        if (print) {
+          lines.push(JSON.stringify({ f: [clientId, name, version.generation, print.ino, print.size, print.mtimeMs] }));
+        }
+      }
+    }
+    return lines.join('\n') + '\n';
+  }
+
+  private async writeSnapshot(text: string): Promise<void> {
+    const file = path.join(this.dir, SNAPSHOT);
+    const temporary = `${file}.new`;
+    const handle = await fs.open(temporary, 'w');
+    try {
+      await handle.writeFile(text);
+      if (this.durable) {
+        await handle.sync();
+      }
+    } finally {
+      await handle.close();
+    }
+    await fs.rename(temporary, file);
+    if (this.durable) {
+      await syncDirectory(this.dir);
+    }
+  }
+
+  /**
+   * Between two batches (nothing in flight, the state is exactly what the journal
+   * holds): start the next journal file, and write the state so far as the snapshot
+   * that continues with it. Until that snapshot is in place, replay reads the old
+   * snapshot and both journal files.
+   */
+  private async compactIfDue(): Promise<void> {
+    if (this.linesSinceSnapshot < this.compactAfterLines || this.compacting || !this.writer) {
+      return;
+    }
+    const nextSeq = this.journalSeq + 1;
+    const handle = await openForAppend(this.journalFile(nextSeq));
+    if (this.durable) {
+      await syncDirectory(this.dir);
+    }
+    const previous = this.writer.switchTo(handle, 0);
+    this.journalSeq = nextSeq;
+    this.linesSinceSnapshot = 0;
+    const text = this.snapshotText();
+    this.compacting = (async () => {
+      await previous.close().catch(() => undefined);
+      await this.writeSnapshot(text);
+      await this.removeJournalsBefore(nextSeq);
+    })()
+      .catch((error: Error) => this.log(`catalog: compaction failed, the journal keeps growing until the next try: ${error.message}`))
+      .finally(() => {
+        this.compacting = undefined;
+      });
+  }
+
+  private journalFile(seq: number): string {
+    return path.join(this.dir, `journal-${String(seq).padStart(8, '0')}.log`);
+  }
+
+  private async journalFiles(): Promise<number[]> {
+    const seqs: number[] = [];
+    for (const name of await fs.readdir(this.dir)) {
+      const match = /^journal-(\d+)\.log$/.exec(name);
+      if (match) {
+        seqs.push(Number(match[1]));
+      }
+    }
+    return seqs.sort((a, b) => a - b);
+  }
+
+  private async removeJournalsBefore(seq: number): Promise<void> {
+    for (const existing of await this.journalFiles()) {
+      if (existing < seq) {
+        await fs.rm(this.journalFile(existing), { force: true });
+      }
+    }
+  }
+}
+
+function toLine(change: CatalogChange): JournalLine {
+  switch (change.kind) {
+    case 'record':
+      return change.staged ? { r: change.record, k: change.keep, s: change.staged } : { r: change.record, k: change.keep };
+    case 'drop':
+      return { d: change.tombstone ? [change.clientId, change.name, change.generation, 1] : [change.clientId, change.name, change.generation] };
+    case 'marks':
+      return { m: change.marks };
+  }
+}
+
+function fromLine(line: JournalLine): CatalogChange | undefined {
+  if (line.r) {
+    return { kind: 'record', record: line.r, keep: line.k ?? 0, staged: line.s };
+  }
+  if (line.d) {
+    return { kind: 'drop', clientId: line.d[0], name: line.d[1], generation: line.d[2], tombstone: line.d[3] === 1 };
+  }
+  if (line.m) {
+    return { kind: 'marks', marks: line.m };
+  }
+  return undefined;
+}
+
+async function openForAppend(file: string): Promise<fs.FileHandle> {
+  try {
+    return await fs.open(file, 'r+');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw error;
+    }
+    return fs.open(file, 'wx+');
+  }
+}

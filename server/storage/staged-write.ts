@@ -1,0 +1,149 @@
+import { promises as fs } from 'fs';
+import * as path from 'path';
+import { DfsError } from '../protocol';
+import type { StagedWrite } from './store';
+import type { DirectorySyncer } from './sync';
+
+/**
+ * Bytes queued by write() and not yet handed to the kernel; write() waits for the
+ * queue to drain only above this. 1 MiB keeps a node's peak RSS well under 100 MiB.
+ */
+const WRITE_BEHIND_BYTES = 1024 * 1024;
+
+/**
+ * A file being received into `<root>/.dfs/tmp`. Writes go behind the caller: write()
+ * queues the chunk and returns at once while less than WRITE_BEHIND_BYTES are queued,
+ * and a single flusher hands everything queued so far to the kernel in one writev, so
+ * the receive/hash/forward loop runs while the thread pool writes. A write error
+ * surfaces at the next write() or at seal().
+ */
+export class DiskStagedWrite implements StagedWrite {
+  bytesWritten = 0;
+  private handle: fs.FileHandle | undefined;
+  private sealed: Promise<void> | undefined;
+  private settled = false;
+  private queued: Buffer[] = [];
+  private queuedBytes = 0;
+  private flushing: Promise<void> | undefined;
+  private failure: DfsError | undefined;
+
+  constructor(
+    readonly file: string,
+    handle: fs.FileHandle,
+    private readonly durable: boolean,
+    private readonly syncer: DirectorySyncer,
+  ) {
+    this.handle = handle;
+  }
+
+  /** The name a catalog record gives these bytes, so a restart can still place them. */
+  get basename(): string {
+    return path.basename(this.file);
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    if (!this.handle || this.sealed) {
+      throw new DfsError('INTERNAL', 'write after the staged file was sealed or closed');
+    }
+    if (this.failure) {
+      throw this.failure;
+    }
+    this.queued.push(chunk);
+    this.queuedBytes += chunk.length;
+    this.bytesWritten += chunk.length;
+    this.flushing ??= this.flush();
+    if (this.queuedBytes >= WRITE_BEHIND_BYTES) {
+      await this.flushing;
+      if (this.failure) {
+        throw this.failure;
+      }
+    }
+  }
+
+  /** Never rejects: a failure is kept for write() and seal() to throw. */
+  private async flush(): Promise<void> {
+    try {
+      while (this.queued.length > 0 && this.handle && !this.failure) {
+        const batch = this.queued;
+        this.queued = [];
+        this.queuedBytes = 0;
+        await writeAll(this.handle, batch);
+      }
+    } catch (error) {
+      this.failure = new DfsError('STORAGE', `cannot write to disk: ${(error as Error).message}`);
+    } finally {
+      this.flushing = undefined;
+    }
+  }
+
+  /**
+   * Puts the bytes and their name in the staging folder on stable storage: a catalog
+   * record may name them from then on and count on finding them after a crash.
+   * Calling it again waits for the first call.
+   */
+  seal(): Promise<void> {
+    this.sealed ??= this.sealOnce();
+    return this.sealed;
+  }
+
+  private async sealOnce(): Promise<void> {
+    const handle = this.handle;
+    if (!handle) {
+      throw new DfsError('INTERNAL', 'seal after the staged file was closed');
+    }
+    while (this.flushing) {
+      await this.flushing;
+    }
+    try {
+      if (this.failure) {
+        throw this.failure;
+      }
+      if (this.durable) {
+        await Promise.all([handle.sync(), this.syncer.sync(path.dirname(this.file))]);
+      }
+    } catch (error) {
+      throw error instanceof DfsError ? error : new DfsError('STORAGE', `cannot flush to disk: ${(error as Error).message}`);
+    } finally {
+      this.handle = undefined;
+      await handle.close();
+    }
+  }
+
+  /** The bytes were moved into place: abort() must leave them alone. */
+  markPlaced(): void {
+    this.settled = true;
+  }
+
+  async abort(): Promise<void> {
+    const handle = this.handle;
+    this.handle = undefined;
+    this.queued = [];
+    this.queuedBytes = 0;
+    // The write in flight, if any, finishes before the handle closes under it.
+    await this.flushing;
+    await this.sealed?.catch(() => undefined);
+    await handle?.close().catch(() => undefined);
+    if (!this.settled) {
+      this.settled = true;
+      await fs.rm(this.file, { force: true });
+    }
+  }
+}
+
+/** writev until every byte of `buffers` is written; a short write resumes where it stopped. */
+async function writeAll(handle: fs.FileHandle, buffers: Buffer[]): Promise<void> {
+  let rest = buffers;
+  while (rest.length > 0) {
+    const { bytesWritten } = await handle.writev(rest);
+    let skip = bytesWritten;
+    let index = 0;
+    while (index < rest.length && skip >= rest[index].length) {
+      skip -= rest[index].length;
+      index++;
+    }
+    rest = rest.slice(index);
+    if (skip > 0) {
+      rest[0] = rest[0].subarray(skip);
+    }
+  }
+}
