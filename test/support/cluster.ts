@@ -65,8 +65,9 @@ export class TestCluster {
     return this.primary;
   }
 
-  async startReplica(index: number): Promise<SpawnedNode> {
-    const node = await spawnDfs(['replica', '--port', String(this.basePort + index), ...this.commonArgs()], { env: this.options.env });
+  /** Starts replica `index` (0-based); `extraArgs` apply to this replica only (later flags win). */
+  async startReplica(index: number, extraArgs: string[] = []): Promise<SpawnedNode> {
+    const node = await spawnDfs(['replica', '--port', String(this.basePort + index), ...this.commonArgs(), ...extraArgs], { env: this.options.env });
     this.replicas[index] = node;
     return node;
   }
