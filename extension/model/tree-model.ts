@@ -118,6 +118,7 @@ export function fileNode(clientId: string, record: FileRecord, expectedCopies: n
       `${clientId}/${record.name}`,
       `Size: ${formatBytes(record.size)} (${record.size.toLocaleString('en-US')} bytes)`,
       `Stored: ${new Date(record.mtimeMs).toISOString()} (${formatAge(record.mtimeMs, nowMs)})`,
+      `Generation: ${record.generation}`,
       `SHA-256: ${record.sha256}`,
       `Copies: ${copiesText}`,
     ].join('\n'),

@@ -47,7 +47,8 @@ export async function upload(settings: Settings, paths: string[], noOverwrite: b
         continue;
       }
       failures++;
-      process.stderr.write(`failed ${item.name}: ${(error as Error).message}\n`);
+      const incomplete = error instanceof DfsError && error.code === 'INCOMPLETE';
+      process.stderr.write(`${incomplete ? 'stored with fewer copies than the write quorum:' : 'failed'} ${item.name}: ${(error as Error).message}\n`);
       if (error instanceof DfsError && error.code === 'UNREACHABLE') {
         process.stderr.write(`is the cluster running? Start one with "dfs cluster", or point --server at it\n`);
         return failures + plan.uploads.length - plan.uploads.indexOf(item) - 1;

@@ -57,6 +57,50 @@ describe('the dfs CLI', function () {
     assert.match(status.stdout, /2\/2 replicas up/);
   });
 
+  it('versions, restore, get --generation, and conditional upload and delete', async () => {
+    const file = path.join(work, 'draft.md');
+    const generations: number[] = [];
+    for (const text of ['draft 1', 'draft 2']) {
+      await fs.writeFile(file, text);
+      const upload = await dfs('upload', file);
+      assert.strictEqual(upload.code, 0, upload.stderr);
+      generations.push(Number(/generation (\d+)/.exec(upload.stdout)![1]));
+    }
+    const versions = await dfs('versions', 'draft.md');
+    assert.strictEqual(versions.code, 0, versions.stderr);
+    assert.match(versions.stdout, new RegExp(`^gen ${generations[1]} .*\\(current\\)$`, 'm'));
+    assert.match(versions.stdout, new RegExp(`^gen ${generations[0]} `, 'm'));
+
+    const old = await dfs('get', 'draft.md', '--generation', String(generations[0]), '-o', path.join(work, 'old.md'));
+    assert.strictEqual(old.code, 0, old.stderr);
+    assert.strictEqual(await fs.readFile(path.join(work, 'old.md'), 'utf8'), 'draft 1');
+
+    await fs.writeFile(file, 'draft 3');
+    const stale = await dfs('upload', file, '--if-generation', String(generations[0]));
+    assert.strictEqual(stale.code, 1);
+    assert.match(stale.stderr, new RegExp(`\\[current generation ${generations[1]}\\] draft\\.md was expected to be at generation ${generations[0]}`));
+    const exists = await dfs('upload', file, '--if-absent');
+    assert.strictEqual(exists.code, 1);
+    const kept = await dfs('upload', file, '--no-overwrite');
+    assert.strictEqual(kept.code, 0, kept.stderr);
+    assert.match(kept.stdout, /kept existing draft\.md \(--no-overwrite\)/);
+    const fresh = await dfs('upload', file, '--if-generation', String(generations[1]));
+    assert.strictEqual(fresh.code, 0, fresh.stderr);
+
+    const restore = await dfs('restore', 'draft.md', String(generations[0]));
+    assert.strictEqual(restore.code, 0, restore.stderr);
+    assert.match(restore.stdout, new RegExp(`generation ${generations[0]} is current again as generation \\d+`));
+    assert.strictEqual(await fs.readFile(path.join(cluster.replicaRoot(0), 'cli', 'draft.md'), 'utf8'), 'draft 1');
+
+    const wrong = await dfs('rm', 'draft.md', '--if-generation', String(generations[0]));
+    assert.strictEqual(wrong.code, 1);
+    assert.match(wrong.stderr, /nothing was changed/);
+    const current = JSON.parse((await dfs('ls', '--json')).stdout).find((record: { name: string }) => record.name === 'draft.md').generation;
+    const rm = await dfs('rm', 'draft.md', '--if-generation', String(current));
+    assert.strictEqual(rm.code, 0, rm.stderr);
+    assert.match(rm.stdout, /deleted draft\.md at generation \d+/);
+  });
+
   it('fails with a non-zero status and a clear message', async () => {
     const missing = await dfs('get', 'no-such-file');
     assert.strictEqual(missing.code, 1);

@@ -47,7 +47,7 @@ describe('extension model: the tree of stored files', () => {
     assert.deepStrictEqual(buildFileTree('alice', [], 4, NOW), []);
   });
 
-  it('describes a file with size and age, and a tooltip with size, stored time, checksum and copies', () => {
+  it('describes a file with size and age, and a tooltip with size, stored time, generation, checksum and copies', () => {
     const [file] = buildFileTree('alice', [record('notes/plan.txt', 1536, 4, 3 * 3_600_000)], 4, NOW) as FolderNode[];
     const plan = file.children[0] as FileNode;
     assert.strictEqual(plan.label, 'plan.txt');
@@ -59,6 +59,7 @@ describe('extension model: the tree of stored files', () => {
       'alice/notes/plan.txt',
       'Size: 1.5 KB (1,536 bytes)',
       'Stored: 2026-11-27T09:00:00.000Z (3 hours ago)',
+      'Generation: 1',
       `SHA-256: ${'ab'.repeat(32)}`,
       'Copies: 4 of 4',
     ]);
