@@ -129,8 +129,12 @@ export class CatchUp {
         link.markBehind(fileKey(plan.clientId, plan.name), `the primary could not record what ${link.label} holds: ${(error as Error).message}`);
       }
     }
-    link.merged = true;
-    this.primary.merged(link, header);
+    // Compared only if everything it taught was recorded: recovery and the primary's
+    // completeness count on having seen all of it.
+    if (failed === 0) {
+      link.merged = true;
+      this.primary.merged(link, header);
+    }
 
     // The plan says exactly what the replica lacks; a write it missed while the
     // inventory was on its way is kept too.
