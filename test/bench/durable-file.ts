@@ -1,14 +1,15 @@
 import { randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
 import * as path from 'path';
+import { syncDirectory } from '../../server/storage/sync';
 
 /**
  * One file written with exactly the durability DiskStore gives a stored file
  * (server/storage/disk-store.ts): opened 'wx' in `<root>/.dfs/tmp`, written chunk by
- * chunk with FileHandle.write, fsync'd and closed (seal), renamed into
- * `<root>/<client>/<name>`, then the folder fsync'd, and its parents too when the
- * folder was just created (commit). The sidecar, which DiskStore writes without
- * fsync, is left out: a few dozen bytes.
+ * chunk with FileHandle.write, fsync'd together with the staging folder and closed
+ * (seal), a catalog record appended to a journal and fsync'd (the node's commit),
+ * renamed into `<root>/<client>/<name>`, then the folder fsync'd, and its parents too
+ * when the folder was just created (placement).
  */
 export class DurableFile {
   private constructor(
@@ -36,9 +37,16 @@ export class DurableFile {
 
   async commit(): Promise<void> {
     try {
-      await this.handle.sync();
+      await Promise.all([this.handle.sync(), syncDirectory(path.dirname(this.staged))]);
     } finally {
       await this.handle.close();
+    }
+    const journal = await fs.open(path.join(this.root, '.dfs', 'journal.log'), 'a');
+    try {
+      await journal.write(JSON.stringify({ r: { name: this.target, staged: path.basename(this.staged) } }) + '\n');
+      await journal.sync();
+    } finally {
+      await journal.close();
     }
     const parent = path.dirname(this.target);
     const firstCreated = await fs.mkdir(parent, { recursive: true });
@@ -53,14 +61,5 @@ export class DurableFile {
       }
     }
     await fs.stat(this.target);
-  }
-}
-
-export async function syncDirectory(dir: string): Promise<void> {
-  const handle = await fs.open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }

@@ -69,6 +69,38 @@ describe('generations: recovery never rolls back or resurrects', function () {
     assert.ok((await put(client, 'd', 'after')) > Math.max(a2, b, cDeleted));
   });
 
+  it('a tombstone is dropped once every copy has it, and even then an old copy of the primary folder cannot bring the file back', async () => {
+    cluster = await TestCluster.start({ replicas: 3, args: SYNC });
+    const client = cluster.client('gone');
+    await put(client, 'doomed.txt', 'doomed');
+    await put(client, 'kept.txt', 'kept');
+    const backup = `${cluster.dataDir}/servidor-backup`;
+    await fs.cp(cluster.primaryRoot(), backup, { recursive: true });
+    const { generation } = await client.delete('doomed.txt');
+    await waitFor(
+      async () => {
+        for (const root of cluster.allRoots()) {
+          if ((await catalogOnDisk(root)).names.has('gone/doomed.txt')) {
+            return false;
+          }
+        }
+        return true;
+      },
+      `the tombstone at generation ${generation} to be dropped from every catalog`,
+      30_000,
+    );
+    await stopChild(cluster.primary.child, 'SIGKILL');
+    await fs.rm(cluster.primaryRoot(), { recursive: true });
+    await fs.rename(backup, cluster.primaryRoot());
+    const restartedAt = Date.now();
+    await cluster.startPrimary(cluster.primaryPort);
+    await waitForConvergence(cluster, restartedAt);
+    const copies = await assertIdenticalCopies(cluster);
+    assert.ok(!copies.has('gone/doomed.txt'), 'the deleted file stayed deleted');
+    assert.strictEqual(copies.get('gone/kept.txt'), sha256('kept'));
+    assert.deepStrictEqual((await client.files()).map((file) => file.name), ['kept.txt']);
+  });
+
   for (const [label, firstBack] of [
     ['every replica answers at once', [0, 1, 2]],
     ['the stale replica is the first to answer', [2]],
@@ -199,6 +231,39 @@ describe('generations: catch-up derived from generations', function () {
     const copies = await assertIdenticalCopies(cluster);
     assert.strictEqual(copies.get('nolock/same.bin'), sha256('small and new'));
     assert.deepStrictEqual(await generationsEverywhere(cluster, 'nolock/same.bin'), Array(4).fill(receipt.generation));
+  });
+});
+
+describe('generations: a replica that fails after the commit point', function () {
+  this.timeout(60_000);
+  let cluster: TestCluster;
+
+  afterEach(async () => {
+    await cluster?.destroy();
+  });
+
+  it('answers INCOMPLETE, not failure: the version stands, is served, and reaches the replica once it can take it', async () => {
+    cluster = await TestCluster.start({ replicas: 3, args: SYNC });
+    // Replica 2 can stage and prepare, but cannot put files of this client in place:
+    // a file sits where the client's folder must go.
+    await fs.writeFile(path.join(cluster.replicaRoot(1), 'late'), 'in the way');
+    const client = cluster.client('late');
+    const error = await client.upload('x.txt', [Buffer.from('committed')], 9).then(
+      () => assert.fail('the upload reached the quorum although replica 2 failed'),
+      (failure: unknown) => failure,
+    );
+    assert.ok(error instanceof DfsError && error.code === 'INCOMPLETE', String(error));
+    assert.match(error.message, /x\.txt is stored as generation \d+, but only 2 of the 3 replicas/);
+    const [stored] = await client.files();
+    assert.strictEqual(stored.name, 'x.txt');
+    assert.strictEqual((await download(client, 'x.txt')).toString(), 'committed');
+    const status = (await client.status()) as ClusterStatus;
+    assert.strictEqual(status.replicas[1].filesBehind, 1);
+    await fs.rm(path.join(cluster.replicaRoot(1), 'late'));
+    await waitForConvergence(cluster, Date.now());
+    const copies = await assertIdenticalCopies(cluster);
+    assert.strictEqual(copies.get('late/x.txt'), sha256('committed'));
+    assert.deepStrictEqual(await generationsEverywhere(cluster, 'late/x.txt'), Array(4).fill(stored.generation));
   });
 });
 
