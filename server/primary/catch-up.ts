@@ -6,7 +6,7 @@ import type { NameState } from '../storage/name-state';
 import { copyVersionFrom } from './copy-from-replica';
 import type { PrimaryContext } from './primary-context';
 import { NamePlan, planReconciliation, replicaHasWork, replicaStates } from './reconcile';
-import type { ReplicaLink } from './replica-link';
+import type { ReplicaInventory, ReplicaLink } from './replica-link';
 
 const PARALLEL_TRANSFERS_PER_REPLICA = 4;
 
@@ -73,7 +73,12 @@ export class CatchUp {
     this.soon.unref();
   }
 
-  /** Runs a pass over every replica; a pass requested while one runs runs once more after it. */
+  /**
+   * Runs a pass over every replica; a pass requested while one runs runs once more
+   * after it. Every replica's inventory is fetched and learned from first, so each
+   * replica is then compared with everything the primary knows, not with what it knew
+   * before another replica told it something newer.
+   */
   runNow(): Promise<void> {
     if (this.running) {
       this.rerun = true;
@@ -82,7 +87,17 @@ export class CatchUp {
     this.running = (async () => {
       do {
         this.rerun = false;
-        await Promise.all(this.primary.links.map((link) => this.syncReplica(link)));
+        const passStartedMs = Date.now();
+        const certifiable = this.primary.completeThrough();
+        const inventories = await Promise.all(this.primary.links.map((link) => link.inventory().catch(() => undefined)));
+        for (const [index, inventory] of inventories.entries()) {
+          if (inventory) {
+            await this.learnFrom(this.primary.links[index], inventory);
+          }
+        }
+        await Promise.all(
+          inventories.map((inventory, index) => (inventory ? this.settle(this.primary.links[index], inventory, passStartedMs, certifiable) : Promise.resolve(false))),
+        );
         await this.primary.passEnded().catch((error: Error) => this.primary.log(`catch-up: could not save its progress: ${error.message}`));
       } while (this.rerun && !this.stopped);
     })().finally(() => {
@@ -91,37 +106,32 @@ export class CatchUp {
     return this.running;
   }
 
-  /** Returns true when the replica was reached and every name was settled. */
-  private async syncReplica(link: ReplicaLink): Promise<boolean> {
-    const passStartedMs = Date.now();
-    const certifiable = this.primary.completeThrough();
-    let inventory;
-    try {
-      inventory = await link.inventory();
-    } catch {
-      return false;
-    }
-    const { header } = inventory;
-    if (link.nodeId !== undefined && link.nodeId !== header.nodeId) {
-      this.primary.log(`catch-up: ${link.label} has a new data folder (catalog ${header.nodeId}); comparing everything again`);
-    }
-    link.nodeId = header.nodeId;
-    link.synced = header.synced;
+  private plan(inventory: ReplicaInventory): NamePlan[] {
     const store = this.primary.store;
     const keep = this.primary.keepVersions;
-    const plans = planReconciliation(
+    return planReconciliation(
       {
         keep,
         primaryComplete: this.primary.completeThrough(),
-        replicaComplete: header.synced,
+        replicaComplete: inventory.header.synced,
         nowMs: Date.now(),
         primaryStates: snapshotStates(store),
         primaryHasBytes: (record) => store.hasBytes(record.clientId, record.name, record.generation),
       },
       replicaStates(inventory.records, keep),
     );
+  }
+
+  /** Phase one for one replica: the primary records what the replica holds newer; the replica counts as compared if all of it was recorded. */
+  private async learnFrom(link: ReplicaLink, inventory: ReplicaInventory): Promise<void> {
+    const { header } = inventory;
+    if (link.nodeId !== undefined && link.nodeId !== header.nodeId) {
+      this.primary.log(`catch-up: ${link.label} has a new data folder (catalog ${header.nodeId}); comparing everything again`);
+    }
+    link.nodeId = header.nodeId;
+    link.synced = header.synced;
     let failed = 0;
-    for (const plan of plans) {
+    for (const plan of this.plan(inventory)) {
       try {
         await this.recordOnPrimary(plan, link);
       } catch (error) {
@@ -135,7 +145,17 @@ export class CatchUp {
       link.merged = true;
       this.primary.merged(link, header);
     }
+  }
 
+  /**
+   * Phase two for one replica: bytes the primary lacks come from it, what it lacks goes
+   * to it. Returns true when every name was settled; the replica is then certified
+   * complete through `certifiable`, what the primary was complete through when the pass
+   * began.
+   */
+  private async settle(link: ReplicaLink, inventory: ReplicaInventory, passStartedMs: number, certifiable: number): Promise<boolean> {
+    const plans = this.plan(inventory);
+    let failed = plans.filter((plan) => plan.primaryRecords.length > 0 || plan.primaryDrops.length > 0).length;
     // The plan says exactly what the replica lacks; a write it missed while the
     // inventory was on its way is kept too.
     const planned = new Set(plans.filter((plan) => replicaHasWork(plan)).map((plan) => fileKey(plan.clientId, plan.name)));

@@ -60,16 +60,26 @@ export function deleteHandler(primary: PrimaryContext): Handler {
       try {
         release = primary.gate.admit({ clientId, name });
         const tombstone: VersionRecord = { clientId, name, generation, size: 0, sha256: '', mtimeMs: Date.now(), deleted: true };
+        let results: PromiseSettledResult<void>[] | undefined;
         try {
-          await primary.store.commitTombstone(tombstone);
+          // Once the tombstone is on disk the delete is decided: the replicas are told
+          // while the primary removes its own copy.
+          await primary.store.commitTombstone(tombstone, async () => {
+            results = await Promise.allSettled(
+              primary.links.map((link, index) => (connections.has(index) ? link.sendTombstone(tombstone, connections.get(index)) : Promise.reject(new Error('unreachable')))),
+            );
+          });
         } catch (error) {
           if (!(error instanceof PlacementError)) {
             throw error;
           }
         }
-        const results = await Promise.allSettled(primary.links.map((link, index) => (connections.has(index) ? link.sendTombstone(tombstone, connections.get(index)) : Promise.reject(new Error('unreachable')))));
+        if (!results) {
+          throw new DfsError('INTERNAL', `the primary's catalog did not take the delete of ${name}; nothing was deleted, try again`);
+        }
+        const settled = results;
         const failed: string[] = [];
-        results.forEach((result, index) => {
+        settled.forEach((result, index) => {
           const link = primary.links[index];
           if (result.status === 'fulfilled') {
             link.caughtUp(key);
@@ -78,7 +88,7 @@ export function deleteHandler(primary: PrimaryContext): Handler {
             failed.push(`${link.label}: ${(result.reason as Error).message}`);
           }
         });
-        const done = results.filter((result) => result.status === 'fulfilled').length;
+        const done = settled.filter((result) => result.status === 'fulfilled').length;
         primary.afterWrite(done < primary.links.length);
         if (done < required) {
           throw new DfsError(
@@ -87,7 +97,7 @@ export function deleteHandler(primary: PrimaryContext): Handler {
           );
         }
         primary.log(`DELETE ${clientId}/${name} generation ${generation}: ${done}/${primary.links.length} replicas`);
-        return { generation, copies: 1 + done, replicasBehind: primary.links.filter((_, index) => results[index].status === 'rejected').map((link) => link.address.id) };
+        return { generation, copies: 1 + done, replicasBehind: primary.links.filter((_, index) => settled[index].status === 'rejected').map((link) => link.address.id) };
       } finally {
         release?.();
         primary.issuer.settle(generation);

@@ -171,20 +171,22 @@ export class PrimaryNode implements CatchUpHost {
       }
       return;
     }
-    const needed = this.replicasToRecover();
-    const merged = this.links.filter((candidate) => candidate.merged);
-    if (merged.length >= needed) {
+    if (this.links.filter((candidate) => candidate.merged).length >= this.replicasToRecover()) {
       this.finishRecovery();
       return;
     }
-    const missing = this.links.filter((candidate) => !candidate.merged).map((candidate) => `${candidate.label}${candidate.lastError ? `: ${candidate.lastError}` : ''}`);
-    this.readiness.description = `it must compare its catalog with ${needed} of the ${this.links.length} replicas to know every acknowledged version, and has reached ${merged.length} (not yet: ${missing.join('; ')}); start the missing replicas`;
+    this.readiness.description = this.recoveryProgress();
+  }
+
+  /** What a recovering primary waits for, in words for STATUS and refusals. */
+  private recoveryProgress(): string {
+    const missing = this.links.filter((link) => !link.merged).map((link) => `${link.label}: ${link.lastError ?? 'not asked yet'}`);
+    return `it must compare its catalog with ${this.replicasToRecover()} of the ${this.links.length} replicas to know every acknowledged version, and has reached ${this.links.length - missing.length} (not yet: ${missing.join('; ')}); start the missing replicas`;
   }
 
   async passEnded(): Promise<void> {
     if (!this.readiness.isReady) {
-      const missing = this.links.filter((link) => !link.merged).map((link) => `${link.label}${link.lastError ? `: ${link.lastError}` : ''}`);
-      this.readiness.description = `it must compare its catalog with ${this.replicasToRecover()} of the ${this.links.length} replicas to know every acknowledged version, and has reached ${this.links.length - missing.length} (not yet: ${missing.join('; ')}); start the missing replicas`;
+      this.readiness.description = this.recoveryProgress();
       this.catchUp.requestSoon(250);
       return;
     }
@@ -204,9 +206,7 @@ export class PrimaryNode implements CatchUpHost {
     }
     this.recoveredMark = this.store.marks.completeThrough;
     this.presumeBehind();
-    if (this.links.length > 0) {
-      this.readiness.description = `it is comparing its catalog with the replicas (${this.replicasToRecover()} of ${this.links.length} needed)`;
-    }
+    this.readiness.description = this.recoveryProgress();
     const address = await this.server.listen();
     this.boundAddress = `${address.host}:${address.port}`;
     if (this.links.length === 0) {

@@ -145,9 +145,13 @@ export class ReplicaLink {
     this.synced = Math.max(this.synced, through);
   }
 
-  /** Every version and tombstone the replica holds, with what its catalog says of itself. */
+  /**
+   * Every version and tombstone the replica holds, with what its catalog says of
+   * itself. One connection attempt: passes repeat, and one replica that is down must
+   * not hold up the pass for the others.
+   */
   async inventory(): Promise<ReplicaInventory> {
-    const conn = await this.connect();
+    const conn = await this.connect({ attempts: 1, firstDelayMs: 0, maxDelayMs: 0 });
     try {
       await conn.writeLine(formatRequest({ verb: 'INVENTORY' }));
       const text = (await conn.readToEnd(1024 * 1024 * 1024)).toString('utf8');

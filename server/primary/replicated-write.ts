@@ -100,7 +100,12 @@ export async function replicatedPut(primary: PrimaryContext, request: PutRequest
         const record: VersionRecord = { clientId, name, generation, size, sha256, mtimeMs };
         let storedHere = true;
         try {
-          await primary.store.commitVersion(staged, record, primary.keepVersions);
+          // Once the record is on disk the write is decided: the replicas commit while
+          // the primary puts its own copy in place.
+          await primary.store.commitVersion(staged, record, primary.keepVersions, async () => {
+            decided = true;
+            await Promise.all(prepared.map((replica) => replica.commit()));
+          });
         } catch (error) {
           if (!(error instanceof PlacementError)) {
             throw error;
@@ -108,8 +113,9 @@ export async function replicatedPut(primary: PrimaryContext, request: PutRequest
           // Recorded, so decided; the primary's own copy is repaired from the replicas.
           storedHere = false;
         }
-        decided = true;
-        await Promise.all(prepared.map((replica) => replica.commit()));
+        if (!decided) {
+          throw new DfsError('INTERNAL', `the primary's catalog did not take generation ${generation} of ${name}; nothing was stored, try again`);
+        }
         const inStep = prepared.filter((replica) => replica.ok);
         const key = fileKey(clientId, name);
         for (const link of primary.links) {

@@ -128,7 +128,7 @@ export class DiskStore implements Store {
     return new DiskStagedWrite(file, handle, this.durable, this.syncer);
   }
 
-  async commitVersion(staged: StagedWrite | undefined, record: VersionRecord, keep: number): Promise<ApplyOutcome> {
+  async commitVersion(staged: StagedWrite | undefined, record: VersionRecord, keep: number, onRecorded?: () => Promise<void>): Promise<ApplyOutcome> {
     if (staged !== undefined && !(staged instanceof DiskStagedWrite)) {
       throw new DfsError('INTERNAL', 'staged write belongs to another store');
     }
@@ -165,12 +165,14 @@ export class DiskStore implements Store {
           { kind: 'record', record, keep, staged: staged?.basename },
         ]);
         const mine = applied[applied.length - 1];
-        await this.placeRecorded(clientId, name, generation, async () => {
+        const placing = this.placeRecorded(clientId, name, generation, async () => {
           for (const [index, other] of displaced.entries()) {
             await this.place(clientId, other.name, othersBefore[index], this.catalog.index.get(clientId, other.name));
           }
           await this.place(clientId, name, before, mine.after, staged ? { generation, staged } : undefined);
         });
+        await Promise.all([placing.catch(() => undefined), onRecorded?.()]);
+        await placing;
         return mine.outcome;
       });
     } finally {
@@ -178,7 +180,7 @@ export class DiskStore implements Store {
     }
   }
 
-  async commitTombstone(record: VersionRecord): Promise<ApplyOutcome> {
+  async commitTombstone(record: VersionRecord, onRecorded?: () => Promise<void>): Promise<ApplyOutcome> {
     this.livePath(record.clientId, record.name);
     return this.locks.run(record.clientId, record.name, async () => {
       const before = this.catalog.index.get(record.clientId, record.name);
@@ -186,7 +188,9 @@ export class DiskStore implements Store {
         return 'stale';
       }
       const [applied] = await this.catalog.commit([{ kind: 'record', record, keep: 0 }]);
-      await this.placeRecorded(record.clientId, record.name, record.generation, () => this.place(record.clientId, record.name, before, applied.after));
+      const placing = this.placeRecorded(record.clientId, record.name, record.generation, () => this.place(record.clientId, record.name, before, applied.after));
+      await Promise.all([placing.catch(() => undefined), onRecorded?.()]);
+      await placing;
       return applied.outcome;
     });
   }

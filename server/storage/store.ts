@@ -42,10 +42,12 @@ export interface Store {
    * Records a version (durably, in the catalog) and puts its bytes in place; without
    * staged bytes the version is recorded as damaged until they are supplied. A version
    * that is not newer than what the node holds becomes history or is dropped.
+   * `onRecorded` runs once the record is on disk, alongside the placement (a primary
+   * tells its replicas to commit then); both are awaited.
    */
-  commitVersion(staged: StagedWrite | undefined, record: VersionRecord, keep: number): Promise<ApplyOutcome>;
+  commitVersion(staged: StagedWrite | undefined, record: VersionRecord, keep: number, onRecorded?: () => Promise<void>): Promise<ApplyOutcome>;
   /** Records a delete: the current file and its older versions go. */
-  commitTombstone(record: VersionRecord): Promise<ApplyOutcome>;
+  commitTombstone(record: VersionRecord, onRecorded?: () => Promise<void>): Promise<ApplyOutcome>;
   /** Stops holding one version (or, with `tombstone`, a tombstone every copy has applied). */
   dropVersion(clientId: string, name: string, generation: number, tombstone?: boolean): Promise<void>;
   /** Records marks durably. */
