@@ -17,7 +17,8 @@ export interface UploadClient {
 /** How often a file that keeps changing on the server between the question and the send is asked about again. */
 const MAX_OVERWRITE_ROUNDS = 5;
 
-export type OutcomeStatus = 'uploaded' | 'skipped' | 'failed' | 'cancelled';
+/** `incomplete`: stored, but fewer replicas than the write quorum confirmed it (they get it later). */
+export type OutcomeStatus = 'uploaded' | 'incomplete' | 'skipped' | 'failed' | 'cancelled';
 
 export interface FileOutcome {
   /** The local path or editor the bytes came from. */
@@ -123,7 +124,8 @@ export async function runUploadBatch(options: BatchOptions): Promise<BatchResult
         if (failure.code === 'CANCELLED') {
           cancelled = true;
         }
-        outcome = { origin, name: source.name, status: failure.code === 'CANCELLED' ? 'cancelled' : 'failed', code: failure.code, reason: failure.message };
+        const status: OutcomeStatus = failure.code === 'CANCELLED' ? 'cancelled' : failure.code === 'INCOMPLETE' ? 'incomplete' : 'failed';
+        outcome = { origin, name: source.name, status, code: failure.code, reason: failure.message };
       }
     }
     record(outcome);
@@ -144,15 +146,18 @@ export interface BatchSummary {
 export function summarizeBatch(result: BatchResult): BatchSummary {
   const count = (status: OutcomeStatus): number => result.outcomes.filter((outcome) => outcome.status === status).length;
   const uploaded = count('uploaded');
+  const incomplete = count('incomplete');
   const skipped = count('skipped');
   const failed = count('failed');
   const cancelled = count('cancelled');
-  const parts = [`${uploaded} uploaded`];
+  const parts = [`${uploaded + incomplete} uploaded`];
   if (skipped > 0) parts.push(`${skipped} skipped`);
   if (failed > 0) parts.push(`${failed} failed`);
   if (cancelled > 0) parts.push(`${cancelled} cancelled`);
   const short = result.outcomes.filter((outcome) => outcome.status === 'uploaded' && (outcome.receipt?.replicasBehind.length ?? 0) > 0).length;
-  const shortNote = short > 0 ? ` ${short} stored with fewer copies than configured: the missing replicas get them when they are back.` : '';
+  const shortNote =
+    (short > 0 ? ` ${short} stored with fewer copies than configured: the missing replicas get them when they are back.` : '') +
+    (incomplete > 0 ? ` ${incomplete} stored with fewer copies than the write quorum requires (replicas failed while committing): they are copied when those replicas answer.` : '');
   const firstFailure = result.outcomes.find((outcome) => outcome.status === 'failed');
   const reason = firstFailure ? ` First failure: ${firstFailure.name ?? firstFailure.origin}: ${firstFailure.reason}` : '';
   return { uploaded, skipped, failed, cancelled, text: `DFS upload: ${parts.join(', ')}.${shortNote}${reason}` };

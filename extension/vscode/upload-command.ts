@@ -216,7 +216,7 @@ export class UploadCommand {
     this.views.refreshTree();
     this.views.filesChanged(
       client.clientId,
-      result.outcomes.filter((outcome) => outcome.status === 'uploaded' && outcome.name).map((outcome) => outcome.name!),
+      result.outcomes.filter((outcome) => (outcome.status === 'uploaded' || outcome.status === 'incomplete') && outcome.name).map((outcome) => outcome.name!),
       false,
     );
     this.monitor.refresh().catch((error: unknown) => this.log.error('status check after upload failed', error));
@@ -252,6 +252,9 @@ export class UploadCommand {
     switch (outcome.status) {
       case 'uploaded':
         this.log.info(`uploaded ${what}: ${outcome.receipt?.size} bytes, ${outcome.receipt?.copies} copies, sha256 ${outcome.receipt?.sha256}`);
+        break;
+      case 'incomplete':
+        this.log.warn(`stored ${what} with fewer copies than the write quorum requires: ${outcome.reason}`);
         break;
       case 'skipped':
         this.log.info(`skipped ${what}: ${outcome.reason}`);

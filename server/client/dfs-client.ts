@@ -170,6 +170,7 @@ export class DfsClient {
       if (ready.token !== Reply.SEND_FILE) {
         throw replyError(ready);
       }
+      const replaces = parseReplaces(ready.payload);
       let sent = 0;
       let held: Buffer | undefined;
       const hash = options.checksumOfSource ? undefined : createHash('sha256');
@@ -218,7 +219,7 @@ export class DfsClient {
         // Every byte went out but the answer never came: the primary may have died
         // after committing. Ask it (once it is back) instead of guessing.
         const sha256 = hash ? hash.digest('hex') : await options.checksumOfSource!();
-        return await this.resolveOutcome(name, sha256, size, error, lastByteAt, options.precondition);
+        return await this.resolveOutcome(name, sha256, size, error, lastByteAt, Math.max(replaces, options.precondition?.kind === 'generation' ? options.precondition.generation : -1));
       }
       if (result.token !== Reply.UPLOAD_SUCCESS) {
         throw replyError(result);
@@ -247,15 +248,14 @@ export class DfsClient {
   /**
    * Settles an upload whose reply was lost. The primary's catalog record is the commit
    * point, so the truth is in its catalog: our bytes as a version of the name (current,
-   * or since replaced and kept as an older one) newer than the state we wrote over
-   * means it committed. Not there proves nothing while the primary that took the bytes
+   * or since replaced and kept as an older one) newer than `above`, the generation the
+   * upload replaced (SEND_FILE said which), means it committed. Not there proves nothing while the primary that took the bytes
    * still runs (it may commit later); a primary restarted since can no longer commit
    * them.
    */
-  private async resolveOutcome(name: string, sha256: string, size: number, cause: DfsError, lastByteAt: number, precondition?: Precondition): Promise<UploadReceipt> {
+  private async resolveOutcome(name: string, sha256: string, size: number, cause: DfsError, lastByteAt: number, above: number): Promise<UploadReceipt> {
     const waitMs = this.options.outcomeWaitMs ?? 15_000;
     const deadline = Date.now() + waitMs;
-    const above = precondition?.kind === 'generation' ? precondition.generation : -1;
     let delay = 50;
     for (;;) {
       try {
@@ -454,3 +454,12 @@ export class DfsClient {
   }
 }
 
+/** The generation an upload replaces, from our framing's `SEND_FILE {"replaces":G}`; -1 when none (or an older server). */
+function parseReplaces(payload: string | undefined): number {
+  try {
+    const replaces = payload ? (JSON.parse(payload) as { replaces?: unknown }).replaces : undefined;
+    return typeof replaces === 'number' ? replaces : -1;
+  } catch {
+    return -1;
+  }
+}

@@ -191,7 +191,7 @@ export class CatchUp {
     link.lastError = undefined;
     try {
       if (certifiable > link.synced) {
-        await link.certify(certifiable);
+        await link.certify(certifiable, inventory.header.session);
       }
       link.lastSyncMs = passStartedMs;
     } catch {

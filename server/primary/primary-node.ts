@@ -164,6 +164,11 @@ export class PrimaryNode implements CatchUpHost {
 
   merged(link: ReplicaLink, header: InventoryHeader): void {
     this.learnedFloor = Math.max(this.learnedFloor, header.reserved, header.highest);
+    // The replica holds the cluster's latest state of every name at or below what it is
+    // certified through, and this catalog now holds at least what it holds: so this
+    // catalog is complete through that too, and a stale copy met later, of a name
+    // deleted at or below it, is known to be dead.
+    this.recoveredMark = Math.max(this.recoveredMark, header.synced);
     if (this.readiness.isReady) {
       // Only a reservation this primary did not make (another primary's) raises the floor.
       if (this.learnedFloor > Math.max(this.issuer.reserved, this.issuer.highest)) {

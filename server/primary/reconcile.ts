@@ -67,21 +67,22 @@ export function planReconciliation(inputs: PlanInputs, replica: { states: Map<st
   const keys = new Set([...inputs.primaryStates.keys(), ...replica.states.keys()]);
   for (const key of keys) {
     const mine = inputs.primaryStates.get(key);
-    const theirs = replica.states.get(key);
-    const clientId = mine?.clientId ?? (theirs?.versions[0] ?? theirs?.tombstone)!.clientId;
-    const name = mine?.name ?? (theirs?.versions[0] ?? theirs?.tombstone)!.name;
-    const theirDamaged = (theirs?.versions ?? []).filter((version) => replica.damaged.has(versionId(version)));
-    const ours = mine?.state;
-    if (sameState(ours, theirs) && theirDamaged.length === 0 && (ours?.versions ?? []).every((version) => inputs.primaryHasBytes(version))) {
+    const listed = replica.states.get(key);
+    const clientId = mine?.clientId ?? (listed?.versions[0] ?? listed?.tombstone)!.clientId;
+    const name = mine?.name ?? (listed?.versions[0] ?? listed?.tombstone)!.name;
+    const ours = coveredTombstone(mine?.state, listed?.tombstone, inputs.primaryComplete);
+    const theirsState = coveredTombstone(listed, mine?.state?.tombstone, inputs.replicaComplete);
+    const theirDamaged = (theirsState?.versions ?? []).filter((version) => replica.damaged.has(versionId(version)));
+    if (sameState(ours, theirsState) && theirDamaged.length === 0 && (ours?.versions ?? []).every((version) => inputs.primaryHasBytes(version))) {
       continue;
     }
-    const merged = mergeStates({ state: ours, completeThrough: inputs.primaryComplete }, { state: theirs, completeThrough: inputs.replicaComplete }, inputs.keep, inputs.nowMs);
+    const merged = mergeStates({ state: ours, completeThrough: inputs.primaryComplete }, { state: theirsState, completeThrough: inputs.replicaComplete }, inputs.keep, inputs.nowMs);
     const tombstone = merged.tombstone;
     const newerTombstone = (side: NameState | undefined): VersionRecord | undefined =>
       tombstone && (!side?.tombstone || side.tombstone.generation < tombstone.generation) ? tombstone : undefined;
     const coveredByTombstone = (version: VersionRecord): boolean => tombstone !== undefined && version.generation <= tombstone.generation;
     const primaryTombstone = newerTombstone(ours);
-    const replicaTombstone = newerTombstone(theirs);
+    const replicaTombstone = newerTombstone(theirsState);
     const plan: NamePlan = {
       clientId,
       name,
@@ -89,11 +90,11 @@ export function planReconciliation(inputs: PlanInputs, replica: { states: Map<st
       primaryRecords: [...(primaryTombstone ? [primaryTombstone] : []), ...versionsMissing(merged, ours)],
       primaryDrops: versionsMissing(ours, merged).filter((version) => !(primaryTombstone && coveredByTombstone(version))),
       fetch: merged.versions.filter(
-        (version) => !inputs.primaryHasBytes(version) && (theirs?.versions ?? []).some((held) => sameVersion(held, version)) && !replica.damaged.has(versionId(version)),
+        (version) => !inputs.primaryHasBytes(version) && (theirsState?.versions ?? []).some((held) => sameVersion(held, version)) && !replica.damaged.has(versionId(version)),
       ),
       replicaTombstone,
-      push: merged.versions.filter((version) => !(theirs?.versions ?? []).some((held) => sameVersion(held, version)) || replica.damaged.has(versionId(version))),
-      replicaDrops: versionsMissing(theirs, merged).filter((version) => !(replicaTombstone && coveredByTombstone(version))),
+      push: merged.versions.filter((version) => !(theirsState?.versions ?? []).some((held) => sameVersion(held, version)) || replica.damaged.has(versionId(version))),
+      replicaDrops: versionsMissing(theirsState, merged).filter((version) => !(replicaTombstone && coveredByTombstone(version))),
     };
     if (
       plan.primaryRecords.length + plan.primaryDrops.length + plan.fetch.length + plan.push.length + plan.replicaDrops.length > 0 ||
@@ -108,6 +109,21 @@ export function planReconciliation(inputs: PlanInputs, replica: { states: Map<st
 /** True when the plan asks anything of the replica. */
 export function replicaHasWork(plan: NamePlan): boolean {
   return plan.replicaTombstone !== undefined || plan.push.length > 0 || plan.replicaDrops.length > 0;
+}
+
+/**
+ * A side that lacks the other's tombstone but is complete through its generation, and
+ * holds nothing at or below it, already says what that tombstone says (a replica drops
+ * its tombstones once certified past them): count it as held, so it is not sent again.
+ */
+function coveredTombstone(state: NameState | undefined, tombstone: VersionRecord | undefined, completeThrough: number): NameState | undefined {
+  if (!tombstone || tombstone.generation > completeThrough || (state?.tombstone && state.tombstone.generation >= tombstone.generation)) {
+    return state;
+  }
+  if ((state?.versions ?? []).some((version) => version.generation <= tombstone.generation)) {
+    return state;
+  }
+  return { versions: state?.versions ?? [], tombstone };
 }
 
 function versionId(version: VersionRecord): string {

@@ -140,8 +140,9 @@ export class ReplicaLink {
     await this.request({ verb: 'RESERVE', generation: through }, Reply.OK);
   }
 
-  async certify(through: number): Promise<void> {
-    await this.request({ verb: 'SYNCED', generation: through }, Reply.OK);
+  /** Certifies the replica complete through `through`, for the start (session) whose inventory was compared. */
+  async certify(through: number, session: string): Promise<void> {
+    await this.request({ verb: 'SYNCED', generation: through, session }, Reply.OK);
     this.synced = Math.max(this.synced, through);
   }
 

@@ -1,5 +1,6 @@
 import type { Handler } from '../net/session';
 import { DfsError, Reply } from '../protocol';
+import { liveOf } from '../storage/name-state';
 import type { PrimaryContext } from './primary-context';
 import { replicatedPut } from './replicated-write';
 
@@ -16,7 +17,9 @@ export function uploadHandler(primary: PrimaryContext): Handler {
       size: request.size,
       precondition: request.verb === 'UPLOAD_IF' ? request.precondition : undefined,
       source: {
-        begin: () => session.reply(Reply.SEND_FILE),
+        // Our clients learn the generation the upload replaces: should the answer be
+        // lost, only a version newer than it can be theirs.
+        begin: () => session.reply(Reply.SEND_FILE, { replaces: liveOf(primary.store.state(request.clientId, request.name))?.generation ?? null }),
         chunks: () => session.conn.readBody(request.size),
         finish: () => {
           if (session.conn.hasUnreadBytes()) {

@@ -69,7 +69,7 @@ export class WriteGate {
     this.store.assertCanStore(clientId, name);
     for (const other of this.pending.values()) {
       if (other.clientId === clientId && (other.name.startsWith(name + '/') || name.startsWith(other.name + '/'))) {
-        throw new DfsError('CONFLICT', `cannot store ${name} while ${other.name} is being stored: a name cannot be a file and a folder at once`);
+        throw new DfsError('CONFLICT', `cannot store ${name} while ${other.name} is being changed: a name cannot be a file and a folder at once; try again once that change is done`);
       }
     }
     if (this.quotaBytes !== undefined) {

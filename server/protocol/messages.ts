@@ -78,7 +78,7 @@ export type Request =
   | { verb: 'DROP_VERSION'; clientId: string; generation: number; name: string }
   | { verb: 'INVENTORY' }
   | { verb: 'RESERVE'; generation: number }
-  | { verb: 'SYNCED'; generation: number }
+  | { verb: 'SYNCED'; generation: number; session: string }
   | { verb: 'SCRUB' };
 
 export type Verb = Request['verb'];
@@ -156,7 +156,7 @@ const USAGE: Record<Verb, string> = {
   DROP_VERSION: '<client_id> <generation> <filename>',
   INVENTORY: '',
   RESERVE: '<generation>',
-  SYNCED: '<generation>',
+  SYNCED: '<generation> <session>',
   SCRUB: '',
 };
 
@@ -233,12 +233,18 @@ export function parseRequest(line: string, maxFileSize = Number.MAX_SAFE_INTEGER
       }
       return { verb: known, clientId: validateClientId(rest) };
     }
-    case 'RESERVE':
-    case 'SYNCED': {
+    case 'RESERVE': {
       if (rest.length === 0 || rest.includes(' ')) {
         throw usage();
       }
       return { verb: known, generation: parseGeneration(rest) };
+    }
+    case 'SYNCED': {
+      const match = /^(\d{1,16}) ([0-9a-f]{16})$/.exec(rest);
+      if (!match) {
+        throw usage();
+      }
+      return { verb: known, generation: parseGeneration(match[1]), session: match[2] };
     }
     case 'CLIENTS':
     case 'STATUS':
@@ -274,8 +280,9 @@ export function formatRequest(request: Request): string {
     case 'FILES':
       return `${request.verb} ${request.clientId}`;
     case 'RESERVE':
-    case 'SYNCED':
       return `${request.verb} ${request.generation}`;
+    case 'SYNCED':
+      return `${request.verb} ${request.generation} ${request.session}`;
     case 'CLIENTS':
     case 'STATUS':
     case 'INVENTORY':

@@ -37,6 +37,8 @@ export interface InventoryRecord extends VersionRecord {
 export interface InventoryHeader {
   /** Random, made when the node's catalog was created: a new or replaced data folder has a new one. */
   nodeId: string;
+  /** Random, new at every start of the node: SYNCED must name it, so an inventory of an earlier start is never certified. */
+  session: string;
   /** The highest generation the node has recorded. */
   highest: number;
   /** The highest generation a primary reserved on this node; no generation at or below it may be issued again. */

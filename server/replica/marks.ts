@@ -1,5 +1,5 @@
 import type { Handler } from '../net/session';
-import { Reply } from '../protocol';
+import { DfsError, Reply } from '../protocol';
 import type { Store } from '../storage/store';
 
 /** RESERVE: the primary is about to issue generations up to this one; a later primary must start above it. */
@@ -8,9 +8,7 @@ export function reserveHandler(store: Store): Handler {
     if (session.request.verb !== 'RESERVE') {
       return;
     }
-    if (session.request.generation > store.marks.reserved) {
-      await store.setMarks({ reserved: session.request.generation });
-    }
+    await store.raiseMarks({ reserved: session.request.generation });
     await session.reply(Reply.OK);
   };
 }
@@ -25,12 +23,16 @@ export function syncedHandler(store: Store): Handler {
     if (session.request.verb !== 'SYNCED') {
       return;
     }
-    const synced = Math.max(store.marks.synced, session.request.generation);
-    if (synced !== store.marks.synced) {
-      await store.setMarks({ synced });
+    if (session.request.session !== store.session) {
+      // The primary compared an inventory of an earlier start: what this node holds now
+      // (an old copy of its folder put back, say) was never compared.
+      throw new DfsError('CONFLICT', 'this replica restarted since the inventory that was compared; nothing was certified');
     }
-    for (const { clientId, name } of store.tombstonesThrough(synced)) {
-      await store.dropVersion(clientId, name, store.state(clientId, name)!.tombstone!.generation, true);
+    await store.raiseMarks({ synced: session.request.generation });
+    const synced = store.marks.synced;
+    // Each drop names the tombstone that was listed: one a newer delete replaced meanwhile stays.
+    for (const { clientId, name, generation } of store.tombstonesThrough(synced)) {
+      await store.dropVersion(clientId, name, generation, true);
     }
     await session.reply(Reply.OK);
   };

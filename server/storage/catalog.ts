@@ -52,7 +52,7 @@ export interface AppliedChange {
 export interface CatalogOpening {
   /** No catalog existed: a new data folder, or one written before catalogs (to upgrade). */
   created: boolean;
-  /** Records that named staged bytes, by version key: placing them may not have happened yet. */
+  /** Staged files named by records whose placement was not confirmed, by version key: it may not have happened yet. */
   staged: Map<string, string>;
   /** Lines that could not be read (a torn tail after a crash is normal and not counted). */
   damagedLines: number;
@@ -65,7 +65,8 @@ export interface CatalogOpening {
  * same interface.
  */
 export interface Catalog {
-  open(): Promise<CatalogOpening>;
+  /** `initial` supplies the changes a new catalog starts with; they become durable together with its creation. */
+  open(initial?: () => Promise<readonly CatalogChange[]>): Promise<CatalogOpening>;
   close(): Promise<void>;
   /**
    * Records changes and resolves once they are on stable storage and applied, in

@@ -14,10 +14,10 @@ import {
   validateFileName,
 } from '../protocol';
 import { caseClash } from './case-folding';
-import { CatalogMarks, Fingerprint, versionKey } from './catalog';
-import { hashFile } from './file-hash';
+import { CatalogChange, CatalogMarks, Fingerprint, versionKey } from './catalog';
+import { hashFile, hashHandle } from './file-hash';
 import { JournalCatalog } from './journal-catalog';
-import { LEGACY_CHECKSUM_LOG, LEGACY_JOINED_MARKER, hasClientFolders, readLegacyFiles } from './legacy-layout';
+import { LEGACY_CHECKSUM_LOG, LEGACY_JOINED_MARKER, LegacyFile, hasClientFolders, readLegacyFiles } from './legacy-layout';
 import { ApplyOutcome, LEGACY_GENERATION, NameState, applyRecord, currentOf, isNewer, liveOf, sameVersion } from './name-state';
 import { NameLock } from './name-lock';
 import { DiskStagedWrite } from './staged-write';
@@ -43,6 +43,13 @@ export interface DiskStoreOptions {
   authoritative?: boolean;
 }
 
+interface LegacyUpgrade {
+  files: LegacyFile[];
+  records: VersionRecord[];
+  authoritative: boolean;
+  changes: CatalogChange[];
+}
+
 /** What a version's bytes need to be placed: the staged file holding them. */
 interface Supply {
   generation: number;
@@ -63,6 +70,9 @@ export class DiskStore implements Store {
   private readonly tmpDir: string;
   private readonly versionsDir: string;
   private readonly locks = new NameLock();
+  private raising: Promise<void> = Promise.resolve();
+  /** New at every open: a certification for an inventory of an earlier opening is refused. */
+  session = '';
   private readonly syncer: DirectorySyncer;
   /** Versions whose bytes are missing or failed their checksum, with the reason. */
   private readonly damaged = new Map<string, string>();
@@ -96,14 +106,19 @@ export class DiskStore implements Store {
     await fs.mkdir(this.versionsDir, { recursive: true });
     this.damaged.clear();
     this.knownFolders.clear();
+    this.session = randomBytes(8).toString('hex');
     this.caseInsensitive = await probeCaseInsensitive(this.stateDir);
-    const opening = await this.catalog.open();
     const report: StoreOpening = { redone: 0, damaged: 0, orphans: 0 };
-    if (opening.created && (await hasClientFolders(this.root))) {
-      report.upgraded = await this.upgradeLegacy();
-    } else {
-      await this.settleDisk(opening.staged, report);
+    let upgrade: LegacyUpgrade | undefined;
+    const opening = await this.catalog.open(async () => {
+      upgrade = await this.legacyUpgrade();
+      return upgrade?.changes ?? [];
+    });
+    if (upgrade) {
+      await this.finishUpgrade(upgrade);
+      report.upgraded = { files: upgrade.files.length, authoritative: upgrade.authoritative };
     }
+    await this.settleDisk(opening.staged, report);
     // Whatever is still staged belongs to a transfer that died with the previous process.
     for (const entry of await fs.readdir(this.tmpDir)) {
       await fs.rm(path.join(this.tmpDir, entry), { recursive: true, force: true });
@@ -171,8 +186,13 @@ export class DiskStore implements Store {
           }
           await this.place(clientId, name, before, mine.after, staged ? { generation, staged } : undefined);
         });
-        await Promise.all([placing.catch(() => undefined), onRecorded?.()]);
-        await placing;
+        const [placed, told] = await Promise.allSettled([placing, onRecorded?.()]);
+        if (told.status === 'rejected') {
+          throw told.reason;
+        }
+        if (placed.status === 'rejected') {
+          throw placed.reason;
+        }
         return mine.outcome;
       });
     } finally {
@@ -189,8 +209,13 @@ export class DiskStore implements Store {
       }
       const [applied] = await this.catalog.commit([{ kind: 'record', record, keep: 0 }]);
       const placing = this.placeRecorded(record.clientId, record.name, record.generation, () => this.place(record.clientId, record.name, before, applied.after));
-      await Promise.all([placing.catch(() => undefined), onRecorded?.()]);
-      await placing;
+      const [placed, told] = await Promise.allSettled([placing, onRecorded?.()]);
+      if (told.status === 'rejected') {
+        throw told.reason;
+      }
+      if (placed.status === 'rejected') {
+        throw placed.reason;
+      }
       return applied.outcome;
     });
   }
@@ -210,6 +235,24 @@ export class DiskStore implements Store {
 
   async setMarks(marks: Partial<Omit<CatalogMarks, 'nodeId' | 'highest'>>): Promise<void> {
     await this.catalog.commit([{ kind: 'marks', marks }]);
+  }
+
+  /** Raises `reserved` and `synced`, never lowers them, whatever order concurrent requests arrive in. */
+  raiseMarks(marks: { reserved?: number; synced?: number }): Promise<void> {
+    const next = this.raising.then(async () => {
+      const change: { reserved?: number; synced?: number } = {};
+      if (marks.reserved !== undefined && marks.reserved > this.marks.reserved) {
+        change.reserved = marks.reserved;
+      }
+      if (marks.synced !== undefined && marks.synced > this.marks.synced) {
+        change.synced = marks.synced;
+      }
+      if (change.reserved !== undefined || change.synced !== undefined) {
+        await this.setMarks(change);
+      }
+    });
+    this.raising = next.catch(() => undefined);
+    return next;
   }
 
   /** Fails early, before any byte is sent, when a name clashes with a folder or a folder with a file. */
@@ -295,7 +338,7 @@ export class DiskStore implements Store {
         records.push(state.tombstone);
       }
     }
-    return { header: { nodeId: marks.nodeId, highest: marks.highest, reserved: marks.reserved, synced: marks.synced }, records };
+    return { header: { nodeId: marks.nodeId, session: this.session, highest: marks.highest, reserved: marks.reserved, synced: marks.synced }, records };
   }
 
   hasBytes(clientId: string, name: string, generation: number): boolean {
@@ -341,36 +384,69 @@ export class DiskStore implements Store {
   }
 
   async verify(clientId: string, name: string, generation?: number): Promise<boolean> {
-    let located: { record: VersionRecord; file: string };
+    // Opened while no commit moves this name's bytes; hashed from the handle afterwards.
+    let opened: { record: VersionRecord; handle: fs.FileHandle } | undefined;
     try {
-      located = this.locate(clientId, name, generation);
-    } catch {
-      return false;
+      opened = await this.locks.run(
+        clientId,
+        name,
+        async () => {
+          const { record, file } = this.locate(clientId, name, generation);
+          return { record, handle: await fs.open(file, 'r') };
+        },
+        'shared',
+      );
+    } catch (error) {
+      if (error instanceof DfsError && error.code === 'NOT_FOUND') {
+        return false;
+      }
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+        const record = this.catalog.index.get(clientId, name)?.versions.find((version) => generation === undefined || version.generation === generation);
+        if (record) {
+          this.markDamaged(clientId, name, record.generation, 'its file is missing');
+        }
+        return false;
+      }
+      throw new DfsError('STORAGE', `cannot read ${clientId}/${name} to verify it: ${(error as Error).message}`);
     }
-    const { record, file } = located;
+    const { record, handle } = opened;
     try {
-      const { sha256, size } = await hashFile(file);
+      const { sha256, size } = await hashHandle(handle);
       if (sha256 === record.sha256 && size === record.size) {
+        this.damaged.delete(versionKey(clientId, name, record.generation));
+        return true;
+      }
+      // Damaged, unless the version was replaced or moved meanwhile (then these bytes say nothing).
+      const still = await this.locks.run(
+        clientId,
+        name,
+        async () => {
+          try {
+            const { file } = this.locate(clientId, name, record.generation);
+            return (await fs.lstat(file)).ino === (await handle.stat()).ino;
+          } catch {
+            return false;
+          }
+        },
+        'shared',
+      );
+      if (!still) {
         return true;
       }
       this.markDamaged(clientId, name, record.generation, 'its bytes no longer match their checksum');
       return false;
     } catch (error) {
-      // A missing copy is as bad as a corrupted one; any other read error says nothing
-      // about the bytes, and must not get a good copy thrown away.
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-        this.markDamaged(clientId, name, record.generation, 'its file is missing');
-        return false;
-      }
       throw new DfsError('STORAGE', `cannot read ${clientId}/${name} to verify it: ${(error as Error).message}`);
+    } finally {
+      await handle.close().catch(() => undefined);
     }
   }
 
-  tombstonesThrough(generation: number): { clientId: string; name: string }[] {
-    const result: { clientId: string; name: string }[] = [];
+  tombstonesThrough(generation: number): { clientId: string; name: string; generation: number }[] {
+    const result: { clientId: string; name: string; generation: number }[] = [];
     for (const { clientId, name, state } of this.catalog.index.all()) {
       if (state.tombstone && state.tombstone.generation <= generation) {
-        result.push({ clientId, name });
+        result.push({ clientId, name, generation: state.tombstone.generation });
       }
     }
     return result;
@@ -460,16 +536,14 @@ export class DiskStore implements Store {
 
     if (incoming) {
       if (supply?.generation === incoming.generation) {
-        await this.ensureFolder(path.dirname(live), clientId);
-        await this.renameInto(supply.staged.file, live, name);
+        await this.moveIntoLive(supply.staged.file, live, name, clientId);
         supply.staged.markPlaced();
         this.placed(clientId, name, incoming.generation, live);
         liveHolds = incoming.generation;
         touched.add(path.dirname(live));
       } else if (incoming.generation !== outgoing?.generation) {
         if (inHistoryBefore(incoming.generation) && !this.isDamaged(clientId, name, incoming.generation)) {
-          await this.ensureFolder(path.dirname(live), clientId);
-          await this.renameInto(this.versionPath(clientId, incoming.generation), live, name);
+          await this.moveIntoLive(this.versionPath(clientId, incoming.generation), live, name, clientId);
           liveHolds = incoming.generation;
           touched.add(path.dirname(live));
           touched.add(path.join(this.versionsDir, clientId));
@@ -483,11 +557,13 @@ export class DiskStore implements Store {
       // The live path holds bytes no current version owns (or damaged ones): remove them.
       const removed = await fs.unlink(live).then(
         () => true,
-        (error: NodeJS.ErrnoException) => {
-          if (error.code !== 'ENOENT') {
-            throw new DfsError('STORAGE', `cannot remove ${name}: ${error.message}`);
+        async (error: NodeJS.ErrnoException) => {
+          // Gone already, or a folder of the same name took its place (a newer name under
+          // it displaced this file while another did the same): either way it is removed.
+          if (error.code === 'ENOENT' || ((error.code === 'EISDIR' || error.code === 'EPERM') && (await fs.lstat(live).catch(() => undefined))?.isDirectory())) {
+            return false;
           }
-          return false;
+          throw new DfsError('STORAGE', `cannot remove ${name}: ${error.message}`);
         },
       );
       if (removed) {
@@ -534,8 +610,33 @@ export class DiskStore implements Store {
     } catch (error) {
       const reason = (error as Error).message;
       this.markDamaged(clientId, name, generation, `recorded, but its bytes could not be put in place: ${reason}`);
+      // Whatever step failed, the live file may no longer hold the current version's bytes.
+      const current = liveOf(this.catalog.index.get(clientId, name));
+      if (current) {
+        this.markDamaged(clientId, name, current.generation, `a change of this name could not be put in place: ${reason}`);
+      }
       this.log(`${clientId}/${name} generation ${generation}: recorded, but its bytes could not be put in place: ${reason}`);
       throw new PlacementError(error instanceof DfsError ? error.code : 'STORAGE', `${name} (generation ${generation}) was recorded on this node, but its bytes could not be put in place: ${reason}`);
+    }
+  }
+
+  /**
+   * Renames bytes into a live path, making its folder first. A delete of the last file
+   * in that folder may prune it between the two steps (it holds the folder only
+   * shared, as this commit does): then the folder is made again.
+   */
+  private async moveIntoLive(from: string, live: string, name: string, clientId: string): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      await this.ensureFolder(path.dirname(live), clientId);
+      try {
+        await this.renameInto(from, live, name);
+        return;
+      } catch (error) {
+        if (attempt >= 4 || !(error instanceof DfsError && error.code === 'STORAGE' && /ENOENT|no such file/.test(error.message)) || !(await exists(from))) {
+          throw error;
+        }
+        this.knownFolders.delete(path.dirname(live));
+      }
     }
   }
 
@@ -567,20 +668,28 @@ export class DiskStore implements Store {
    * not hold.
    */
   private async settleDisk(staged: Map<string, string>, report: StoreOpening): Promise<void> {
+    // Leftovers of deleted names go first: a file a newer folder displaced (or the
+    // reverse) must be out of the way before that folder's placement is finished.
+    report.orphans = await this.clearStrays();
     const pending = new Set(await fs.readdir(this.tmpDir));
     for (const { clientId, name, state } of [...this.catalog.index.all()]) {
       for (const [index, version] of state.versions.entries()) {
         const target = index === 0 ? this.livePath(clientId, name) : this.versionPath(clientId, version.generation);
         const stagedName = staged.get(versionKey(clientId, name, version.generation));
         if (stagedName && pending.has(stagedName)) {
-          await this.redo(clientId, name, state, index, path.join(this.tmpDir, stagedName));
           pending.delete(stagedName);
-          report.redone++;
+          try {
+            await this.redo(clientId, name, state, index, path.join(this.tmpDir, stagedName));
+            report.redone++;
+          } catch (error) {
+            // One file that cannot be placed must not keep the node from starting: its
+            // bytes come from another node instead.
+            this.log(`${clientId}/${name} generation ${version.generation}: the interrupted placement could not be finished (${(error as Error).message})`);
+          }
         }
         await this.check(clientId, name, version, target, index === 0 ? state : undefined);
       }
     }
-    report.orphans = await this.clearStrays();
     await this.sweepVersions();
   }
 
@@ -590,6 +699,7 @@ export class DiskStore implements Store {
     if (index > 0) {
       await this.ensureVersionsFolder(clientId);
       await fs.rename(stagedFile, this.versionPath(clientId, version.generation));
+      await this.syncer.sync(path.join(this.versionsDir, clientId));
       return;
     }
     const live = this.livePath(clientId, name);
@@ -598,10 +708,12 @@ export class DiskStore implements Store {
       if ((await hashFile(live)).sha256 === previous.sha256) {
         await this.ensureVersionsFolder(clientId);
         await fs.link(live, this.versionPath(clientId, previous.generation));
+        await this.syncer.sync(path.join(this.versionsDir, clientId));
       }
     }
     await this.ensureFolder(path.dirname(live), clientId);
     await fs.rename(stagedFile, live);
+    await this.syncer.sync(path.dirname(live));
   }
 
   /** Verifies a version's bytes at open: the fingerprint if it still matches, the checksum otherwise. */
@@ -620,6 +732,7 @@ export class DiskStore implements Store {
     if (currentOfState && (await exists(kept)) && (await hashFile(kept)).sha256 === version.sha256) {
       await this.ensureFolder(path.dirname(file), clientId);
       await fs.rename(kept, file);
+      await Promise.all([this.syncer.sync(path.dirname(file)), this.syncer.sync(path.dirname(kept))]);
       return;
     }
     this.markDamaged(clientId, name, version.generation, stat ? 'its bytes do not match the catalog' : 'its file is missing');
@@ -664,6 +777,10 @@ export class DiskStore implements Store {
       if (holdsFolders && this.durable) {
         await syncDirectory(dir);
       }
+      if (prefix !== '' && (await fs.readdir(dir)).length === 0) {
+        await fs.rmdir(dir).catch(() => undefined);
+        this.knownFolders.delete(dir);
+      }
     };
     for (const entry of await fs.readdir(this.root, { withFileTypes: true })) {
       if (!entry.isDirectory() || entry.name.startsWith('.')) {
@@ -697,14 +814,20 @@ export class DiskStore implements Store {
   }
 
   /**
-   * A data folder of release 0.1: every file is recorded in the new catalog, in one
-   * commit, at generation 0, or (an authoritative primary that was in step with its
-   * replicas) at fresh generations 1..n, with the catalog complete through n so that
+   * A data folder of release 0.1 (client folders, its checksum log or its "joined"
+   * marker, and no catalog): every file becomes a record of the new catalog's first
+   * snapshot, at generation 0, or (an authoritative primary that was in step with its
+   * replicas) at fresh generations 1..n with the catalog complete through n, so that
    * catch-up removes from replicas what it does not hold, as that release did.
+   * Undefined when the folder is simply new.
    */
-  private async upgradeLegacy(): Promise<{ files: number; authoritative: boolean }> {
+  private async legacyUpgrade(): Promise<LegacyUpgrade | undefined> {
+    const joined = await exists(path.join(this.stateDir, LEGACY_JOINED_MARKER));
+    if (!joined && !(await exists(path.join(this.stateDir, LEGACY_CHECKSUM_LOG))) && !(await hasClientFolders(this.root))) {
+      return undefined;
+    }
     const files = await readLegacyFiles(this.root, this.stateDir, this.log);
-    const authoritative = this.authoritative && (await exists(path.join(this.stateDir, LEGACY_JOINED_MARKER)));
+    const authoritative = this.authoritative && joined;
     const records = files.map((file, index): VersionRecord => ({
       clientId: file.clientId,
       name: file.name,
@@ -713,20 +836,26 @@ export class DiskStore implements Store {
       sha256: file.sha256,
       mtimeMs: file.mtimeMs,
     }));
-    await this.catalog.commit([
-      ...records.map((record) => ({ kind: 'record' as const, record, keep: 0 })),
-      ...(authoritative ? [{ kind: 'marks' as const, marks: { reserved: records.length, completeThrough: records.length } }] : []),
-    ]);
+    return {
+      files,
+      records,
+      authoritative,
+      changes: [
+        ...records.map((record) => ({ kind: 'record' as const, record, keep: 0 })),
+        ...(authoritative ? [{ kind: 'marks' as const, marks: { reserved: records.length, completeThrough: records.length } }] : []),
+      ],
+    };
+  }
+
+  /** Once the upgraded catalog is on disk: the old release's files go, and the log says what happened. */
+  private async finishUpgrade(upgrade: LegacyUpgrade): Promise<void> {
+    const { files, records, authoritative } = upgrade;
     this.catalog.note(records.map((record, index) => ({ clientId: record.clientId, name: record.name, generation: record.generation, fingerprint: files[index].fingerprint })));
-    for (const file of files) {
-      this.knownFolders.add(path.dirname(this.livePath(file.clientId, file.name)));
-    }
     await fs.rm(path.join(this.stateDir, LEGACY_CHECKSUM_LOG), { force: true });
     await fs.rm(path.join(this.stateDir, LEGACY_JOINED_MARKER), { force: true });
     this.log(
       `upgraded a data folder of release 0.1 in place: ${files.length} files recorded in the catalog ${authoritative ? `at generations 1..${files.length} (this primary was in step with its replicas, so its files win)` : 'at generation 0 (their order is unknown; the newest time wins where copies differ)'}`,
     );
-    return { files: files.length, authoritative };
   }
 
   private async ensureVersionsFolder(clientId: string): Promise<void> {

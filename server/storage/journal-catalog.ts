@@ -49,6 +49,8 @@ export class JournalCatalog implements Catalog {
   readonly index = new CatalogIndex();
   private currentMarks: CatalogMarks = { nodeId: '', reserved: 0, synced: -1, completeThrough: -1, replicas: {}, highest: -1 };
   private readonly fingerprints = new Map<string, Fingerprint>();
+  /** Staged files named by records whose placement has not been confirmed (by a fingerprint) yet. */
+  private readonly pendingStaged = new Map<string, string>();
   private writer: JournalWriter | undefined;
   private journalSeq = 1;
   private linesSinceSnapshot = 0;
@@ -80,10 +82,11 @@ export class JournalCatalog implements Catalog {
     return this.currentMarks;
   }
 
-  async open(): Promise<CatalogOpening> {
+  async open(initial?: () => Promise<readonly CatalogChange[]>): Promise<CatalogOpening> {
     await fs.mkdir(this.dir, { recursive: true });
     this.index.clearAll();
     this.fingerprints.clear();
+    this.pendingStaged.clear();
     const opening: CatalogOpening = { created: false, staged: new Map(), damagedLines: 0 };
     const snapshotFile = path.join(this.dir, SNAPSHOT);
     let snapshotText: string | undefined;
@@ -101,13 +104,19 @@ export class JournalCatalog implements Catalog {
       opening.created = true;
       this.currentMarks = { nodeId: randomBytes(8).toString('hex'), reserved: 0, synced: -1, completeThrough: -1, replicas: {}, highest: -1 };
       this.journalSeq = 1;
+      // What the catalog starts with (an upgraded data folder's files) goes into its very
+      // first snapshot: a crash before that snapshot is in place leaves no catalog, and
+      // the next start does the same again.
+      for (const change of (await initial?.()) ?? []) {
+        this.apply(change);
+      }
       await this.writeSnapshot(this.snapshotText());
     } else {
       this.loadSnapshot(snapshotText, snapshotFile);
     }
     const journals = (await this.journalFiles()).filter((seq) => seq >= this.journalSeq);
     for (const seq of journals) {
-      opening.damagedLines += await this.replay(seq, opening.staged, seq === journals.at(-1));
+      opening.damagedLines += await this.replay(seq, seq === journals.at(-1));
     }
     if (journals.length > 0) {
       this.journalSeq = journals.at(-1)!;
@@ -121,8 +130,15 @@ export class JournalCatalog implements Catalog {
       await syncDirectory(this.dir);
     }
     if (opening.damagedLines > 0) {
-      this.log(`catalog: ${opening.damagedLines} damaged journal lines were skipped; catch-up restores what they described from the other nodes`);
+      // A record that could not be read may have held a version this node still has or
+      // a delete: missing it, the node no longer knows it is complete through anything,
+      // or its gaps would pass for deletes on the other nodes.
+      await this.commit([{ kind: 'marks', marks: { synced: -1, completeThrough: -1 } }]);
+      this.log(
+        `catalog: ${opening.damagedLines} damaged journal lines were skipped; this node no longer claims to be complete through any generation, so catch-up compares all of it with the other nodes again and takes what they hold`,
+      );
     }
+    opening.staged = new Map(this.pendingStaged);
     return opening;
   }
 
@@ -153,7 +169,9 @@ export class JournalCatalog implements Catalog {
       return;
     }
     for (const note of notes) {
-      this.fingerprints.set(versionKey(note.clientId, note.name, note.generation), note.fingerprint);
+      const key = versionKey(note.clientId, note.name, note.generation);
+      this.fingerprints.set(key, note.fingerprint);
+      this.pendingStaged.delete(key);
     }
     const text = notes
       .map((note) => JSON.stringify({ f: [note.clientId, note.name, note.generation, note.fingerprint.ino, note.fingerprint.size, note.fingerprint.mtimeMs] } satisfies JournalLine) + '\n')
@@ -176,6 +194,9 @@ export class JournalCatalog implements Catalog {
         const { state, outcome } = applyRecord(before, change.record, change.keep);
         this.index.set(clientId, name, state);
         this.forgetFingerprints(clientId, name, before, state);
+        if (change.staged && outcome !== 'stale') {
+          this.pendingStaged.set(versionKey(clientId, name, generation), change.staged);
+        }
         if (generation > this.currentMarks.highest) {
           this.currentMarks.highest = generation;
         }
@@ -201,6 +222,7 @@ export class JournalCatalog implements Catalog {
     for (const version of before?.versions ?? []) {
       if (!after?.versions.some((kept) => kept.generation === version.generation)) {
         this.fingerprints.delete(versionKey(clientId, name, version.generation));
+        this.pendingStaged.delete(versionKey(clientId, name, version.generation));
       }
     }
   }
@@ -223,17 +245,19 @@ export class JournalCatalog implements Catalog {
     this.currentMarks = { ...({ replicas: {}, highest: -1 } as Pick<CatalogMarks, 'replicas' | 'highest'>), ...header.marks };
     this.journalSeq = header.journal;
     for (const line of lines.slice(1)) {
-      const entry = JSON.parse(line) as { c?: string; n?: string; st?: NameState; f?: JournalLine['f'] };
+      const entry = JSON.parse(line) as { c?: string; n?: string; st?: NameState; f?: JournalLine['f']; p?: [string, string, number, string] };
       if (entry.c !== undefined && entry.n !== undefined && entry.st) {
         this.index.set(entry.c, entry.n, entry.st);
       } else if (entry.f) {
         this.applyFingerprint(entry.f);
+      } else if (entry.p) {
+        this.pendingStaged.set(versionKey(entry.p[0], entry.p[1], entry.p[2]), entry.p[3]);
       }
     }
   }
 
   /** Replays one journal file; returns how many lines were damaged. A torn last line is cut off. */
-  private async replay(seq: number, staged: Map<string, string>, last: boolean): Promise<number> {
+  private async replay(seq: number, last: boolean): Promise<number> {
     const file = this.journalFile(seq);
     const text = await fs.readFile(file, 'utf8');
     let damaged = 0;
@@ -258,9 +282,6 @@ export class JournalCatalog implements Catalog {
       if (change) {
         this.apply(change);
         this.linesSinceSnapshot++;
-        if (change.kind === 'record' && change.staged) {
-          staged.set(versionKey(change.record.clientId, change.record.name, change.record.generation), change.staged);
-        }
       } else if (parsed.f) {
         this.applyFingerprint(parsed.f);
       }
@@ -284,6 +305,7 @@ export class JournalCatalog implements Catalog {
     const [clientId, name, generation, ino, size, mtimeMs] = f;
     if (this.index.get(clientId, name)?.versions.some((version) => version.generation === generation)) {
       this.fingerprints.set(versionKey(clientId, name, generation), { ino, size, mtimeMs });
+      this.pendingStaged.delete(versionKey(clientId, name, generation));
     }
   }
 
@@ -296,6 +318,11 @@ export class JournalCatalog implements Catalog {
         const print = this.fingerprints.get(versionKey(clientId, name, version.generation));
         if (print) {
           lines.push(JSON.stringify({ f: [clientId, name, version.generation, print.ino, print.size, print.mtimeMs] }));
+        }
+        // A placement under way when the snapshot is taken must still be finishable after a crash.
+        const staged = this.pendingStaged.get(versionKey(clientId, name, version.generation));
+        if (staged) {
+          lines.push(JSON.stringify({ p: [clientId, name, version.generation, staged] }));
         }
       }
     }

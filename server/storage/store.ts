@@ -52,6 +52,10 @@ export interface Store {
   dropVersion(clientId: string, name: string, generation: number, tombstone?: boolean): Promise<void>;
   /** Records marks durably. */
   setMarks(marks: Partial<Omit<CatalogMarks, 'nodeId' | 'highest'>>): Promise<void>;
+  /** Raises `reserved` and `synced` (never lowers them), in order. */
+  raiseMarks(marks: { reserved?: number; synced?: number }): Promise<void>;
+  /** New at every open: what a certification must name to be taken. */
+  readonly session: string;
   readonly marks: Readonly<CatalogMarks>;
   /** Throws CONFLICT when the name clashes with a stored folder or file, or (case-insensitive disks) another name. */
   assertCanStore(clientId: string, name: string): void;
@@ -73,6 +77,6 @@ export interface Store {
   /** Hashes a version's bytes again; false (and marked damaged) when missing or changed, throws when unreadable. */
   verify(clientId: string, name: string, generation?: number): Promise<boolean>;
   markDamaged(clientId: string, name: string, generation: number, reason: string): void;
-  /** Names whose tombstone is at or below `generation`. */
-  tombstonesThrough(generation: number): { clientId: string; name: string }[];
+  /** Names whose tombstone is at or below `generation`, with the tombstone's generation. */
+  tombstonesThrough(generation: number): { clientId: string; name: string; generation: number }[];
 }

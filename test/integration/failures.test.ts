@@ -46,7 +46,7 @@ describe('failures leave no trace (quorum all)', function () {
     const client = await RawClient.connect(cluster.primaryPort);
     const size = 8 * 1024 * 1024;
     await client.send(`UPLOAD midkill big.bin ${size}\n`);
-    assert.strictEqual(await client.recv(), 'SEND_FILE\n');
+    assert.strictEqual(await client.recv(), 'SEND_FILE {"replaces":null}\n');
     await client.send(randomBytes(size / 2));
     await waitFor(async () => (await stagedSize(cluster.replicaRoot(0))) >= size / 4, 'replica 1 to stage bytes');
     await cluster.killReplica(0);
@@ -61,7 +61,7 @@ describe('failures leave no trace (quorum all)', function () {
   it('a client that disconnects mid-stream leaves nothing, and the cluster keeps serving', async () => {
     const client = await RawClient.connect(cluster.primaryPort);
     await client.send('UPLOAD quitter half.bin 1000000\n');
-    assert.strictEqual(await client.recv(), 'SEND_FILE\n');
+    assert.strictEqual(await client.recv(), 'SEND_FILE {"replaces":null}\n');
     await client.send(randomBytes(400_000));
     await waitFor(async () => (await stagedSize(cluster.replicaRoot(2))) > 0, 'bytes to reach a replica');
     client.destroy();
@@ -74,7 +74,7 @@ describe('failures leave no trace (quorum all)', function () {
   it('a client that stalls mid-stream times out with a reason and leaves nothing', async () => {
     const client = await RawClient.connect(cluster.primaryPort);
     await client.send('UPLOAD staller s.bin 5000\n');
-    assert.strictEqual(await client.recv(), 'SEND_FILE\n');
+    assert.strictEqual(await client.recv(), 'SEND_FILE {"replaces":null}\n');
     await client.send(Buffer.alloc(100));
     assert.match(await client.readToClose(), /^UPLOAD_FAILURE TIMEOUT transfer stalled after 100 of 5000 bytes/);
     await assertNoTrace(cluster, 'staller');
@@ -83,7 +83,7 @@ describe('failures leave no trace (quorum all)', function () {
   it('a client that trickles its body a byte at a time is cut off, leaving nothing', async () => {
     const client = await RawClient.connect(cluster.primaryPort);
     await client.send('UPLOAD trickle t.bin 5000\n');
-    assert.strictEqual(await client.recv(), 'SEND_FILE\n');
+    assert.strictEqual(await client.recv(), 'SEND_FILE {"replaces":null}\n');
     const started = Date.now();
     // One byte every 200 ms never trips the 1.5 s idle timeout, only the minimum rate.
     const trickle = setInterval(() => void client.send('x').catch(() => undefined), 200);
@@ -99,7 +99,7 @@ describe('failures leave no trace (quorum all)', function () {
   it('more bytes than declared: UPLOAD_FAILURE, nothing stored', async () => {
     const client = await RawClient.connect(cluster.primaryPort);
     await client.send('UPLOAD extra e.bin 10\n');
-    assert.strictEqual(await client.recv(), 'SEND_FILE\n');
+    assert.strictEqual(await client.recv(), 'SEND_FILE {"replaces":null}\n');
     await client.send(Buffer.alloc(4096, 1));
     assert.match(await client.readToClose(), /^UPLOAD_FAILURE EXTRA_BYTES/);
     await assertNoTrace(cluster, 'extra');

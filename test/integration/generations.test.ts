@@ -9,6 +9,7 @@ import { catalogOnDisk, generationOnDisk } from '../support/catalog-on-disk';
 import { TestCluster, stagedSize, storedFiles } from '../support/cluster';
 import { assertIdenticalCopies, sha256, waitForConvergence } from '../support/convergence';
 import { stopChild } from '../support/processes';
+import { RawClient } from '../support/raw-client';
 import { waitFor } from '../support/wait';
 
 const SYNC = ['--sync-interval', '200'];
@@ -132,6 +133,61 @@ describe('generations: recovery never rolls back or resurrects', function () {
       assert.deepStrictEqual((await client.files()).map((file) => [file.name, file.generation]), [['x', x2]]);
     });
   }
+
+  it('a primary on a new disk never serves a file whose delete only certified replicas remember, whatever order it hears them in', async () => {
+    cluster = await TestCluster.start({ replicas: 3, writeQuorum: 'majority', args: SYNC });
+    const client = cluster.client('forgot');
+    await put(client, 'v.txt', 'deleted long ago');
+    await put(client, 'w.txt', 'kept');
+    await cluster.killReplica(2);
+    await client.delete('v.txt');
+    // Replicas 1 and 2 drop their tombstone once certified past it: they remember the
+    // delete only through what they are complete through. Replica 3 still holds v.
+    await waitFor(
+      async () => {
+        for (const index of [0, 1]) {
+          if ((await catalogOnDisk(cluster.replicaRoot(index))).names.has('forgot/v.txt')) {
+            return false;
+          }
+        }
+        return true;
+      },
+      'replicas 1 and 2 to drop the tombstone of v.txt',
+      30_000,
+    );
+    const behind = (await client.status()) as ClusterStatus;
+    assert.strictEqual(behind.replicas[0].filesBehind, 0, 'a replica that dropped a tombstone is not behind for it');
+    await stopChild(cluster.primary.child, 'SIGKILL');
+    await fs.rm(cluster.primaryRoot(), { recursive: true, force: true });
+    await cluster.startReplica(2);
+    const restartedAt = Date.now();
+    await cluster.startPrimary(cluster.primaryPort);
+    const seen = new Set<string>();
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        for (const file of await client.files().catch(() => [])) {
+          seen.add(file.name);
+        }
+      }
+    })();
+    await waitForConvergence(cluster, restartedAt);
+    watching = false;
+    await watcher;
+    assert.ok(!seen.has('v.txt'), 'v.txt was served after its delete');
+    assert.ok(seen.has('w.txt'));
+    const copies = await assertIdenticalCopies(cluster);
+    assert.deepStrictEqual([...copies.keys()].filter((key) => key.startsWith('forgot/')), ['forgot/w.txt']);
+  });
+
+  it('a replica refuses to be certified for an inventory of an earlier start', async () => {
+    cluster = await TestCluster.start({ replicas: 1, args: SYNC });
+    const raw = await RawClient.connect(cluster.replicas[0]!.port);
+    await raw.send('SYNCED 999 0123456789abcdef\n');
+    assert.match(await raw.readToClose(), /^ERROR CONFLICT this replica restarted since the inventory that was compared/);
+    const marks = (await catalogOnDisk(cluster.replicaRoot(0))).marks;
+    assert.ok(marks.synced < 999, `synced is ${marks.synced}`);
+  });
 
   it('a primary that cannot yet hear from enough replicas serves nothing rather than its possibly stale disk', async () => {
     cluster = await TestCluster.start({ replicas: 3, writeQuorum: 'majority', args: [...SYNC, '--header-timeout', '1500'] });

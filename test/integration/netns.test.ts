@@ -101,7 +101,7 @@ async function rawUploadWhileImpairing(cluster: NetnsCluster, clientId: string, 
   const client = await RawClient.connect(PRIMARY_PORT, cluster.primaryAddress);
   try {
     await client.send(`UPLOAD ${clientId} ${name} ${BIG}\n`);
-    assert.strictEqual(await client.recv(), 'SEND_FILE\n');
+    assert.strictEqual(await client.recv(), 'SEND_FILE {"replaces":null}\n');
     await client.send(data.subarray(0, PAUSE_AT));
     await untilStaged(cluster, index, () => client.closed);
     await impair();

@@ -76,7 +76,7 @@ describe('the primary serves many clients at once', () => {
     const { RawClient } = await import('../support/raw-client');
     const slow = await RawClient.connect(cluster.primaryPort);
     await slow.send('UPLOAD slow s.bin 1000\n');
-    assert.strictEqual(await slow.recv(), 'SEND_FILE\n');
+    assert.strictEqual(await slow.recv(), 'SEND_FILE {"replaces":null}\n');
     await slow.send(Buffer.alloc(10));
     const data = randomBytes(1000);
     const receipt = await cluster.client('fast').uploadFile(await tempFile(data), 'fast.bin');

@@ -119,6 +119,55 @@ function describeCatalog(label: string, create: (dir: string, compactAfterLines?
       await catalog.open();
     });
 
+    it('a catalog whose creation did not finish is created again at the next open, with what it starts with', async () => {
+      const fresh = path.join(dir, 'new');
+      await assert.rejects(create(fresh).open(async () => Promise.reject(new Error('killed while hashing the old files'))));
+      const again = create(fresh);
+      const opening = await again.open(async () => [{ kind: 'record', record: version('legacy', 1), keep: 0 }]);
+      assert.strictEqual(opening.created, true);
+      assert.deepStrictEqual([...again.index.all()].map(({ name }) => name), ['legacy']);
+      await again.close();
+      const reopened = create(fresh);
+      assert.strictEqual((await reopened.open(async () => assert.fail('not created twice'))).created, false);
+      assert.deepStrictEqual([...reopened.index.all()].map(({ name }) => name), ['legacy']);
+      await reopened.close();
+    });
+
+    it('a damaged line in the middle of the journal voids the node\'s completeness, so its gaps never pass for deletes', async () => {
+      await catalog.commit([{ kind: 'marks', marks: { synced: 40, completeThrough: 40 } }]);
+      await catalog.commit([{ kind: 'record', record: version('lost', 5), keep: 2 }]);
+      await catalog.commit([{ kind: 'record', record: version('kept', 6), keep: 2 }]);
+      await catalog.close();
+      const [journal] = (await fs.readdir(dir)).filter((name) => name.startsWith('journal-'));
+      const lines = (await fs.readFile(path.join(dir, journal), 'utf8')).split('\n');
+      const damaged = lines.map((line) => (line.includes('"lost"') ? line.replace('"lost"', '"lo\u0000') : line));
+      await fs.writeFile(path.join(dir, journal), damaged.join('\n'));
+      catalog = create(dir);
+      const opening = await catalog.open();
+      assert.strictEqual(opening.damagedLines, 1);
+      assert.strictEqual(catalog.index.get('alice', 'lost'), undefined);
+      assert.strictEqual(catalog.marks.synced, -1);
+      assert.strictEqual(catalog.marks.completeThrough, -1);
+      await reopen();
+      assert.strictEqual(catalog.marks.synced, -1, 'durably');
+    });
+
+    it('a snapshot keeps the staged bytes of a placement not yet confirmed, so a crash after compaction can still finish it', async () => {
+      catalog = await reopen(3);
+      await catalog.commit([{ kind: 'record', record: version('placing', 1), keep: 2, staged: 'staged-1' }]);
+      await catalog.commit([{ kind: 'record', record: version('placed', 2), keep: 2, staged: 'staged-2' }]);
+      catalog.note([{ clientId: 'alice', name: 'placed', generation: 2, fingerprint: { ino: 1, size: 2, mtimeMs: 3 } }]);
+      for (let index = 0; index < 4; index++) {
+        await catalog.commit([{ kind: 'record', record: version(`more${index}`, 10 + index), keep: 2 }]);
+      }
+      await catalog.settled();
+      assert.ok(!(await fs.readdir(dir)).includes('journal-00000001.log'), 'compacted');
+      await catalog.close();
+      catalog = create(dir);
+      const opening = await catalog.open();
+      assert.deepStrictEqual([...opening.staged.values()], ['staged-1']);
+    });
+
     it('compacts into a snapshot and the next journal; the state survives, the old journal goes', async () => {
       catalog = await reopen(50);
       for (let batch = 0; batch < 10; batch++) {

@@ -43,7 +43,7 @@ describe('protocol: requests', () => {
   });
 
   it('round-trips every request through formatRequest', () => {
-    for (const line of ['UPLOAD a b c 1', 'LIST a', 'REPLICA a x/y 9', 'DOWNLOAD a n', 'DELETE a n m', 'FILES a', 'CLIENTS', 'STATUS', 'REPLICA_DELETE a 7 1700000000000 n m', 'INVENTORY', 'SCRUB', 'UPLOAD_IF a absent dir/x y 3', 'UPLOAD_IF a 12 x 0', 'DELETE_IF a 5 n', 'VERSIONS a n m', 'DOWNLOAD_VERSION a 3 n', 'RESTORE a 3 n', 'DROP_VERSION a 3 n', 'RESERVE 200', 'SYNCED 17']) {
+    for (const line of ['UPLOAD a b c 1', 'LIST a', 'REPLICA a x/y 9', 'DOWNLOAD a n', 'DELETE a n m', 'FILES a', 'CLIENTS', 'STATUS', 'REPLICA_DELETE a 7 1700000000000 n m', 'INVENTORY', 'SCRUB', 'UPLOAD_IF a absent dir/x y 3', 'UPLOAD_IF a 12 x 0', 'DELETE_IF a 5 n', 'VERSIONS a n m', 'DOWNLOAD_VERSION a 3 n', 'RESTORE a 3 n', 'DROP_VERSION a 3 n', 'RESERVE 200', 'SYNCED 17 0123456789abcdef']) {
       assert.strictEqual(formatRequest(parseRequest(line)), line);
     }
   });

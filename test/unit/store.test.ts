@@ -201,6 +201,50 @@ function describeStore(label: string, create: (root: string) => DiskStore): void
       assert.deepStrictEqual(await fs.readdir(path.join(root, '.dfs', 'tmp')), []);
     });
 
+    it('a crash after recording a folder that displaced a file: the next open clears the file, places the folder\'s file, and starts', async () => {
+      await put(store, 'a', 'file a', 1);
+      const staged = await store.stage();
+      await staged.write(Buffer.from('under a'));
+      await staged.seal();
+      await store.catalog.commit([
+        { kind: 'record', record: tombstone('a', 2), keep: 2 },
+        { kind: 'record', record: version('a/b', 'under a', 2), keep: 2, staged: path.basename((staged as unknown as { file: string }).file) },
+      ]);
+      await store.close();
+      store = create(root);
+      const opening = await store.open();
+      assert.strictEqual(opening.redone, 1);
+      assert.strictEqual(await readAll(store, 'a/b'), 'under a');
+      assert.deepStrictEqual(await filesOnDisk(root), ['alice/a/b']);
+    });
+
+    it('deleting the last file of a folder while another file is stored into it never loses the new file (50 rounds)', async () => {
+      for (let round = 0; round < 50; round++) {
+        await put(store, `f${round}/old`, 'old', 10 * round + 1);
+        const staged = await store.stage();
+        await staged.write(Buffer.from('new'));
+        await Promise.all([
+          store.commitTombstone(tombstone(`f${round}/old`, 10 * round + 2)),
+          store.commitVersion(staged, version(`f${round}/new`, 'new', 10 * round + 3), 2),
+        ]);
+        assert.strictEqual(store.hasBytes('alice', `f${round}/new`, 10 * round + 3), true, `round ${round}`);
+        assert.strictEqual(await readAll(store, `f${round}/new`), 'new');
+      }
+    });
+
+    it('two names under one file, stored at once, both displace it without a failure', async () => {
+      for (let round = 0; round < 20; round++) {
+        await put(store, `p${round}`, 'a file', 10 * round + 1);
+        const [b, c] = [await store.stage(), await store.stage()];
+        await b.write(Buffer.from('b'));
+        await c.write(Buffer.from('c'));
+        await Promise.all([store.commitVersion(b, version(`p${round}/b`, 'b', 10 * round + 2), 2), store.commitVersion(c, version(`p${round}/c`, 'c', 10 * round + 3), 2)]);
+        assert.strictEqual(await readAll(store, `p${round}/b`), 'b');
+        assert.strictEqual(await readAll(store, `p${round}/c`), 'c');
+        assert.strictEqual(store.current('alice', `p${round}`)?.deleted, true);
+      }
+    });
+
     it('marks a version whose bytes changed behind its back as damaged, and never serves them', async () => {
       await put(store, 'kept.txt', 'same', 1);
       await put(store, 'edited.txt', 'before', 2);
