@@ -96,7 +96,7 @@ export async function replicatedPut(primary: PrimaryContext, request: PutRequest
         if (prepared.length < required) {
           throw belowQuorum('replicas could not store the file');
         }
-        release = primary.gate.admit({ clientId, name, size, precondition: request.precondition });
+        release = primary.gate.admit({ clientId, name, size, precondition: request.precondition, generation });
         const record: VersionRecord = { clientId, name, generation, size, sha256, mtimeMs };
         let storedHere = true;
         try {

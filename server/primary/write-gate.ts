@@ -8,6 +8,8 @@ interface PendingWrite {
   name: string;
   /** Bytes the write adds to the client's usage (0 for a delete). */
   bytes: number;
+  /** Once the catalog holds this generation, its bytes are in the usage already. */
+  generation?: number;
 }
 
 export interface WriteIntent {
@@ -16,6 +18,8 @@ export interface WriteIntent {
   /** Bytes of the new version; undefined for a delete. */
   size?: number;
   precondition?: Precondition;
+  /** The generation the write was given, once it has one. */
+  generation?: number;
 }
 
 /**
@@ -38,7 +42,7 @@ export class WriteGate {
     const { clientId, name } = intent;
     this.check(intent, false);
     const key = fileKey(clientId, name);
-    const entry: PendingWrite = { clientId, name, bytes: intent.size ?? 0 };
+    const entry: PendingWrite = { clientId, name, bytes: intent.size ?? 0, generation: intent.generation };
     this.pending.set(key, entry);
     return () => {
       if (this.pending.get(key) === entry) {
@@ -84,10 +88,15 @@ export class WriteGate {
     }
   }
 
+  /** Bytes of admitted writes the catalog does not count yet (recorded ones it does). */
   private pendingBytes(clientId: string): number {
     let bytes = 0;
     for (const write of this.pending.values()) {
-      if (write.clientId === clientId) {
+      if (write.clientId !== clientId) {
+        continue;
+      }
+      const recorded = write.generation !== undefined && this.store.state(clientId, write.name)?.versions.some((version) => version.generation === write.generation);
+      if (!recorded) {
         bytes += write.bytes;
       }
     }
