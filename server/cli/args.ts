@@ -1,5 +1,6 @@
 import { parseArgs } from 'util';
 import { DfsError, Precondition } from '../protocol';
+import { loadKey } from '../config/security-settings';
 import { Settings, checkSettings, loadConfigFile, resolveSettings } from '../config/settings';
 
 /** Flags every command accepts, spelled as in the README. */
@@ -19,6 +20,8 @@ const FLAGS = {
   'sync-interval': { type: 'string' },
   'scrub-interval': { type: 'string' },
   'secret-file': { type: 'string' },
+  'key-file': { type: 'string' },
+  admin: { type: 'boolean' },
   insecure: { type: 'boolean' },
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
@@ -46,6 +49,8 @@ export interface ParsedCommand {
   precondition?: Precondition;
   /** --generation G: a kept older version instead of the current one. */
   generation?: number;
+  /** --admin: `dfs key issue` makes an admin key. */
+  admin: boolean;
 }
 
 export function parseCommandLine(argv: string[], cwd: string): ParsedCommand {
@@ -89,18 +94,28 @@ export function parseCommandLine(argv: string[], cwd: string): ParsedCommand {
   if (values.client !== undefined) flags.client = values.client;
   if (values.server !== undefined) flags.server = values.server;
   if (values['secret-file'] !== undefined) flags.secretFile = values['secret-file'];
+  if (values['key-file'] !== undefined) flags.keyFile = values['key-file'];
   if (values.insecure !== undefined) flags.insecure = values.insecure;
   if (values['tls-cert'] !== undefined) flags.tlsCert = values['tls-cert'];
   if (values['tls-key'] !== undefined) flags.tlsKey = values['tls-key'];
   if (values['tls-ca'] !== undefined) flags.tlsCa = values['tls-ca'];
   const fromFlags = checkSettings(flags, 'command line');
+  const fromFile = loadConfigFile(cwd);
+  const settings = resolveSettings(fromFlags, fromFile);
+  // With a client key, the client id is the key's unless one is given.
+  if (fromFlags.client === undefined && fromFile.client === undefined) {
+    const key = loadKey(settings);
+    if (key?.kind === 'client') {
+      settings.client = key.clientId!;
+    }
+  }
   if (values['if-generation'] !== undefined && values['if-absent']) {
     throw new DfsError('BAD_HEADER', '--if-generation and --if-absent contradict each other; give one');
   }
   const precondition: Precondition | undefined =
     values['if-generation'] !== undefined ? { kind: 'generation', generation: number('if-generation') } : values['if-absent'] ? { kind: 'absent' } : undefined;
   return {
-    settings: resolveSettings(fromFlags, loadConfigFile(cwd)),
+    settings,
     positionals,
     output: values.output,
     json: values.json ?? false,
@@ -108,5 +123,6 @@ export function parseCommandLine(argv: string[], cwd: string): ParsedCommand {
     help: values.help ?? false,
     precondition,
     generation: values.generation !== undefined ? number('generation') : undefined,
+    admin: values.admin ?? false,
   };
 }

@@ -1,6 +1,7 @@
 import { DfsError } from '../protocol';
 import { parseCommandLine } from './args';
 import { getFile, listClients, listFiles, listVersions, removeFile, restoreVersion, scrub, showStatus, upload } from './client-commands';
+import { issueKeyCommand, revokeKeyCommand } from './key-commands';
 import { runCluster, runPrimary, runReplica } from './server-commands';
 
 const HELP = `dfs: a replicated file store
@@ -21,6 +22,12 @@ Clients (each takes --client ID and --server HOST:PORT):
   dfs rm NAME               delete a stored file and its older versions from every copy [--if-generation G]
   dfs status                the primary and each replica: up or down, files behind [--json]
   dfs scrub                 verify every copy against its checksum now and repair what fails [--json]
+
+Keys (where the cluster secret is: --secret-file PATH or DFS_SECRET):
+  dfs key issue --client ID print a key that may touch only client ID's files
+  dfs key issue --admin     print a key for every client, status and scrub
+  dfs key revoke KEY|ID     every server refuses that key from now on
+Clients present a key with --key-file FILE or DFS_KEY (the client id is then the key's).
 
 Defaults: primary 127.0.0.1:8000, 3 replicas on 9000-9002, data under ./dfs-data,
 client id = your user name, 5 older versions kept. A dfs.config.json in the current
@@ -77,6 +84,16 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     case 'scrub':
       return scrub(settings, parsed.json);
+    case 'key':
+      if (positionals[0] === 'issue') {
+        issueKeyCommand(settings, rest.includes('--client') || rest.some((arg) => arg.startsWith('--client=')), parsed.admin);
+        return 0;
+      }
+      if (positionals[0] === 'revoke') {
+        await revokeKeyCommand(settings, positionals[1]);
+        return 0;
+      }
+      throw new DfsError('BAD_HEADER', 'dfs key needs "issue --client ID", "issue --admin" or "revoke KEY"');
     default:
       throw new DfsError('UNKNOWN_VERB', `unknown command "${command}". Run "dfs --help" for the commands.`);
   }

@@ -320,6 +320,20 @@ export class DfsClient {
     }
   }
 
+  /** Revokes a key (needs the cluster secret): every server refuses it from now on. */
+  async revoke(keyId: string): Promise<{ keyId: string; replicas: number; of: number }> {
+    const conn = await this.open({ verb: 'REVOKE', keyId });
+    try {
+      const reply = parseReply(refuseIfChallenged(await conn.readLine()));
+      if (reply.token !== Reply.OK || !reply.payload) {
+        throw replyError(reply);
+      }
+      return JSON.parse(reply.payload) as { keyId: string; replicas: number; of: number };
+    } finally {
+      conn.destroy();
+    }
+  }
+
   /** Verifies every copy in the cluster now and repairs what fails; resolves with the primary's report. */
   async scrub(): Promise<ScrubReport> {
     const conn = await this.open({ verb: 'SCRUB' });

@@ -1,7 +1,7 @@
 import { readFileSync } from 'fs';
 import { isIP } from 'net';
 import type { Security } from '../net/security';
-import { DfsError } from '../protocol';
+import { ClientKey, DfsError, parseKey } from '../protocol';
 import type { Settings } from './settings';
 
 const MIN_SECRET_BYTES = 16;
@@ -27,6 +27,30 @@ export function loadSecret(settings: Settings, env: NodeJS.ProcessEnv = process.
   return Buffer.from(secret, 'utf8');
 }
 
+/** The client or admin key from --key-file / keyFile, else DFS_KEY; undefined when neither is set. */
+export function loadKey(settings: Settings, env: NodeJS.ProcessEnv = process.env): ClientKey | undefined {
+  let text: string | undefined;
+  let source = 'DFS_KEY';
+  if (settings.keyFile) {
+    source = settings.keyFile;
+    try {
+      text = readFileSync(settings.keyFile, 'utf8');
+    } catch (error) {
+      throw new DfsError('AUTH', `cannot read the key file ${settings.keyFile}: ${(error as Error).message}`);
+    }
+  } else if (env.DFS_KEY) {
+    text = env.DFS_KEY;
+  }
+  if (text === undefined) {
+    return undefined;
+  }
+  try {
+    return parseKey(text);
+  } catch (error) {
+    throw new DfsError('AUTH', `${source}: ${(error as Error).message}`);
+  }
+}
+
 export function loadSecurity(settings: Settings, env: NodeJS.ProcessEnv = process.env): Security {
   const read = (file: string | undefined, what: string): Buffer | undefined => {
     if (!file) {
@@ -46,7 +70,7 @@ export function loadSecurity(settings: Settings, env: NodeJS.ProcessEnv = proces
     // Without it this process would accept TLS but make its own connections (to replicas) in plaintext.
     throw new DfsError('BAD_HEADER', 'TLS also needs --tls-ca: the CA that signed the certificates this process connects to');
   }
-  return { secret: loadSecret(settings, env), tls: tls.cert || tls.ca ? tls : undefined };
+  return { secret: loadSecret(settings, env), key: loadKey(settings, env), tls: tls.cert || tls.ca ? tls : undefined };
 }
 
 export function isLoopback(host: string): boolean {

@@ -36,6 +36,8 @@ export interface Settings {
   scrubIntervalMs: number;
   /** A file holding the cluster secret (DFS_SECRET in the environment also works). */
   secretFile?: string;
+  /** For clients: a file holding a client or admin key (DFS_KEY in the environment also works). */
+  keyFile?: string;
   /** Allows listening beyond loopback without a secret. */
   insecure: boolean;
   tlsCert?: string;
@@ -144,6 +146,7 @@ const CHECKS: Record<keyof Settings, Checker> = {
   syncIntervalMs: positive,
   scrubIntervalMs: positive,
   secretFile: text,
+  keyFile: text,
   insecure: (value, key) => {
     if (typeof value !== 'boolean') {
       throw invalid(key, value, 'true or false');

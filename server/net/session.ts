@@ -1,5 +1,19 @@
 import type { Duplex } from 'stream';
-import { Auth, DfsError, PeerRole, Request, Verb, failureTokenFor, formatFailure, formatSuccess, parseRequest, toDfsError, verbOf } from '../protocol';
+import {
+  Auth,
+  DfsError,
+  Principal,
+  Request,
+  Verb,
+  authorize,
+  encodeListing,
+  failureTokenFor,
+  formatFailure,
+  formatSuccess,
+  parseRequest,
+  toDfsError,
+  verbOf,
+} from '../protocol';
 import { Connection, ConnectionTimeouts } from './connection';
 import { acceptHandshake } from './handshake';
 
@@ -12,8 +26,8 @@ export class Session {
     readonly conn: Connection,
     readonly request: Request,
     readonly seed: boolean,
-    /** The role the peer proved with the cluster secret; undefined on an open cluster. */
-    readonly peerRole?: PeerRole,
+    /** Who the peer proved to be: open when the node has no cluster secret. */
+    readonly principal: Principal = { kind: 'open' },
   ) {}
 
   async reply(token: string, payload?: unknown): Promise<void> {
@@ -37,22 +51,25 @@ export interface ServeOptions {
   log: (line: string) => void;
   /** Verbs this node does not serve get a clear refusal naming the node. */
   role: string;
-  /** With a secret, every connection must prove it knows it before any verb is read. */
+  /** Which kind of node this is, for the authorization rules. */
+  node: 'primary' | 'replica';
+  /** With a secret, every connection must prove it knows it (or hold a key derived from it) before any verb is read. */
   secret?: Buffer;
-  /** Verbs served only to a peer that proved the primary's role (when a secret is set). */
-  primaryOnly?: readonly Verb[];
+  /** Key ids no longer honoured. */
+  isRevoked?: (keyId: string) => boolean;
 }
 
-/** Serves one request on any duplex stream: header, dispatch to the verb's handler, failure reply, close. */
+/** Serves one request on any duplex stream: header, authorization, dispatch to the verb's handler, failure reply, close. */
 export async function serveStream(stream: Duplex, handlers: Handlers, options: ServeOptions): Promise<void> {
   const conn = new Connection(stream, options.timeouts);
   let verb: string | undefined;
   let seed = false;
   let authenticated = !options.secret;
+  const peer = peerOf(stream);
   try {
-    let peerRole: PeerRole | undefined;
+    let principal: Principal = { kind: 'open' };
     if (options.secret) {
-      peerRole = await acceptHandshake(conn, options.secret);
+      principal = await acceptHandshake(conn, options.secret, options.isRevoked ?? (() => false));
       authenticated = true;
     }
     const header = await conn.readHeader();
@@ -70,10 +87,15 @@ export async function serveStream(stream: Duplex, handlers: Handlers, options: S
     if (!handler) {
       throw new DfsError('UNKNOWN_VERB', `${request.verb} is not served by the ${options.role}`);
     }
-    if (options.secret && options.primaryOnly?.includes(request.verb) && peerRole !== 'primary') {
-      throw new DfsError('AUTH', `${request.verb} is served only to the cluster's primary`);
+    const access = authorize(principal, request, options.node);
+    if (access.kind === 'deny') {
+      throw new DfsError('FORBIDDEN', access.reason);
     }
-    await handler(new Session(conn, request, seed, peerRole));
+    if (access.kind === 'hide' && (request.verb === 'LIST' || request.verb === 'FILES')) {
+      await conn.write(request.verb === 'LIST' ? `No files stored for client ${request.clientId}.` : encodeListing([]));
+    } else {
+      await handler(new Session(conn, request, seed, principal));
+    }
     await conn.end();
     // The peer normally closes at once; one that lingers is cut off rather than kept.
     setTimeout(() => conn.destroy(), options.timeouts.idleMs).unref();
@@ -82,7 +104,8 @@ export async function serveStream(stream: Duplex, handlers: Handlers, options: S
     verb ??= verbOf(conn.headerStart.toString('latin1'));
     seed ||= conn.headerUnterminated && SEED_VERBS.includes(verb);
     if (error.code !== 'PROTOCOL' || conn.isOpen) {
-      options.log(`${verb ? verb.slice(0, 40) : 'request'} failed: ${error.code} ${error.message}`);
+      const from = error.code === 'AUTH' || error.code === 'FORBIDDEN' ? ` (from ${peer})` : '';
+      options.log(`${verb ? verb.slice(0, 40) : 'request'} failed${from}: ${error.code} ${error.message}`);
     }
     if (conn.isOpen && !authenticated) {
       try {
@@ -101,4 +124,9 @@ export async function serveStream(stream: Duplex, handlers: Handlers, options: S
       conn.destroy();
     }
   }
+}
+
+function peerOf(stream: Duplex): string {
+  const socket = stream as Duplex & { remoteAddress?: string; remotePort?: number };
+  return socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : 'an in-process stream';
 }

@@ -19,9 +19,10 @@ export interface ConnectOptions {
 /** One connection attempt, bounded in time and cancellable, authenticated when a secret is set. */
 export async function connect(options: ConnectOptions): Promise<Connection> {
   const conn = await openTransport(options);
-  if (options.security?.secret) {
+  const security = options.security;
+  if (security?.secret || security?.key) {
     try {
-      await offerHandshake(conn, options.security.secret, options.role ?? 'client');
+      await offerHandshake(conn, security.secret ? { secret: security.secret, role: options.role ?? 'client' } : { key: security.key! });
     } catch (error) {
       conn.destroy();
       throw error;

@@ -4,7 +4,7 @@ import type { Duplex } from 'stream';
 import { ConnectionTimeouts } from '../net/connection';
 import type { Security } from '../net/security';
 import { Handlers, serveStream } from '../net/session';
-import { DfsError, Verb, formatFailure } from '../protocol';
+import { DfsError, formatFailure } from '../protocol';
 
 export interface NodeServerOptions {
   host: string;
@@ -15,8 +15,10 @@ export interface NodeServerOptions {
   maxFileSize: number;
   log: (line: string) => void;
   security?: Security;
-  /** Verbs served only to a peer that proved it is the primary (with a secret). */
-  primaryOnly?: readonly Verb[];
+  /** Which kind of node this is, for the authorization rules. */
+  node: 'primary' | 'replica';
+  /** Key ids no longer honoured (with a secret). */
+  isRevoked?: (keyId: string) => boolean;
   /** Connections beyond this get a LIMIT failure and are closed at once. */
   maxConnections?: number;
 }
@@ -51,7 +53,8 @@ export class NodeServer {
       log: this.options.log,
       role: this.options.role,
       secret: this.options.security?.secret,
-      primaryOnly: this.options.primaryOnly,
+      node: this.options.node,
+      isRevoked: this.options.isRevoked,
     });
     this.inFlight.add(served);
     void served.finally(() => this.inFlight.delete(served));

@@ -130,6 +130,11 @@ export class CatchUp {
     }
     link.nodeId = header.nodeId;
     link.synced = header.synced;
+    // A revocation one node knows is every node's: a new primary disk forgets none.
+    const unknown = (header.revoked ?? []).filter((keyId) => !this.primary.store.marks.revoked.includes(keyId));
+    if (unknown.length > 0) {
+      await this.primary.store.revoke(unknown);
+    }
     let failed = 0;
     for (const plan of this.plan(inventory)) {
       try {
@@ -166,6 +171,11 @@ export class CatchUp {
     }
     planned.forEach((key) => link.markBehind(key, link.behind.get(key)?.reason));
 
+    for (const keyId of this.primary.store.marks.revoked.filter((revoked) => !(inventory.header.revoked ?? []).includes(revoked))) {
+      await link.revoke(keyId).catch(() => {
+        failed++;
+      });
+    }
     const queue = plans.filter((plan) => replicaHasWork(plan) || plan.fetch.length > 0);
     await Promise.all(
       Array.from({ length: PARALLEL_TRANSFERS_PER_REPLICA }, async () => {

@@ -19,6 +19,7 @@ import { GenerationIssuer } from './generation-issuer';
 import { Readiness } from './readiness';
 import { ReplicaLink } from './replica-link';
 import { restoreHandler } from './restore';
+import { revokeHandler } from './revoke';
 import { Scrubber } from './scrub';
 import { statusHandler } from './status';
 import { uploadHandler } from './upload';
@@ -112,12 +113,15 @@ export class PrimaryNode implements CatchUpHost {
         },
         DELETE: deleteHandler(this),
         DELETE_IF: deleteHandler(this),
+        REVOKE: revokeHandler(this),
         STATUS: statusHandler(this, () => this.boundAddress, this.startedAt),
       },
       {
         host: options.host,
         port: options.port,
         role: 'primary',
+        node: 'primary',
+        isRevoked: (keyId) => this.store.marks.revoked.includes(keyId),
         timeouts: options.timeouts,
         maxFileSize: options.maxFileSize,
         log: options.log,

@@ -136,6 +136,10 @@ export class ReplicaLink {
     await this.request({ verb: 'DROP_VERSION', clientId, generation, name }, Reply.REPLICA_SUCCESS);
   }
 
+  async revoke(keyId: string): Promise<void> {
+    await this.request({ verb: 'REVOKE', keyId }, Reply.OK);
+  }
+
   async reserve(through: number): Promise<void> {
     await this.request({ verb: 'RESERVE', generation: through }, Reply.OK);
   }

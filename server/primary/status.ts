@@ -8,7 +8,8 @@ import type { ReplicaLink } from './replica-link';
 export function statusHandler(primary: PrimaryContext, address: () => string, startedAt: number): Handler {
   return async (session) => {
     const replicas = await Promise.all(primary.links.map((link) => probe(link)));
-    const files = primary.store.all();
+    const principal = session.principal;
+    const files = principal.kind === 'client' ? primary.store.list(principal.clientId) : primary.store.all();
     const status: ClusterStatus = {
       role: 'primary',
       address: address(),
@@ -20,8 +21,10 @@ export function statusHandler(primary: PrimaryContext, address: () => string, st
       generation: primary.store.marks.highest,
       keepVersions: primary.keepVersions,
       ...(primary.readiness.isReady ? {} : { recovering: primary.readiness.description || 'comparing its catalog with the replicas' }),
+      ...(principal.kind === 'client' ? {} : { revokedKeys: primary.store.marks.revoked }),
     };
-    await session.reply(Reply.OK, status);
+    // A client key sees whether replicas are up and in step, not where they are or why they failed.
+    await session.reply(Reply.OK, principal.kind === 'client' ? forClient(status) : status);
   };
 }
 
@@ -51,5 +54,13 @@ async function probe(link: ReplicaLink): Promise<ReplicaStatus> {
     repairs: link.repairs,
     lastError: link.lastError,
     ...(failing.length > 0 ? { failing } : {}),
+  };
+}
+
+function forClient(status: ClusterStatus): ClusterStatus {
+  return {
+    ...status,
+    replicas: status.replicas.map((replica) => ({ id: replica.id, address: '', reachable: replica.reachable, filesBehind: replica.filesBehind, lastSyncMs: replica.lastSyncMs, repairs: replica.repairs })),
+    recovering: status.recovering ? 'the primary is recovering; it serves again once enough replicas answer' : undefined,
   };
 }

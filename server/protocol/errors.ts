@@ -24,6 +24,7 @@ export const ErrorCodes = [
   'CANCELLED',
   'PROTOCOL',
   'AUTH',
+  'FORBIDDEN',
   'LIMIT',
   'INTERNAL',
 ] as const;

@@ -6,3 +6,5 @@ export * from './records';
 export * from './auth';
 export * from './listing';
 export * from './preconditions';
+export * from './keys';
+export * from './authorization';

@@ -79,7 +79,8 @@ export type Request =
   | { verb: 'INVENTORY' }
   | { verb: 'RESERVE'; generation: number }
   | { verb: 'SYNCED'; generation: number; session: string }
-  | { verb: 'SCRUB' };
+  | { verb: 'SCRUB' }
+  | { verb: 'REVOKE'; keyId: string };
 
 export type Verb = Request['verb'];
 
@@ -103,6 +104,7 @@ export const Verbs: readonly Verb[] = [
   'RESERVE',
   'SYNCED',
   'SCRUB',
+  'REVOKE',
 ];
 
 /** The primary-to-replica verbs: with a cluster secret, replicas serve them only to the primary. */
@@ -158,6 +160,7 @@ const USAGE: Record<Verb, string> = {
   RESERVE: '<generation>',
   SYNCED: '<generation> <session>',
   SCRUB: '',
+  REVOKE: '<key_id>',
 };
 
 /**
@@ -246,6 +249,12 @@ export function parseRequest(line: string, maxFileSize = Number.MAX_SAFE_INTEGER
       }
       return { verb: known, generation: parseGeneration(match[1]), session: match[2] };
     }
+    case 'REVOKE': {
+      if (!/^[0-9a-f]{16}$/.test(rest)) {
+        throw new DfsError('BAD_HEADER', 'REVOKE needs <key_id>: 16 hex digits, as in the key after its kind and client id');
+      }
+      return { verb: known, keyId: rest };
+    }
     case 'CLIENTS':
     case 'STATUS':
     case 'INVENTORY':
@@ -283,6 +292,8 @@ export function formatRequest(request: Request): string {
       return `${request.verb} ${request.generation}`;
     case 'SYNCED':
       return `${request.verb} ${request.generation} ${request.session}`;
+    case 'REVOKE':
+      return `${request.verb} ${request.keyId}`;
     case 'CLIENTS':
     case 'STATUS':
     case 'INVENTORY':

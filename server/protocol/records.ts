@@ -48,6 +48,8 @@ export interface InventoryHeader {
    * as the cluster's latest one at or below this generation; -1 when never certified.
    */
   synced: number;
+  /** Key ids this node refuses. */
+  revoked: string[];
 }
 
 /** One entry of VERSIONS: a version kept of a file, newest first. */
@@ -95,6 +97,8 @@ export interface ClusterStatus {
   keepVersions: number;
   /** Set while the primary cannot serve yet, saying what it waits for. */
   recovering?: string;
+  /** Key ids the cluster refuses (members and admins only). */
+  revokedKeys?: string[];
 }
 
 /** STATUS on a replica. */

@@ -37,3 +37,14 @@ export function syncedHandler(store: Store): Handler {
     await session.reply(Reply.OK);
   };
 }
+
+/** REVOKE (from the primary): the key id is refused from now on, on this node too. */
+export function revokeHandler(store: Store): Handler {
+  return async (session) => {
+    if (session.request.verb !== 'REVOKE') {
+      return;
+    }
+    await store.revoke([session.request.keyId]);
+    await session.reply(Reply.OK);
+  };
+}

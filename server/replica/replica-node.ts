@@ -2,7 +2,7 @@ import * as path from 'path';
 import { ReplicaAddress, replicaRoot } from '../config/cluster-layout';
 import { ConnectionTimeouts } from '../net/connection';
 import type { Security } from '../net/security';
-import { MemberVerbs, Reply, ReplicaNodeStatus } from '../protocol';
+import { Reply, ReplicaNodeStatus } from '../protocol';
 import { clientsHandler } from '../node/handlers/clients';
 import { downloadHandler } from '../node/handlers/download';
 import { filesHandler } from '../node/handlers/files';
@@ -12,7 +12,7 @@ import { versionsHandler } from '../node/handlers/versions';
 import { NodeServer } from '../node/node-server';
 import { DiskStore } from '../storage/disk-store';
 import { dropVersionHandler } from './drop-version';
-import { reserveHandler, syncedHandler } from './marks';
+import { reserveHandler, revokeHandler, syncedHandler } from './marks';
 import { replicaDeleteHandler } from './replica-delete';
 import { replicateHandler } from './replicate';
 import { replicaScrubHandler } from './scrub';
@@ -47,6 +47,7 @@ export class ReplicaNode {
         INVENTORY: inventoryHandler(this.store),
         RESERVE: reserveHandler(this.store),
         SYNCED: syncedHandler(this.store),
+        REVOKE: revokeHandler(this.store),
         SCRUB: replicaScrubHandler(this.store),
         DOWNLOAD: downloadHandler(this.store),
         DOWNLOAD_VERSION: downloadHandler(this.store),
@@ -64,8 +65,8 @@ export class ReplicaNode {
         maxFileSize: options.maxFileSize,
         log: options.log,
         security: options.security,
-        // With a secret, only the primary may change what a replica stores or read its catalog.
-        primaryOnly: MemberVerbs,
+        node: 'replica',
+        isRevoked: (keyId) => this.store.marks.revoked.includes(keyId),
         maxConnections: options.maxConnections,
       },
     );

@@ -16,6 +16,8 @@ export interface CatalogMarks {
   replicas: Record<string, number>;
   /** The highest generation of any record this node has applied, kept after the record itself is dropped. */
   highest: number;
+  /** Ids of client and admin keys no longer honoured. */
+  revoked: string[];
 }
 
 /** Where a version's bytes sat when they were last checked, so a restart need not hash them again. */

@@ -34,15 +34,27 @@ export class ContainedFs {
   private readonly cache = new Map<string, CachedFolder>();
   private procAvailable: boolean | undefined;
 
-  /** `root` must be a real path (no link in it): everything is checked against it. */
-  constructor(readonly root: string) {}
+  private realRoot: string | undefined;
 
-  /** Makes sure the root itself is a real folder, and learns how to check handles. */
-  async open(): Promise<void> {
-    const real = await fs.realpath(this.root);
-    if (real !== this.root) {
-      throw new DfsError('STORAGE', `the data folder ${this.root} is reached through a symbolic link (it is ${real}); start the server on the real path`);
+  /**
+   * `root` is the data folder as configured. A link on the way to it is the operator's
+   * choice (`/data` pointing at a mounted disk) and is resolved once, at open; inside
+   * it, nothing is followed.
+   */
+  constructor(private readonly configuredRoot: string) {}
+
+  /** The data folder's real path, once open. */
+  get root(): string {
+    if (!this.realRoot) {
+      throw new DfsError('INTERNAL', `the data folder ${this.configuredRoot} is not open`);
     }
+    return this.realRoot;
+  }
+
+  /** Creates the data folder if needed, resolves its real path, and learns how to check handles. */
+  async open(): Promise<void> {
+    await fs.mkdir(this.configuredRoot, { recursive: true });
+    this.realRoot = await fs.realpath(this.configuredRoot);
     this.procAvailable = await fs.readlink(`${PROC_FD}/0`).then(
       () => true,
       () => false,
@@ -76,10 +88,7 @@ export class ContainedFs {
     const handle = await this.at(relative, (target) => fs.open(target, flags | constants.O_NOFOLLOW, mode)).catch((error: NodeJS.ErrnoException) => {
       throw error.code === 'ELOOP' ? new ContainmentError(relative, 'it is a symbolic link') : error;
     });
-    if (!(await this.isWhereItShouldBe(handle, relative))) {
-      await handle.close().catch(() => undefined);
-      throw new ContainmentError(relative, 'a symbolic link on the way leads elsewhere');
-    }
+    await this.assertWhere(handle, relative);
     return handle;
   }
 
@@ -180,7 +189,7 @@ export class ContainedFs {
   private async folder(relative: string): Promise<CachedFolder> {
     const cached = this.cache.get(relative);
     if (cached) {
-      if (await this.isWhereItShouldBe(cached.handle, relative)) {
+      if ((await this.whereIs(cached.handle, relative)) === 'here') {
         // Most recently used last.
         this.cache.delete(relative);
         this.cache.set(relative, cached);
@@ -194,10 +203,7 @@ export class ContainedFs {
     const handle = await fs.open(this.absolute(relative), DIRECTORY_FLAGS).catch((error: NodeJS.ErrnoException) => {
       throw error.code === 'ELOOP' ? new ContainmentError(relative, 'it is a symbolic link') : error;
     });
-    if (!(await this.isWhereItShouldBe(handle, relative))) {
-      await handle.close().catch(() => undefined);
-      throw new ContainmentError(relative, 'a symbolic link on the way leads elsewhere');
-    }
+    await this.assertWhere(handle, relative);
     const entry: CachedFolder = { handle, users: 0, retired: false };
     const raced = this.cache.get(relative);
     if (raced) {
@@ -227,13 +233,35 @@ export class ContainedFs {
     }
   }
 
-  private async isWhereItShouldBe(handle: fs.FileHandle, relative: string): Promise<boolean> {
+  /** 'here'; 'gone' when it was removed since it was opened (a race with a delete, not a link); 'elsewhere' otherwise. */
+  private async whereIs(handle: fs.FileHandle, relative: string): Promise<'here' | 'gone' | 'elsewhere'> {
     if (!this.procAvailable) {
       const [opened, named] = await Promise.all([handle.stat(), fs.lstat(this.absolute(relative)).catch(() => undefined)]);
-      return named !== undefined && !named.isSymbolicLink() && named.ino === opened.ino && named.dev === opened.dev;
+      if (!named) {
+        return 'gone';
+      }
+      return !named.isSymbolicLink() && named.ino === opened.ino && named.dev === opened.dev ? 'here' : 'elsewhere';
     }
     const actual = await fs.readlink(`${PROC_FD}/${handle.fd}`).catch(() => undefined);
-    return actual === this.absolute(relative);
+    if (actual === this.absolute(relative)) {
+      return 'here';
+    }
+    return actual === `${this.absolute(relative)} (deleted)` ? 'gone' : 'elsewhere';
+  }
+
+  /** Throws unless the handle is where `relative` says: gone (ENOENT, retried by callers) or a link on the way. */
+  private async assertWhere(handle: fs.FileHandle, relative: string): Promise<void> {
+    const where = await this.whereIs(handle, relative);
+    if (where === 'here') {
+      return;
+    }
+    await handle.close().catch(() => undefined);
+    if (where === 'gone') {
+      const error = new Error(`ENOENT: ${relative} was removed meanwhile`) as NodeJS.ErrnoException;
+      error.code = 'ENOENT';
+      throw error;
+    }
+    throw new ContainmentError(relative, 'a symbolic link on the way leads elsewhere');
   }
 
   /** Without /proc: every folder from the root down to `relative` is a real folder. */

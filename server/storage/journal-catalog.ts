@@ -1,12 +1,12 @@
 import { randomBytes } from 'crypto';
-import { promises as fs } from 'fs';
+import { constants, promises as fs } from 'fs';
 import * as path from 'path';
 import { DfsError, VersionRecord } from '../protocol';
 import { AppliedChange, Catalog, CatalogChange, CatalogMarks, CatalogOpening, Fingerprint, FingerprintNote, versionKey } from './catalog';
 import { CatalogIndex } from './catalog-index';
 import { NameState, applyRecord, isEmptyState, withoutVersion } from './name-state';
+import { ContainedFs } from './contained-fs';
 import { JournalWriter } from './journal-writer';
-import { syncDirectory } from './sync';
 
 const FORMAT = 1;
 const SNAPSHOT = 'snapshot.jsonl';
@@ -47,7 +47,7 @@ export interface JournalCatalogOptions {
  */
 export class JournalCatalog implements Catalog {
   readonly index = new CatalogIndex();
-  private currentMarks: CatalogMarks = { nodeId: '', reserved: 0, synced: -1, completeThrough: -1, replicas: {}, highest: -1 };
+  private currentMarks: CatalogMarks = { nodeId: '', reserved: 0, synced: -1, completeThrough: -1, replicas: {}, highest: -1, revoked: [] };
   private readonly fingerprints = new Map<string, Fingerprint>();
   /** Staged files named by records whose placement has not been confirmed (by a fingerprint) yet. */
   private readonly pendingStaged = new Map<string, string>();
@@ -59,13 +59,44 @@ export class JournalCatalog implements Catalog {
   private readonly log: (line: string) => void;
   private readonly compactAfterLines: number;
 
+  private files: ContainedFs | undefined;
+  /** The catalog's folder, relative to the files' root. */
+  private dir = '';
+  /** Set when the catalog made its own ContainedFs (a bare folder path), so it closes it. */
+  private ownsFiles = false;
+
+  /**
+   * `location` is a node's ContainedFs and the catalog folder in it, or a bare folder
+   * path (tools and tests), which is then confined to its parent folder.
+   */
   constructor(
-    readonly dir: string,
+    private readonly location: string | { files: ContainedFs; dir: string },
     options: JournalCatalogOptions = {},
   ) {
     this.durable = options.durable ?? true;
     this.log = options.log ?? (() => undefined);
     this.compactAfterLines = options.compactAfterLines ?? COMPACT_AFTER_LINES;
+  }
+
+  private get contained(): ContainedFs {
+    if (!this.files) {
+      throw new DfsError('STORAGE', 'the catalog is not open');
+    }
+    return this.files;
+  }
+
+  private async locate(): Promise<void> {
+    if (typeof this.location !== 'string') {
+      this.files = this.location.files;
+      this.dir = this.location.dir;
+      return;
+    }
+    const absolute = path.resolve(this.location);
+    await fs.mkdir(absolute, { recursive: true });
+    this.files = new ContainedFs(await fs.realpath(path.dirname(absolute)));
+    await this.files.open();
+    this.dir = path.basename(absolute);
+    this.ownsFiles = true;
   }
 
   /** Writes and syncs of the journal so far (group commit shares them). */
@@ -83,26 +114,42 @@ export class JournalCatalog implements Catalog {
   }
 
   async open(initial?: () => Promise<readonly CatalogChange[]>): Promise<CatalogOpening> {
-    await fs.mkdir(this.dir, { recursive: true });
+    await this.locate();
+    try {
+      return await this.openLocated(initial);
+    } catch (error) {
+      await this.writer?.close().catch(() => undefined);
+      this.writer = undefined;
+      if (this.ownsFiles) {
+        await this.files?.close();
+        this.files = undefined;
+      }
+      throw error;
+    }
+  }
+
+  private async openLocated(initial?: () => Promise<readonly CatalogChange[]>): Promise<CatalogOpening> {
+    await this.contained.mkdirs(this.dir);
     this.index.clearAll();
     this.fingerprints.clear();
     this.pendingStaged.clear();
     const opening: CatalogOpening = { created: false, staged: new Map(), damagedLines: 0 };
-    const snapshotFile = path.join(this.dir, SNAPSHOT);
+    const snapshotFile = `${this.dir}/${SNAPSHOT}`;
     let snapshotText: string | undefined;
     try {
-      snapshotText = await fs.readFile(snapshotFile, 'utf8');
+      snapshotText = await this.readText(snapshotFile);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
-        throw new DfsError('STORAGE', `cannot read the catalog ${snapshotFile}: ${(error as Error).message}`);
+        throw new DfsError('STORAGE', `cannot read the catalog ${this.contained.absolute(snapshotFile)}: ${(error as Error).message}`);
       }
     }
     if (snapshotText === undefined) {
       if ((await this.journalFiles()).length > 0) {
-        throw new DfsError('STORAGE', `the catalog in ${this.dir} has journal files but no snapshot; the node does not start on it. Move ${this.dir} aside to rebuild this node from its peers.`);
+        const where = this.contained.absolute(this.dir);
+        throw new DfsError('STORAGE', `the catalog in ${where} has journal files but no snapshot; the node does not start on it. Move ${where} aside to rebuild this node from its peers.`);
       }
       opening.created = true;
-      this.currentMarks = { nodeId: randomBytes(8).toString('hex'), reserved: 0, synced: -1, completeThrough: -1, replicas: {}, highest: -1 };
+      this.currentMarks = { nodeId: randomBytes(8).toString('hex'), reserved: 0, synced: -1, completeThrough: -1, replicas: {}, highest: -1, revoked: [] };
       this.journalSeq = 1;
       // What the catalog starts with (an upgraded data folder's files) goes into its very
       // first snapshot: a crash before that snapshot is in place leaves no catalog, and
@@ -122,12 +169,12 @@ export class JournalCatalog implements Catalog {
       this.journalSeq = journals.at(-1)!;
     }
     const file = this.journalFile(this.journalSeq);
-    const handle = await openForAppend(file);
+    const handle = await this.openForAppend(file);
     const { size } = await handle.stat();
     this.writer = new JournalWriter(handle, size, this.durable, `the catalog journal ${file}`);
     this.writer.betweenBatches = () => this.compactIfDue();
     if (this.durable) {
-      await syncDirectory(this.dir);
+      await this.contained.syncFolder(this.dir);
     }
     if (opening.damagedLines > 0) {
       // A record that could not be read may have held a version this node still has or
@@ -146,6 +193,10 @@ export class JournalCatalog implements Catalog {
     await this.writer?.close();
     this.writer = undefined;
     await this.compacting;
+    if (this.ownsFiles) {
+      await this.files?.close();
+      this.files = undefined;
+    }
   }
 
   commit(changes: readonly CatalogChange[]): Promise<AppliedChange[]> {
@@ -239,10 +290,10 @@ export class JournalCatalog implements Catalog {
       // Starting empty would make this node look new and let catch-up throw away what it holds.
       throw new DfsError(
         'STORAGE',
-        `the catalog snapshot ${file} is damaged or of an unknown format; the node does not start on it. Move ${path.dirname(file)} aside to rebuild this node from its peers.`,
+        `the catalog snapshot ${this.contained.absolute(file)} is damaged or of an unknown format; the node does not start on it. Move ${this.contained.absolute(this.dir)} aside to rebuild this node from its peers.`,
       );
     }
-    this.currentMarks = { ...({ replicas: {}, highest: -1 } as Pick<CatalogMarks, 'replicas' | 'highest'>), ...header.marks };
+    this.currentMarks = { ...({ replicas: {}, highest: -1, revoked: [] } as Pick<CatalogMarks, 'replicas' | 'highest' | 'revoked'>), ...header.marks };
     this.journalSeq = header.journal;
     for (const line of lines.slice(1)) {
       const entry = JSON.parse(line) as { c?: string; n?: string; st?: NameState; f?: JournalLine['f']; p?: [string, string, number, string] };
@@ -259,7 +310,7 @@ export class JournalCatalog implements Catalog {
   /** Replays one journal file; returns how many lines were damaged. A torn last line is cut off. */
   private async replay(seq: number, last: boolean): Promise<number> {
     const file = this.journalFile(seq);
-    const text = await fs.readFile(file, 'utf8');
+    const text = await this.readText(file);
     let damaged = 0;
     let offset = 0;
     let goodEnd = 0;
@@ -288,7 +339,7 @@ export class JournalCatalog implements Catalog {
       goodEnd = offset;
     }
     if (last && Buffer.byteLength(text.slice(goodEnd)) > 0) {
-      const handle = await fs.open(file, 'r+');
+      const handle = await this.contained.openFile(file, constants.O_RDWR);
       try {
         await handle.truncate(Buffer.byteLength(text.slice(0, goodEnd)));
         if (this.durable) {
@@ -330,9 +381,9 @@ export class JournalCatalog implements Catalog {
   }
 
   private async writeSnapshot(text: string): Promise<void> {
-    const file = path.join(this.dir, SNAPSHOT);
+    const file = `${this.dir}/${SNAPSHOT}`;
     const temporary = `${file}.new`;
-    const handle = await fs.open(temporary, 'w');
+    const handle = await this.contained.openFile(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC);
     try {
       await handle.writeFile(text);
       if (this.durable) {
@@ -341,9 +392,29 @@ export class JournalCatalog implements Catalog {
     } finally {
       await handle.close();
     }
-    await fs.rename(temporary, file);
+    await this.contained.rename(temporary, file);
     if (this.durable) {
-      await syncDirectory(this.dir);
+      await this.contained.syncFolder(this.dir);
+    }
+  }
+
+  private async readText(file: string): Promise<string> {
+    const handle = await this.contained.openFile(file, constants.O_RDONLY);
+    try {
+      return await handle.readFile('utf8');
+    } finally {
+      await handle.close();
+    }
+  }
+
+  private async openForAppend(file: string): Promise<fs.FileHandle> {
+    try {
+      return await this.contained.openFile(file, constants.O_RDWR);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+        throw error;
+      }
+      return this.contained.openFile(file, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL);
     }
   }
 
@@ -358,9 +429,9 @@ export class JournalCatalog implements Catalog {
       return;
     }
     const nextSeq = this.journalSeq + 1;
-    const handle = await openForAppend(this.journalFile(nextSeq));
+    const handle = await this.openForAppend(this.journalFile(nextSeq));
     if (this.durable) {
-      await syncDirectory(this.dir);
+      await this.contained.syncFolder(this.dir);
     }
     const previous = this.writer.switchTo(handle, 0);
     this.journalSeq = nextSeq;
@@ -378,12 +449,12 @@ export class JournalCatalog implements Catalog {
   }
 
   private journalFile(seq: number): string {
-    return path.join(this.dir, `journal-${String(seq).padStart(8, '0')}.log`);
+    return `${this.dir}/journal-${String(seq).padStart(8, '0')}.log`;
   }
 
   private async journalFiles(): Promise<number[]> {
     const seqs: number[] = [];
-    for (const name of await fs.readdir(this.dir)) {
+    for (const { name } of await this.contained.readdir(this.dir)) {
       const match = /^journal-(\d+)\.log$/.exec(name);
       if (match) {
         seqs.push(Number(match[1]));
@@ -395,7 +466,7 @@ export class JournalCatalog implements Catalog {
   private async removeJournalsBefore(seq: number): Promise<void> {
     for (const existing of await this.journalFiles()) {
       if (existing < seq) {
-        await fs.rm(this.journalFile(existing), { force: true });
+        await this.contained.unlink(this.journalFile(existing)).catch(() => undefined);
       }
     }
   }
@@ -423,15 +494,4 @@ function fromLine(line: JournalLine): CatalogChange | undefined {
     return { kind: 'marks', marks: line.m };
   }
   return undefined;
-}
-
-async function openForAppend(file: string): Promise<fs.FileHandle> {
-  try {
-    return await fs.open(file, 'r+');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
-      throw error;
-    }
-    return fs.open(file, 'wx+');
-  }
 }

@@ -1,17 +1,18 @@
-import { promises as fs } from 'fs';
-import * as path from 'path';
+import { constants } from 'fs';
 import { validateClientId, validateFileName } from '../protocol';
 import type { Fingerprint } from './catalog';
-import { hashFile } from './file-hash';
+import type { ContainedFs } from './contained-fs';
+import { STATE_DIR } from './disk-layout';
+import { hashHandle } from './file-hash';
 
 /**
  * Reading a data folder written by release 0.1, which had no catalog: the stored files
  * themselves, their checksums cached in `.dfs/checksums.log` (trusted only while inode,
  * size and mtime still match), and on the primary `.dfs/joined`, which meant its files
- * were the cluster's and the replicas followed them.
+ * were the cluster's and the replicas followed them. Symbolic links are never followed.
  */
-export const LEGACY_CHECKSUM_LOG = 'checksums.log';
-export const LEGACY_JOINED_MARKER = 'joined';
+export const LEGACY_CHECKSUM_LOG = `${STATE_DIR}/checksums.log`;
+export const LEGACY_JOINED_MARKER = `${STATE_DIR}/joined`;
 
 export interface LegacyFile {
   clientId: string;
@@ -29,22 +30,21 @@ interface ChecksumLine {
 }
 
 /** True when the root holds client folders: files a catalog does not describe yet. */
-export async function hasClientFolders(root: string): Promise<boolean> {
-  for (const entry of await fs.readdir(root, { withFileTypes: true })) {
-    if (entry.isDirectory() && !entry.name.startsWith('.')) {
-      return true;
-    }
-  }
-  return false;
+export async function hasClientFolders(files: ContainedFs): Promise<boolean> {
+  return (await files.readdir('')).some((entry) => entry.isDirectory() && !entry.name.startsWith('.'));
 }
 
-export async function readLegacyFiles(root: string, stateDir: string, log: (line: string) => void): Promise<LegacyFile[]> {
-  const remembered = await readChecksumLog(path.join(stateDir, LEGACY_CHECKSUM_LOG));
-  const files: LegacyFile[] = [];
-  const walk = async (dir: string, clientId: string, prefix: string): Promise<void> => {
-    for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
+export async function readLegacyFiles(files: ContainedFs, log: (line: string) => void): Promise<LegacyFile[]> {
+  const remembered = await readChecksumLog(files);
+  const found: LegacyFile[] = [];
+  const walk = async (folder: string, clientId: string, prefix: string): Promise<void> => {
+    for (const entry of await files.readdir(folder)) {
       const name = prefix + entry.name;
-      const full = path.join(dir, entry.name);
+      const full = `${folder}/${entry.name}`;
+      if (entry.isSymbolicLink()) {
+        log(`upgrade: ${full} is a symbolic link: left alone, never followed`);
+        continue;
+      }
       if (entry.isDirectory()) {
         await walk(full, clientId, name + '/');
         continue;
@@ -58,15 +58,23 @@ export async function readLegacyFiles(root: string, stateDir: string, log: (line
         log(`upgrade: ignoring ${JSON.stringify(name)} of client ${clientId}: not a valid file name`);
         continue;
       }
-      const stat = await fs.stat(full);
-      const known = remembered.get(`${clientId}\u0000${name}`);
-      const trusted = known && known.ino === stat.ino && known.size === stat.size && known.mtimeMs === stat.mtimeMs;
-      const sha256 = trusted ? known.sha256 : (await hashFile(full)).sha256;
-      files.push({ clientId, name, size: stat.size, mtimeMs: Math.round(stat.mtimeMs), sha256, fingerprint: { ino: stat.ino, size: stat.size, mtimeMs: stat.mtimeMs } });
+      const handle = await files.openFile(full, constants.O_RDONLY);
+      try {
+        const stat = await handle.stat();
+        const known = remembered.get(`${clientId}\u0000${name}`);
+        const trusted = known && known.ino === stat.ino && known.size === stat.size && known.mtimeMs === stat.mtimeMs;
+        const sha256 = trusted ? known.sha256 : (await hashHandle(handle)).sha256;
+        found.push({ clientId, name, size: stat.size, mtimeMs: Math.round(stat.mtimeMs), sha256, fingerprint: { ino: stat.ino, size: stat.size, mtimeMs: stat.mtimeMs } });
+      } finally {
+        await handle.close();
+      }
     }
   };
-  for (const entry of await fs.readdir(root, { withFileTypes: true })) {
+  for (const entry of await files.readdir('')) {
     if (!entry.isDirectory() || entry.name.startsWith('.')) {
+      if (entry.isSymbolicLink()) {
+        log(`upgrade: ${entry.name} is a symbolic link: left alone, never followed`);
+      }
       continue;
     }
     try {
@@ -75,16 +83,21 @@ export async function readLegacyFiles(root: string, stateDir: string, log: (line
       log(`upgrade: ignoring folder ${JSON.stringify(entry.name)}: not a valid client id`);
       continue;
     }
-    await walk(path.join(root, entry.name), entry.name, '');
+    await walk(entry.name, entry.name, '');
   }
-  return files;
+  return found;
 }
 
-async function readChecksumLog(file: string): Promise<Map<string, { sha256: string; size: number; mtimeMs: number; ino: number }>> {
+async function readChecksumLog(files: ContainedFs): Promise<Map<string, { sha256: string; size: number; mtimeMs: number; ino: number }>> {
   const entries = new Map<string, { sha256: string; size: number; mtimeMs: number; ino: number }>();
   let text = '';
   try {
-    text = await fs.readFile(file, 'utf8');
+    const handle = await files.openFile(LEGACY_CHECKSUM_LOG, constants.O_RDONLY);
+    try {
+      text = await handle.readFile('utf8');
+    } finally {
+      await handle.close();
+    }
   } catch {
     return entries;
   }

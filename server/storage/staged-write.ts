@@ -1,6 +1,7 @@
-import { promises as fs } from 'fs';
-import * as path from 'path';
+import type { promises as fs } from 'fs';
 import { DfsError } from '../protocol';
+import type { ContainedFs } from './contained-fs';
+import { parentOf } from './disk-layout';
 import type { StagedWrite } from './store';
 import type { DirectorySyncer } from './sync';
 
@@ -28,17 +29,19 @@ export class DiskStagedWrite implements StagedWrite {
   private failure: DfsError | undefined;
 
   constructor(
+    /** Relative to the node's root. */
     readonly file: string,
     handle: fs.FileHandle,
     private readonly durable: boolean,
     private readonly syncer: DirectorySyncer,
+    private readonly files: ContainedFs,
   ) {
     this.handle = handle;
   }
 
   /** The name a catalog record gives these bytes, so a restart can still place them. */
   get basename(): string {
-    return path.basename(this.file);
+    return this.file.slice(this.file.lastIndexOf('/') + 1);
   }
 
   async write(chunk: Buffer): Promise<void> {
@@ -99,7 +102,7 @@ export class DiskStagedWrite implements StagedWrite {
         throw this.failure;
       }
       if (this.durable) {
-        await Promise.all([handle.sync(), this.syncer.sync(path.dirname(this.file))]);
+        await Promise.all([handle.sync(), this.syncer.sync(parentOf(this.file))]);
       }
     } catch (error) {
       throw error instanceof DfsError ? error : new DfsError('STORAGE', `cannot flush to disk: ${(error as Error).message}`);
@@ -125,7 +128,7 @@ export class DiskStagedWrite implements StagedWrite {
     await handle?.close().catch(() => undefined);
     if (!this.settled) {
       this.settled = true;
-      await fs.rm(this.file, { force: true });
+      await this.files.unlink(this.file).catch(() => undefined);
     }
   }
 }

@@ -52,6 +52,8 @@ export interface Store {
   dropVersion(clientId: string, name: string, generation: number, tombstone?: boolean): Promise<void>;
   /** Records marks durably. */
   setMarks(marks: Partial<Omit<CatalogMarks, 'nodeId' | 'highest'>>): Promise<void>;
+  /** Adds key ids to the revoked ones, durably. */
+  revoke(keyIds: readonly string[]): Promise<void>;
   /** Raises `reserved` and `synced` (never lowers them), in order. */
   raiseMarks(marks: { reserved?: number; synced?: number }): Promise<void>;
   /** New at every open: what a certification must name to be taken. */

@@ -1,15 +1,5 @@
 import { promises as fs } from 'fs';
 
-/** Makes a folder's entries (files created, renamed or removed in it) durable. */
-export async function syncDirectory(dir: string): Promise<void> {
-  const handle = await fs.open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
 interface FolderSyncs {
   /** The sync under way, if any. */
   running?: Promise<void>;
@@ -25,37 +15,51 @@ interface FolderSyncs {
 export class DirectorySyncer {
   private readonly folders = new Map<string, FolderSyncs>();
 
-  constructor(private readonly durable: boolean) {}
+  /** `syncOne` makes one folder's entries durable (an fsync of the folder). */
+  constructor(
+    private readonly durable: boolean,
+    private readonly syncOne: (folder: string) => Promise<void>,
+  ) {}
 
-  sync(dir: string): Promise<void> {
+  sync(folder: string): Promise<void> {
     if (!this.durable) {
       return Promise.resolve();
     }
-    let folder = this.folders.get(dir);
-    if (!folder) {
-      folder = {};
-      this.folders.set(dir, folder);
+    let entry = this.folders.get(folder);
+    if (!entry) {
+      entry = {};
+      this.folders.set(folder, entry);
     }
-    if (folder.queued) {
-      return folder.queued;
+    if (entry.queued) {
+      return entry.queued;
     }
-    const entry = folder;
-    const previous = entry.running ?? Promise.resolve();
-    entry.queued = previous
+    const syncs = entry;
+    const previous = syncs.running ?? Promise.resolve();
+    syncs.queued = previous
       .catch(() => undefined)
       .then(() => {
-        entry.queued = undefined;
-        const run = syncDirectory(dir);
-        entry.running = run;
+        syncs.queued = undefined;
+        const run = this.syncOne(folder);
+        syncs.running = run;
         return run.finally(() => {
-          if (entry.running === run) {
-            entry.running = undefined;
+          if (syncs.running === run) {
+            syncs.running = undefined;
           }
-          if (!entry.running && !entry.queued) {
-            this.folders.delete(dir);
+          if (!syncs.running && !syncs.queued) {
+            this.folders.delete(folder);
           }
         });
       });
-    return entry.queued;
+    return syncs.queued;
+  }
+}
+
+/** Makes a folder's entries durable, by path: for tools outside a node's store (its own folders go through its ContainedFs). */
+export async function syncDirectory(dir: string): Promise<void> {
+  const handle = await fs.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }

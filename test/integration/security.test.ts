@@ -56,7 +56,7 @@ describe('security: the cluster secret', function () {
   });
 
   it('no secret at all: our client and a client of the report both get a clear refusal', async () => {
-    await assert.rejects(cluster.client('anon', {}).upload('x.bin', [Buffer.from('x')], 1), (error: unknown) => isCode('AUTH')(error) && /requires a secret/.test((error as Error).message));
+    await assert.rejects(cluster.client('anon', {}).upload('x.bin', [Buffer.from('x')], 1), (error: unknown) => isCode('AUTH')(error) && /requires authentication/.test((error as Error).message));
     const { first } = await seedUpload(cluster.primaryPort, 'anon', 'seed.txt', Buffer.from('seed'));
     assert.match(first, /^AUTH_CHALLENGE/);
     const raw = await RawClient.connect(cluster.primaryPort);
@@ -68,7 +68,7 @@ describe('security: the cluster secret', function () {
   it('a replayed handshake is refused', async () => {
     const first = await RawClient.connect(cluster.primaryPort);
     const serverNonce = parseChallenge((await first.recv()).trim());
-    const answer = formatResponse(secret, 'client', serverNonce, newNonce());
+    const answer = formatResponse({ secret, role: 'client' }, serverNonce, newNonce());
     await first.send(answer + '\n');
     assert.match(await first.recv(), /^AUTH_OK [0-9a-f]{64}\n$/);
     first.destroy();
@@ -85,7 +85,7 @@ describe('security: the cluster secret', function () {
     const replicaPort = cluster.replicas[0]!.port;
     const asClient = await connect({ host: '127.0.0.1', port: replicaPort, security: { secret }, role: 'client' });
     await asClient.writeLine('REPLICA member forged.bin 3');
-    assert.match(await asClient.readLine(), /^REPLICA_FAILURE AUTH REPLICA is served only to the cluster's primary/);
+    assert.match(await asClient.readLine(), /^REPLICA_FAILURE FORBIDDEN REPLICA is served only to the cluster's primary/);
     asClient.destroy();
 
     const anonymous = await RawClient.connect(replicaPort);
@@ -100,7 +100,7 @@ describe('security: the cluster secret', function () {
     const rogue = await spawnDfs(['primary', '--port', String(port), '--base-port', String(cluster.basePort), '--replicas', '2', '--data-dir', path.join(cluster.dataDir, 'rogue')]);
     try {
       const client = new DfsClient({ host: '127.0.0.1', port, clientId: 'rogue' });
-      await assert.rejects(client.upload('r.bin', [Buffer.from('r')], 1), (error: unknown) => isCode('QUORUM')(error) && /requires a secret/.test((error as Error).message));
+      await assert.rejects(client.upload('r.bin', [Buffer.from('r')], 1), (error: unknown) => isCode('QUORUM')(error) && /requires authentication/.test((error as Error).message));
       for (const index of [0, 1]) {
         assert.deepStrictEqual(await storedFiles(cluster.replicaRoot(index)), []);
       }

@@ -1,0 +1,150 @@
+import { DfsError } from '../protocol';
+import type { DamageMarks } from './damage';
+import { DiskLayout, parentOf } from './disk-layout';
+import type { NameState } from './name-state';
+import type { DiskStagedWrite } from './staged-write';
+
+/** What a version's bytes need to be placed: the staged file holding them. */
+export interface Supply {
+  generation: number;
+  staged: DiskStagedWrite;
+}
+
+/**
+ * Makes the files follow a change of one name's state, once the catalog has recorded
+ * it: the outgoing current version is linked into `.dfs/versions` before anything
+ * replaces it, the new current one is renamed into place (from the supplied staged
+ * bytes, or from the older versions), and versions no longer held are removed. Each
+ * folder touched is synced once; nothing goes through a symbolic link.
+ */
+export class Placement {
+  constructor(
+    private readonly layout: DiskLayout,
+    private readonly damage: DamageMarks,
+    /** Bytes of a version now sit at `file` (relative): remember where, so a restart need not hash them. */
+    private readonly placed: (clientId: string, name: string, generation: number, file: string) => void,
+  ) {}
+
+  async place(clientId: string, name: string, before: NameState | undefined, after: NameState | undefined, supply?: Supply): Promise<void> {
+    const files = this.layout.fs;
+    const live = this.layout.live(clientId, name);
+    const versionsFolder = this.layout.versionsFolder(clientId);
+    const outgoing = before?.versions[0];
+    const incoming = after?.versions[0];
+    const historyAfter = after?.versions.slice(1) ?? [];
+    const historyBefore = before?.versions.slice(1) ?? [];
+    const inHistoryAfter = (generation: number): boolean => historyAfter.some((version) => version.generation === generation);
+    const inHistoryBefore = (generation: number): boolean => historyBefore.some((version) => version.generation === generation);
+    const touched = new Set<string>();
+    let liveHolds = outgoing && !this.damage.has(clientId, name, outgoing.generation) ? outgoing.generation : undefined;
+
+    if (outgoing && outgoing.generation !== incoming?.generation && inHistoryAfter(outgoing.generation) && liveHolds === outgoing.generation) {
+      await this.layout.ensureFolder(versionsFolder);
+      await files.link(live, this.layout.version(clientId, outgoing.generation)).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'EEXIST') {
+          this.damage.mark(clientId, name, outgoing.generation, `could not be kept as an older version: ${error.message}`);
+        }
+      });
+      touched.add(versionsFolder);
+    }
+
+    if (incoming) {
+      if (supply?.generation === incoming.generation) {
+        await this.moveIntoLive(supply.staged.file, live, name, clientId);
+        supply.staged.markPlaced();
+        this.placed(clientId, name, incoming.generation, live);
+        liveHolds = incoming.generation;
+        touched.add(parentOf(live));
+      } else if (incoming.generation !== outgoing?.generation) {
+        if (inHistoryBefore(incoming.generation) && !this.damage.has(clientId, name, incoming.generation)) {
+          await this.moveIntoLive(this.layout.version(clientId, incoming.generation), live, name, clientId);
+          liveHolds = incoming.generation;
+          touched.add(parentOf(live));
+          touched.add(versionsFolder);
+        } else if (!inHistoryBefore(incoming.generation)) {
+          this.damage.mark(clientId, name, incoming.generation, 'not copied to this node yet');
+        }
+      }
+    }
+
+    if (outgoing && !(incoming && liveHolds === incoming.generation)) {
+      // The live path holds bytes no current version owns (or damaged ones): remove them.
+      const removed = await files.unlink(live).then(
+        () => true,
+        async (error: NodeJS.ErrnoException) => {
+          // Gone already, or a folder of the same name took its place (a newer name under
+          // it displaced this file while another did the same): either way it is removed.
+          if (error.code === 'ENOENT' || ((error.code === 'EISDIR' || error.code === 'EPERM') && (await files.lstat(live).catch(() => undefined))?.isDirectory())) {
+            return false;
+          }
+          throw error instanceof DfsError ? error : new DfsError('STORAGE', `cannot remove ${name}: ${error.message}`);
+        },
+      );
+      if (removed) {
+        touched.add(await this.layout.pruneEmptyFolders(parentOf(live), clientId));
+      }
+    }
+
+    if (supply && supply.generation !== incoming?.generation && inHistoryAfter(supply.generation)) {
+      await this.layout.ensureFolder(versionsFolder);
+      const target = this.layout.version(clientId, supply.generation);
+      await this.renameInto(supply.staged.file, target, name);
+      supply.staged.markPlaced();
+      this.placed(clientId, name, supply.generation, target);
+      touched.add(versionsFolder);
+    }
+
+    for (const version of historyAfter) {
+      if (!inHistoryBefore(version.generation) && version.generation !== outgoing?.generation && supply?.generation !== version.generation) {
+        this.damage.mark(clientId, name, version.generation, 'not copied to this node yet');
+      }
+    }
+    for (const version of before?.versions ?? []) {
+      if (after?.versions.some((kept) => kept.generation === version.generation)) {
+        continue;
+      }
+      this.damage.clear(clientId, name, version.generation);
+      if (version !== outgoing) {
+        await files.unlink(this.layout.version(clientId, version.generation)).catch(() => undefined);
+        touched.add(versionsFolder);
+      }
+    }
+    await Promise.all([...touched].map((folder) => this.layout.syncer.sync(folder)));
+  }
+
+  /**
+   * Renames bytes into a live path, making its folder first. A delete of the last file
+   * in that folder may prune it between the two steps (it holds the folder only
+   * shared, as this commit does): then the folder is made again.
+   */
+  private async moveIntoLive(from: string, live: string, name: string, clientId: string): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      await this.layout.ensureFolder(parentOf(live), clientId);
+      try {
+        await this.renameInto(from, live, name);
+        return;
+      } catch (error) {
+        const source = await this.layout.fs.lstat(from).catch(() => undefined);
+        if (attempt >= 4 || !(error instanceof DfsError && error.code === 'STORAGE' && /ENOENT|no such file/.test(error.message)) || !source) {
+          throw error;
+        }
+        this.layout.forgetFolder(parentOf(live));
+      }
+    }
+  }
+
+  async renameInto(from: string, to: string, name: string): Promise<void> {
+    try {
+      await this.layout.fs.rename(from, to);
+    } catch (error) {
+      if (error instanceof DfsError) {
+        throw error;
+      }
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EISDIR' || code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOTDIR') {
+        throw new DfsError('CONFLICT', `cannot store ${name}: a folder of that name exists on this node's disk`);
+      }
+      throw new DfsError('STORAGE', `cannot store ${name}: ${(error as Error).message}`);
+    }
+  }
+}
