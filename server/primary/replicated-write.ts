@@ -40,6 +40,7 @@ export async function replicatedPut(primary: PrimaryContext, request: PutRequest
   const started = Date.now();
   await primary.readiness.whenReady();
   primary.gate.check({ clientId, name, size, precondition: request.precondition });
+  await primary.store.assertCanPlace(clientId, name);
   const required = primary.replicasRequired();
   const opened = await Promise.allSettled(primary.links.map((link) => link.openUpload(clientId, name, size)));
   const replicas: ReplicaUpload[] = [];

@@ -18,6 +18,8 @@ export function replicateHandler(store: DiskStore, commitTimeoutMs: number): Han
       return;
     }
     const { clientId, name, size } = session.request;
+    // Refused before any byte is sent: a link where the file would go is never followed.
+    await store.assertCanPlace(clientId, name);
     const staged = await store.stage();
     try {
       await session.reply(Reply.SEND_FILE);

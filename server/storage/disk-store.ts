@@ -379,9 +379,8 @@ export class DiskStore implements Store {
     return result;
   }
 
-  /** Also refuses a name whose place on this node's disk lies behind a symbolic link: nothing would ever be put there. */
+  /** Refuses a name whose place on this node's disk is, or lies behind, a symbolic link: nothing would ever be put there. */
   async assertCanPlace(clientId: string, name: string): Promise<void> {
-    this.assertCanStore(clientId, name);
     const live = this.layout.live(clientId, name);
     const parts = live.split('/');
     for (let index = 1; index <= parts.length; index++) {

@@ -1,4 +1,5 @@
 import { DfsError } from '../protocol';
+import { ContainmentError } from './contained-fs';
 import type { DamageMarks } from './damage';
 import { DiskLayout, parentOf } from './disk-layout';
 import type { NameState } from './name-state';
@@ -67,7 +68,7 @@ export class Placement {
       }
     }
 
-    if (outgoing && !(incoming && liveHolds === incoming.generation)) {
+    if (outgoing && !(incoming && liveHolds === incoming.generation) && !(await this.isLink(live))) {
       // The live path holds bytes no current version owns (or damaged ones): remove them.
       const removed = await files.unlink(live).then(
         () => true,
@@ -133,7 +134,15 @@ export class Placement {
     }
   }
 
+  private async isLink(relative: string): Promise<boolean> {
+    return (await this.layout.fs.lstat(relative).catch(() => undefined))?.isSymbolicLink() ?? false;
+  }
+
   async renameInto(from: string, to: string, name: string): Promise<void> {
+    if (await this.isLink(to)) {
+      // Renaming over it would not follow it, but it is not ours to remove either.
+      throw new ContainmentError(to, 'it is a symbolic link');
+    }
     try {
       await this.layout.fs.rename(from, to);
     } catch (error) {

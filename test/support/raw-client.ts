@@ -1,4 +1,5 @@
 import * as net from 'net';
+import { Credential, formatResponse, newNonce, parseChallenge, proofKey, verifyServerProof } from '../../server/protocol';
 
 /**
  * A client socket driven byte by byte, the way a client written against the report
@@ -19,6 +20,32 @@ export class RawClient {
       this.wake();
     });
     socket.on('error', () => undefined);
+  }
+
+  /** Connects and authenticates with a key (or the secret), the way our client does, then hands over the raw socket. */
+  static async connectAs(port: number, credential: Credential, host = '127.0.0.1'): Promise<RawClient> {
+    const client = await RawClient.connect(port, host);
+    const challenge = await client.recvLine();
+    const serverNonce = parseChallenge(challenge);
+    const clientNonce = newNonce();
+    await client.send(formatResponse(credential, serverNonce, clientNonce) + '\n');
+    const answer = await client.recvLine();
+    verifyServerProof(proofKey(credential), serverNonce, clientNonce, answer);
+    return client;
+  }
+
+  /** One line (without its newline), however the bytes arrive. */
+  async recvLine(timeoutMs = 10_000): Promise<string> {
+    await this.until(() => Buffer.concat(this.chunks).includes(0x0a) || this.closed, timeoutMs);
+    const all = Buffer.concat(this.chunks.splice(0));
+    const newline = all.indexOf(0x0a);
+    if (newline === -1) {
+      return all.toString('utf8');
+    }
+    if (newline + 1 < all.length) {
+      this.chunks.push(all.subarray(newline + 1));
+    }
+    return all.subarray(0, newline).toString('utf8');
   }
 
   static connect(port: number, host = '127.0.0.1'): Promise<RawClient> {
