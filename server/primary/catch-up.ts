@@ -188,8 +188,12 @@ export class CatchUp {
           } catch (error) {
             failed++;
             const reason = (error as Error).message;
+            const repeated = link.behind.get(key)?.reason === reason;
             link.markBehind(key, reason);
-            this.primary.log(`catch-up: ${link.label} could not settle ${plan.clientId}/${plan.name}: ${reason}`);
+            if (!repeated) {
+              // Logged once per reason: the same failure on every pass stays visible in STATUS.
+              this.primary.log(`catch-up: ${link.label} could not settle ${plan.clientId}/${plan.name}: ${reason}`);
+            }
           }
         }
       }),

@@ -200,8 +200,12 @@ export class ContainedFs {
     if (!this.procAvailable) {
       await this.checkFolders(relative);
     }
-    const handle = await fs.open(this.absolute(relative), DIRECTORY_FLAGS).catch((error: NodeJS.ErrnoException) => {
-      throw error.code === 'ELOOP' ? new ContainmentError(relative, 'it is a symbolic link') : error;
+    const handle = await fs.open(this.absolute(relative), DIRECTORY_FLAGS).catch(async (error: NodeJS.ErrnoException) => {
+      // Linux answers ENOTDIR, not ELOOP, for a link opened with O_DIRECTORY | O_NOFOLLOW.
+      if (error.code === 'ELOOP' || (error.code === 'ENOTDIR' && (await this.isLinkItself(relative)))) {
+        throw new ContainmentError(relative, 'it is a symbolic link');
+      }
+      throw error;
     });
     await this.assertWhere(handle, relative);
     const entry: CachedFolder = { handle, users: 0, retired: false };
@@ -262,6 +266,10 @@ export class ContainedFs {
       throw error;
     }
     throw new ContainmentError(relative, 'a symbolic link on the way leads elsewhere');
+  }
+
+  private async isLinkItself(relative: string): Promise<boolean> {
+    return (await fs.lstat(this.absolute(relative)).catch(() => undefined))?.isSymbolicLink() ?? false;
   }
 
   /** Without /proc: every folder from the root down to `relative` is a real folder. */

@@ -4,7 +4,7 @@ import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { PassThrough } from 'stream';
-import { DfsError } from '../../server/protocol';
+import { ClusterStatus, DfsError } from '../../server/protocol';
 import { TestCluster } from '../support/cluster';
 import { waitFor } from '../support/wait';
 
@@ -134,5 +134,81 @@ describe('containment: nothing goes through a symbolic link in a data folder', f
     await waitFor(async () => (await client.files().catch(() => []))[0]?.name === 'v.txt', 'the primary to serve again');
     assert.ok(await isLink(path.join(cluster.primaryRoot(), '.dfs', 'versions', 'erin')));
     assert.ok(cluster.primary.output.some((line) => /versions\/erin is not a folder of older versions: left alone/.test(line)), cluster.primary.output.join('\n'));
+  });
+  it("a replica's folder swapped for a link: its delete, scrub and catch-up never go through it", async () => {
+    const client = cluster.client('frank');
+    await client.upload('docs/x', [Buffer.from('inside x')], 8);
+    const docs = path.join(cluster.replicaRoot(1), 'frank', 'docs');
+    await fs.rm(docs, { recursive: true });
+    await fs.symlink(outside, docs);
+    // The scrub finds the replica's copy missing and catch-up tries to put it back: never through the link.
+    const report = await client.scrub();
+    assert.strictEqual(report.unrecoverable.length, 0);
+    await waitFor(
+      async () => (((await client.status()) as ClusterStatus).replicas[1]!.failing ?? []).some((entry) => entry.name === 'docs/x' && /frank\/docs is a symbolic link/.test(entry.reason)),
+      "the primary's status to show the replica refusing the link",
+      15_000,
+    );
+    assert.strictEqual(cluster.primary.output.filter((line) => /could not settle frank\/docs\/x/.test(line)).length, 1, 'a failure repeated on every pass is logged once');
+    await client.delete('docs/x');
+    const deletedAt = Date.now();
+    await waitFor(
+      async () => {
+        const replica = ((await client.status()) as ClusterStatus).replicas[1]!;
+        return (replica.lastSyncMs ?? 0) > deletedAt || (replica.failing ?? []).some((entry) => entry.name === 'docs/x');
+      },
+      'a catch-up pass over the replica after the delete',
+      15_000,
+    );
+    assert.ok(await isLink(docs), 'the link was left alone');
+    assert.strictEqual(await fs.readFile(path.join(outside, 'x'), 'utf8'), 'outside x');
+    assert.deepStrictEqual((await client.files()).map((file) => file.name), []);
+  });
+
+  it('a folder swapped for a link and back while uploads into it run never lets a byte out', async () => {
+    const client = cluster.client('gina');
+    await client.upload('race/seed', [Buffer.from('seed')], 4);
+    const race = path.join(cluster.primaryRoot(), 'gina', 'race');
+    const payload = Buffer.alloc(64 * 1024, 0x61);
+    let swapping = true;
+    const swapper = (async () => {
+      let swaps = 0;
+      while (swapping) {
+        // The primary may make the folder again at any moment: each step tolerates that.
+        await fs.rename(race, `${race}.away-${swaps}`).catch(() => undefined);
+        const planted = await fs.symlink(outside, race).then(
+          () => true,
+          () => false,
+        );
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        if (planted) {
+          await fs.unlink(race);
+          swaps++;
+        }
+      }
+      return swaps;
+    })();
+    const outcomes = { stored: 0, refused: 0 };
+    try {
+      for (let round = 0; round < 40; round++) {
+        await Promise.all(
+          ['x', 'passwd', `new-${round}`].map((name) =>
+            client.upload(`race/${name}`, [payload], payload.length).then(
+              () => outcomes.stored++,
+              (error: unknown) => {
+                assert.ok(error instanceof DfsError, String(error));
+                outcomes.refused++;
+              },
+            ),
+          ),
+        );
+      }
+    } finally {
+      swapping = false;
+    }
+    const swaps = await swapper;
+    assert.ok(swaps > 0 && outcomes.stored + outcomes.refused === 120, JSON.stringify({ swaps, ...outcomes }));
+    assert.ok(!(await fs.lstat(race).then((stat) => stat.isSymbolicLink(), () => false)), 'the last link planted was removed by the test, not followed');
+    // What the afterEach checks is the point: the folder outside is byte for byte as it was.
   });
 });
