@@ -10,13 +10,14 @@ import { describeError } from './model/logger';
 import { readSettings } from './model/settings';
 import type { DfsNode, FileNode } from './model/tree-model';
 import { ClusterCommands } from './vscode/cluster-commands';
-import { ClusterSecret } from './vscode/cluster-secret';
 import { readConfiguration } from './vscode/configuration';
+import { CLIENT_KEY, CLUSTER_SECRET } from './vscode/credential-kinds';
 import { DfsDragAndDropController } from './vscode/drag-and-drop';
 import { FileCommands } from './vscode/file-commands';
 import { DfsFileSystemProvider } from './vscode/file-system-provider';
 import { FileTreeProvider } from './vscode/file-tree-provider';
 import { OutputLog } from './vscode/output-log';
+import { StoredCredential } from './vscode/stored-credential';
 import { ClusterStatusBar } from './vscode/status-bar';
 import { DFS_TASK_TYPE, DfsTaskProvider } from './vscode/task-provider';
 import { UploadCommand } from './vscode/upload-command';
@@ -44,10 +45,17 @@ export function activate(context: vscode.ExtensionContext): void {
   stopStartedServers = () => registry.stopAll();
 
   const tree = new FileTreeProvider(connection, monitor, log);
-  const secret = new ClusterSecret(context.secrets, log, (value) => {
-    connection.secret = value;
+  const credentialChanged = (): void => {
     tree.refresh();
-    inBackground(monitor.refreshAfterChange(), log, 'status check after a secret change');
+    inBackground(monitor.refreshAfterChange(), log, 'status check after a credential change');
+  };
+  const secret = new StoredCredential(CLUSTER_SECRET, context.secrets, log, (value) => {
+    connection.secret = value;
+    credentialChanged();
+  });
+  const clientKey = new StoredCredential(CLIENT_KEY, context.secrets, log, (value) => {
+    connection.key = value;
+    credentialChanged();
   });
   const fileSystem = new DfsFileSystemProvider(connection, log);
   const views = {
@@ -63,7 +71,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const dropTarget = new DfsDragAndDropController({
     upload: (uris, prefix) => uploads.upload(uris, prefix),
     get ownClientId() {
-      return connection.settings.clientId;
+      return connection.clientId;
     },
   });
   const treeView = vscode.window.createTreeView<DfsNode>('dfs.files', { treeDataProvider: tree, dragAndDropController: dropTarget, showCollapseAll: true });
@@ -83,6 +91,7 @@ export function activate(context: vscode.ExtensionContext): void {
 
   context.subscriptions.push(
     secret,
+    clientKey,
     tree,
     statusBar,
     treeView,
@@ -102,6 +111,8 @@ export function activate(context: vscode.ExtensionContext): void {
     command('dfs.showLog', () => log.show()),
     command('dfs.setSecret', () => secret.prompt()),
     command('dfs.forgetSecret', () => secret.forget()),
+    command('dfs.setClientKey', () => clientKey.prompt()),
+    command('dfs.forgetClientKey', () => clientKey.forget()),
     command('dfs.openSettings', () => vscode.commands.executeCommand('workbench.action.openSettings', `@ext:${context.extension.id}`)),
     command('dfs.openFile', (node: FileNode) => files.open(node)),
     command('dfs.downloadFile', (node: FileNode) => files.download(node)),
@@ -139,13 +150,18 @@ export function activate(context: vscode.ExtensionContext): void {
   monitor.poll(STATUS_POLL_MS, (error) => log.error('status check failed', error));
   context.subscriptions.push({ dispose: () => monitor.stopPolling() });
   showState(monitor.state);
-  // The first status check waits for the secret, so it does not report an auth failure that is not real.
+  // The first status check waits for the credentials, so it does not report an auth failure that is not real.
   inBackground(
-    secret.load().then(undefined, (error: unknown) => log.error('reading the cluster secret failed', error)).then(() => monitor.refresh()),
+    Promise.all([
+      secret.load().then(undefined, (error: unknown) => log.error('reading the cluster secret failed', error)),
+      clientKey.load().then(undefined, (error: unknown) => log.error('reading the client key failed', error)),
+    ]).then(() => {
+      log.info(`DFS extension active: primary ${connection.address}, client id ${connection.clientId}, authenticating with ${connection.credentialLabel}`);
+      return monitor.refresh();
+    }),
     log,
     'first status check',
   );
-  log.info(`DFS extension active: primary ${connection.address}, client id ${connection.settings.clientId}`);
 }
 
 /** Servers started from this window stop with it, rather than linger without a terminal. */
@@ -168,7 +184,7 @@ function applySettings(context: vscode.ExtensionContext, connection: DfsConnecti
   try {
     connection.update(readConfiguration(context));
     const settings = connection.settings;
-    log.info(`settings changed: primary ${connection.address}, client id ${settings.clientId}, ${settings.replicas} replicas from port ${settings.basePort}, data in ${settings.dataDir}, write quorum ${settings.writeQuorum}`);
+    log.info(`settings changed: primary ${connection.address}, client id ${connection.clientId}, ${settings.replicas} replicas from port ${settings.basePort}, data in ${settings.dataDir}, write quorum ${settings.writeQuorum}`);
   } catch (error) {
     log.error('invalid DFS settings; keeping the previous ones', error);
     inBackground(vscode.window.showErrorMessage(`DFS: ${describeError(error)}. The previous settings stay in effect.`), log, 'showing a settings error');

@@ -32,7 +32,8 @@ export function clusterLaunches(settings: ExtensionSettings): NodeLaunch[] {
 
 /** Arguments for `dfs.js`, from a task definition and the current settings. */
 export function launchFor(definition: DfsTaskDefinition, settings: ExtensionSettings): NodeLaunch {
-  const common = ['--host', settings.host, '--base-port', String(settings.basePort), '--replicas', String(settings.replicas), '--data-dir', settings.dataDir];
+  const tls = settings.tlsCertFile && settings.tlsKeyFile && settings.tlsCaFile ? ['--tls-cert', settings.tlsCertFile, '--tls-key', settings.tlsKeyFile, '--tls-ca', settings.tlsCaFile] : [];
+  const common = ['--host', settings.host, '--base-port', String(settings.basePort), '--replicas', String(settings.replicas), '--data-dir', settings.dataDir, ...tls];
   if (definition.role === 'primary') {
     const port = definition.port ?? settings.port;
     return {

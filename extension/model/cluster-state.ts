@@ -26,7 +26,7 @@ export function statusBarView(state: ClusterState): StatusBarView {
       return { text: '$(sync~spin) DFS', tooltip: 'DFS: checking the cluster…', warning: false };
     case 'offline':
       return state.code === 'AUTH'
-        ? { text: '$(lock) DFS needs secret', tooltip: `DFS: the cluster at ${state.address} refused us (${state.reason}). Run DFS: Set Cluster Secret (or Forget Cluster Secret if it runs without one).`, warning: true }
+        ? { text: '$(lock) DFS needs a key', tooltip: `DFS: the cluster at ${state.address} refused us (${state.reason}). Run DFS: Set Client Key with the key you were issued, or DFS: Set Cluster Secret on a member's machine (Forget them if it runs without authentication).`, warning: true }
         : { text: '$(debug-disconnect) DFS offline', tooltip: `DFS: nothing answers at ${state.address} (${state.reason}). Click for details.`, warning: true };
     case 'notPrimary':
       return { text: '$(warning) DFS not a primary', tooltip: `DFS: ${state.address} is a ${state.status.role}, not a primary. Check the dfs.port setting.`, warning: true };
@@ -57,7 +57,10 @@ export function statusReport(state: ClusterState): StatusReport {
       if (state.code === 'AUTH') {
         return {
           headline: `DFS: the cluster at ${state.address} refused this window.`,
-          details: [state.reason, 'Run "DFS: Set Cluster Secret" with the secret the servers were started with, or "DFS: Forget Cluster Secret" if they run without one.'],
+          details: [
+            state.reason,
+            'Run "DFS: Set Client Key" with the key an administrator issued you ("dfs key issue --client ID"), or "DFS: Set Cluster Secret" with the secret the servers were started with. If they run without authentication, Forget the key and the secret.',
+          ],
         };
       }
       return {

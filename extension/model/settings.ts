@@ -8,13 +8,19 @@ export interface ExtensionSettings {
   host: string;
   port: number;
   clientId: string;
+  /** False when dfs.clientId is empty and clientId is the machine's default (a client key then names it). */
+  clientIdFromSettings: boolean;
   replicas: number;
   basePort: number;
   dataDir: string;
   writeQuorum: WriteQuorum;
+  /** TLS files, absolute paths: the CA this window's client trusts; the certificate and key the servers it starts present. */
+  tlsCaFile?: string;
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
 }
 
-export const SETTING_KEYS = ['host', 'port', 'clientId', 'replicas', 'basePort', 'dataDir', 'writeQuorum'] as const;
+export const SETTING_KEYS = ['host', 'port', 'clientId', 'replicas', 'basePort', 'dataDir', 'writeQuorum', 'tlsCaFile', 'tlsCertFile', 'tlsKeyFile'] as const;
 
 /**
  * Reads settings through `get` (VS Code's configuration in the extension, a map in
@@ -42,6 +48,17 @@ export function readSettings(get: (key: (typeof SETTING_KEYS)[number]) => unknow
   } catch (error) {
     throw new DfsError('BAD_HEADER', `dfs.writeQuorum: ${(error as Error).message}`);
   }
+  const file = (key: 'tlsCaFile' | 'tlsCertFile' | 'tlsKeyFile'): string | undefined => {
+    const text = stringOr(get(key), '').trim();
+    return text ? path.resolve(text) : undefined;
+  };
+  const tls = { tlsCaFile: file('tlsCaFile'), tlsCertFile: file('tlsCertFile'), tlsKeyFile: file('tlsKeyFile') };
+  if (Boolean(tls.tlsCertFile) !== Boolean(tls.tlsKeyFile)) {
+    throw new DfsError('BAD_HEADER', 'dfs.tlsCertFile and dfs.tlsKeyFile go together: set both for the servers Start Cluster starts to use TLS, or neither');
+  }
+  if (tls.tlsCertFile && !tls.tlsCaFile) {
+    throw new DfsError('BAD_HEADER', 'dfs.tlsCertFile also needs dfs.tlsCaFile: the CA that signed the servers\' certificates, so the primary and this window can check them');
+  }
   if (basePort + replicas - 1 > 65535) {
     throw new DfsError('BAD_HEADER', `dfs.basePort ${basePort} with ${replicas} replicas runs past port 65535`);
   }
@@ -52,10 +69,12 @@ export function readSettings(get: (key: (typeof SETTING_KEYS)[number]) => unknow
     host: host || '127.0.0.1',
     port,
     clientId,
+    clientIdFromSettings: clientIdText !== '',
     replicas,
     basePort,
     dataDir: path.resolve(dataDirText || defaultDataDir),
     writeQuorum,
+    ...tls,
   };
 }
 

@@ -54,6 +54,21 @@ export class ClusterCommands {
       return;
     }
     const state = await this.monitor.refresh();
+    if (state.kind !== 'online' && this.connection.key && !this.connection.secret) {
+      // Servers started without a secret cannot check keys: this window's key would be refused by its own cluster.
+      this.log.warn('Start Cluster: not started: a client key is set but no cluster secret, so the servers could not check the key');
+      const choice = await vscode.window.showWarningMessage(
+        'DFS: Start Cluster needs the cluster secret: the servers it starts check client keys against it. Set the cluster secret (keys issued from it keep working), or forget the client key to start a cluster without authentication.',
+        'Set Cluster Secret',
+        'Forget Client Key',
+      );
+      if (choice === 'Set Cluster Secret') {
+        await vscode.commands.executeCommand('dfs.setSecret');
+      } else if (choice === 'Forget Client Key') {
+        await vscode.commands.executeCommand('dfs.forgetClientKey');
+      }
+      return;
+    }
     const missing = wanted.filter((launch) => !this.registry.get(launch.key)?.running);
     if (missing.length === 0 && state.kind !== 'online') {
       const reason = state.kind === 'offline' ? state.reason : state.kind;
@@ -157,10 +172,12 @@ export class ClusterCommands {
     const report = statusReport(state);
     this.log.info([report.headline, ...report.details].join('\n  '));
     const locked = state.kind === 'offline' && state.code === 'AUTH';
-    const actions = locked ? ['Set Cluster Secret', 'Show Log'] : state.kind === 'offline' ? ['Start Cluster', 'Show Log'] : ['Show Log'];
+    const actions = locked ? ['Set Client Key', 'Set Cluster Secret', 'Show Log'] : state.kind === 'offline' ? ['Start Cluster', 'Show Log'] : ['Show Log'];
     const choice = await vscode.window.showInformationMessage(report.headline, { modal: true, detail: report.details.join('\n') }, ...actions);
     if (choice === 'Start Cluster') {
       await this.start();
+    } else if (choice === 'Set Client Key') {
+      await vscode.commands.executeCommand('dfs.setClientKey');
     } else if (choice === 'Set Cluster Secret') {
       await vscode.commands.executeCommand('dfs.setSecret');
     } else if (choice === 'Show Log') {

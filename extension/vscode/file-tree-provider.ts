@@ -80,7 +80,7 @@ export class FileTreeProvider implements vscode.TreeDataProvider<DfsNode>, vscod
       return [];
     }
     try {
-      return buildClientNodes(this.connection.settings.clientId, await this.connection.client().clients());
+      return buildClientNodes(this.connection.clientId, await this.connection.client().clients());
     } catch (error) {
       this.log.error(`listing clients at ${this.connection.address} failed`, error);
       this.reportListingFailure(`the clients at ${this.connection.address}`, error);

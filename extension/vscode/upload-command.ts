@@ -159,8 +159,11 @@ export class UploadCommand {
             : `no cluster answers at ${state.address} (${state.reason})`
           : `${state.address} is a ${state.status.role}, not a primary`;
       this.log.error(`upload not started: ${reason}`);
-      const choice = await vscode.window.showErrorMessage(`DFS: nothing was uploaded: ${reason}.`, locked ? 'Set Cluster Secret' : 'Start Cluster', 'Open Settings', 'Show Log');
-      if (choice === 'Set Cluster Secret') {
+      const actions = locked ? ['Set Client Key', 'Set Cluster Secret', 'Show Log'] : ['Start Cluster', 'Open Settings', 'Show Log'];
+      const choice = await vscode.window.showErrorMessage(`DFS: nothing was uploaded: ${reason}.`, ...actions);
+      if (choice === 'Set Client Key') {
+        await vscode.commands.executeCommand('dfs.setClientKey');
+      } else if (choice === 'Set Cluster Secret') {
         await vscode.commands.executeCommand('dfs.setSecret');
       } else if (choice === 'Start Cluster') {
         await vscode.commands.executeCommand('dfs.startCluster');

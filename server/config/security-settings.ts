@@ -1,6 +1,6 @@
 import { readFileSync } from 'fs';
 import { isIP } from 'net';
-import type { Security } from '../net/security';
+import type { Security, TlsFiles } from '../net/security';
 import { ClientKey, DfsError, parseKey } from '../protocol';
 import type { Settings } from './settings';
 
@@ -51,7 +51,8 @@ export function loadKey(settings: Settings, env: NodeJS.ProcessEnv = process.env
   }
 }
 
-export function loadSecurity(settings: Settings, env: NodeJS.ProcessEnv = process.env): Security {
+/** TLS material read from its files (servers: cert, key and CA; clients: the CA, perhaps their own cert and key). */
+export function readTlsFiles(files: { cert?: string; key?: string; ca?: string }, names = { cert: '--tls-cert', key: '--tls-key', ca: '--tls-ca' }): TlsFiles | undefined {
   const read = (file: string | undefined, what: string): Buffer | undefined => {
     if (!file) {
       return undefined;
@@ -62,15 +63,20 @@ export function loadSecurity(settings: Settings, env: NodeJS.ProcessEnv = proces
       throw new DfsError('BAD_HEADER', `cannot read the TLS ${what} ${file}: ${(error as Error).message}`);
     }
   };
-  const tls = { cert: read(settings.tlsCert, 'certificate'), key: read(settings.tlsKey, 'key'), ca: read(settings.tlsCa, 'CA file') };
+  const tls = { cert: read(files.cert, 'certificate'), key: read(files.key, 'key'), ca: read(files.ca, 'CA file') };
   if (Boolean(tls.cert) !== Boolean(tls.key)) {
-    throw new DfsError('BAD_HEADER', 'TLS needs both --tls-cert and --tls-key');
+    throw new DfsError('BAD_HEADER', `TLS needs both ${names.cert} and ${names.key}`);
   }
   if (tls.cert && !tls.ca) {
     // Without it this process would accept TLS but make its own connections (to replicas) in plaintext.
-    throw new DfsError('BAD_HEADER', 'TLS also needs --tls-ca: the CA that signed the certificates this process connects to');
+    throw new DfsError('BAD_HEADER', `TLS also needs ${names.ca}: the CA that signed the certificates this process connects to`);
   }
-  return { secret: loadSecret(settings, env), key: loadKey(settings, env), tls: tls.cert || tls.ca ? tls : undefined };
+  return tls.cert || tls.ca ? tls : undefined;
+}
+
+export function loadSecurity(settings: Settings, env: NodeJS.ProcessEnv = process.env): Security {
+  const tls = readTlsFiles({ cert: settings.tlsCert, key: settings.tlsKey, ca: settings.tlsCa });
+  return { secret: loadSecret(settings, env), key: loadKey(settings, env), tls };
 }
 
 export function isLoopback(host: string): boolean {

@@ -118,7 +118,7 @@ describe('extension: the cluster secret, picking what to upload, and a running c
     await run('dfs.forgetSecret');
     assert.strictEqual(testing.secrets.has('dfs.clusterSecret'), false);
     const started = Date.now();
-    assert.strictEqual(await testing.waitForStatusBar((text) => text.includes('needs secret')), '$(lock) DFS needs secret');
+    assert.strictEqual(await testing.waitForStatusBar((text) => text.includes('needs a key')), '$(lock) DFS needs a key');
     assert.ok(Date.now() - started < 5_000, 'the status follows the secret change at once, not at the next poll');
     await testing.waitForContext('dfs.clusterState', 'locked');
     await run('dfs.stopCluster');

@@ -1,6 +1,7 @@
 import * as assert from 'assert';
 import { existsSync, readFileSync, readdirSync, statSync } from 'fs';
 import * as path from 'path';
+import { SETTING_KEYS } from '../../extension/model/settings';
 import { REPO_ROOT } from '../support/processes';
 
 interface MenuEntry {
@@ -104,7 +105,8 @@ describe('package.json contributions', () => {
     assert.deepStrictEqual(contributes.taskDefinitions.map((definition: { type: string }) => definition.type), ['dfs']);
     assert.ok(extensionSource.includes("DFS_TASK_TYPE = 'dfs'"));
     const settings = Object.keys(contributes.configuration.properties).sort();
-    assert.deepStrictEqual(settings, ['dfs.basePort', 'dfs.clientId', 'dfs.dataDir', 'dfs.host', 'dfs.port', 'dfs.replicas', 'dfs.writeQuorum']);
+    assert.deepStrictEqual(settings, SETTING_KEYS.map((key) => `dfs.${key}`).sort());
+    assert.ok(settings.includes('dfs.tlsCaFile'));
   });
 
   it('keeps activation cheap: never "*", at most after start-up so the status bar shows without delaying it', () => {

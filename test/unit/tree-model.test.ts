@@ -153,6 +153,22 @@ describe('extension model: settings, addresses and launches', () => {
     assert.strictEqual(launchFor({ type: 'dfs', role: 'replica', port: 7001 }, settings({ basePort: 7000 })).label, 'replica 2');
   });
 
+  it('passes the TLS certificate settings to every server it starts, resolved to absolute paths; half of them is an error', () => {
+    const tls = settings({ tlsCaFile: 'certs/ca.pem', tlsCertFile: '/c/server.pem', tlsKeyFile: '/c/server.key' });
+    assert.strictEqual(tls.tlsCaFile, path.resolve('certs/ca.pem'));
+    for (const launch of clusterLaunches(tls)) {
+      assert.ok(launch.args.join(' ').endsWith(`--tls-cert /c/server.pem --tls-key /c/server.key --tls-ca ${path.resolve('certs/ca.pem')}`), launch.args.join(' '));
+    }
+    assert.ok(!clusterLaunches(settings({ tlsCaFile: '/c/ca.pem' })).some((launch) => launch.args.includes('--tls-ca')), 'a CA alone is for this window only');
+    assert.throws(() => settings({ tlsCertFile: '/c/server.pem', tlsCaFile: '/c/ca.pem' }), /dfs\.tlsCertFile and dfs\.tlsKeyFile go together/);
+    assert.throws(() => settings({ tlsCertFile: '/c/server.pem', tlsKeyFile: '/c/server.key' }), /dfs\.tlsCertFile also needs dfs\.tlsCaFile/);
+  });
+
+  it('tells a client id from dfs.clientId apart from the default one a client key may replace', () => {
+    assert.strictEqual(settings({ clientId: 'ana' }).clientIdFromSettings, true);
+    assert.strictEqual(settings({ clientId: '  ' }).clientIdFromSettings, false);
+  });
+
   it('reads the listening line the servers print', () => {
     assert.deepStrictEqual(parseListeningLine('2026-11-27T10:00:00.000Z [replica 1] listening on 127.0.0.1:9000'), { host: '127.0.0.1', port: 9000 });
     assert.deepStrictEqual(parseListeningLine('[primary] listening on [::1]:8000'), { host: '[::1]', port: 8000 });
