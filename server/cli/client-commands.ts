@@ -160,6 +160,9 @@ export async function showStatus(settings: Settings, json: boolean): Promise<voi
       process.stdout.write(`    cannot settle ${failure.name}: ${failure.reason}\n`);
     }
   }
+  if (cluster.revokedKeys && cluster.revokedKeys.length > 0) {
+    process.stdout.write(`  revoked keys: ${cluster.revokedKeys.join(', ')}\n`);
+  }
 }
 
 export async function scrub(settings: Settings, json: boolean): Promise<number> {

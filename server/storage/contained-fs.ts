@@ -33,6 +33,7 @@ interface CachedFolder {
 export class ContainedFs {
   private readonly cache = new Map<string, CachedFolder>();
   private procAvailable: boolean | undefined;
+  private closed = false;
 
   private realRoot: string | undefined;
 
@@ -53,6 +54,7 @@ export class ContainedFs {
 
   /** Creates the data folder if needed, resolves its real path, and learns how to check handles. */
   async open(): Promise<void> {
+    this.closed = false;
     await fs.mkdir(this.configuredRoot, { recursive: true });
     this.realRoot = await fs.realpath(this.configuredRoot);
     this.procAvailable = await fs.readlink(`${PROC_FD}/0`).then(
@@ -61,7 +63,9 @@ export class ContainedFs {
     );
   }
 
+  /** Later operations are refused: a handle opened after this would never be closed. */
   async close(): Promise<void> {
+    this.closed = true;
     const entries = [...this.cache.values()];
     this.cache.clear();
     await Promise.all(entries.map((entry) => entry.handle.close().catch(() => undefined)));
@@ -187,6 +191,9 @@ export class ContainedFs {
   }
 
   private async folder(relative: string): Promise<CachedFolder> {
+    if (this.closed) {
+      throw new DfsError('STORAGE', `the data folder ${this.configuredRoot} is closed (the server is stopping)`);
+    }
     const cached = this.cache.get(relative);
     if (cached) {
       if ((await this.whereIs(cached.handle, relative)) === 'here') {

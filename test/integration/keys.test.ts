@@ -7,7 +7,7 @@ import { PassThrough } from 'stream';
 import { DfsClient } from '../../server/client/dfs-client';
 import { ClientKey, ClusterStatus, DfsError, formatKey, formatResponse, issueKey, newNonce, parseChallenge, parseKey } from '../../server/protocol';
 import { TestCluster, storedFiles } from '../support/cluster';
-import { runDfs } from '../support/processes';
+import { runDfs, stopChild } from '../support/processes';
 import { RawClient } from '../support/raw-client';
 import { waitFor } from '../support/wait';
 
@@ -148,6 +148,9 @@ describe('keys: each client touches only its own files', function () {
     assert.strictEqual((await alice.upload('after-revoke.txt', [Buffer.from('still works')], 11)).copies, 4, "another client's key still works");
     const status = (await member.status()) as ClusterStatus;
     assert.ok(status.revokedKeys?.includes(doomed.keyId));
+    const printed = await runDfs(['status', '--server', cluster.address], { env: { DFS_SECRET: SECRET } });
+    assert.match(printed.stdout, new RegExp(`revoked keys: .*${doomed.keyId}`));
+
   });
 
   it('the session fuzzer with a key: whatever it sends, only its own client folder is ever written', async () => {
@@ -184,6 +187,7 @@ describe('keys: each client touches only its own files', function () {
       ),
       { numRuns: 200, seed: 20261201 },
     );
+    assert.ok((await storedFiles(cluster.primaryRoot())).some((file) => file.startsWith('fuzz/')), 'the fuzzer got through the handshake and stored into its own folder');
     for (const root of cluster.allRoots()) {
       for (const file of await storedFiles(root)) {
         assert.ok(['alice/', 'bob/', 'carol/', 'fuzz/'].some((prefix) => file.startsWith(prefix)), `${root}: ${file}`);
@@ -227,6 +231,31 @@ describe('keys: dfs key issue and client defaults', function () {
     } finally {
       await cluster.destroy();
       await fs.rm(work, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('keys: a revocation outlives the primary’s disk', function () {
+  this.timeout(60_000);
+
+  it('a primary whose data folder is replaced learns the revoked keys back from its replicas', async () => {
+    const cluster = await TestCluster.start({ replicas: 2, env: { DFS_SECRET: SECRET }, clientSecurity: { secret } });
+    try {
+      const doomed = issueKey(secret, 'client', 'carol');
+      const carol = new DfsClient({ host: '127.0.0.1', port: cluster.primaryPort, clientId: 'carol', security: { key: doomed } });
+      await carol.upload('c.txt', [Buffer.from('c')], 1);
+      const revoked = await runDfs(['key', 'revoke', doomed.keyId, '--server', cluster.address], { env: { DFS_SECRET: SECRET } });
+      assert.strictEqual(revoked.code, 0, revoked.stderr);
+      const port = cluster.primaryPort;
+      await stopChild(cluster.primary.child, 'SIGKILL');
+      await fs.rm(cluster.primaryRoot(), { recursive: true, force: true });
+      await cluster.startPrimary(port);
+      const member = cluster.client('carol');
+      await waitFor(async () => ((await member.files().catch(() => [])) as { name: string }[]).some((file) => file.name === 'c.txt'), 'the new primary to serve what the replicas hold', 20_000);
+      await assert.rejects(carol.files(), isCode('AUTH', /has been revoked/));
+      assert.ok(((await member.status()) as ClusterStatus).revokedKeys?.includes(doomed.keyId));
+    } finally {
+      await cluster.destroy();
     }
   });
 });
