@@ -5,6 +5,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { PassThrough } from 'stream';
 import { ClusterStatus, DfsError } from '../../server/protocol';
+import { DfsClient } from '../../server/client/dfs-client';
 import { TestCluster } from '../support/cluster';
 import { waitFor } from '../support/wait';
 
@@ -163,6 +164,34 @@ describe('containment: nothing goes through a symbolic link in a data folder', f
     assert.ok(await isLink(docs), 'the link was left alone');
     assert.strictEqual(await fs.readFile(path.join(outside, 'x'), 'utf8'), 'outside x');
     assert.deepStrictEqual((await client.files()).map((file) => file.name), []);
+  });
+
+  it("a replica's file replaced by a link: it never serves, scrubs through, overwrites or deletes the link's target", async () => {
+    const client = cluster.client('hal');
+    await client.upload('f.txt', [Buffer.from('stored')], 6);
+    const stored = path.join(cluster.replicaRoot(2), 'hal', 'f.txt');
+    await fs.rm(stored);
+    await fs.symlink(path.join(outside, 'passwd'), stored);
+    const fromReplica = new DfsClient({ host: '127.0.0.1', port: cluster.replicas[2]!.port, clientId: 'hal' });
+    const sink = new PassThrough();
+    const chunks: Buffer[] = [];
+    sink.on('data', (chunk: Buffer) => chunks.push(chunk));
+    assert.deepStrictEqual((await client.scrub()).replicaCorrupted['3'], 1, 'the scrub counts the copy as damaged');
+    await assert.rejects(fromReplica.download('f.txt', sink), (error: unknown) => error instanceof DfsError);
+    assert.ok(!Buffer.concat(chunks).toString().includes('not yours'));
+    const second = await client.upload('f.txt', [Buffer.from('second')], 6);
+    assert.deepStrictEqual(second.replicasBehind, [3], 'the replica refuses to write over the link');
+    await client.delete('f.txt');
+    const deletedAt = Date.now();
+    await waitFor(
+      async () => {
+        const replica = ((await client.status()) as ClusterStatus).replicas[2]!;
+        return (replica.lastSyncMs ?? 0) > deletedAt || (replica.failing ?? []).some((entry) => entry.name === 'f.txt');
+      },
+      'a catch-up pass over the replica after the delete',
+      15_000,
+    );
+    assert.ok(await isLink(stored), 'the link was left alone');
   });
 
   it('a folder swapped for a link and back while uploads into it run never lets a byte out', async () => {
