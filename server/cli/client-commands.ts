@@ -4,7 +4,7 @@ import { planUploads } from '../client/upload-plan';
 import { parseHostPort } from '../config/cluster-layout';
 import { loadSecurity } from '../config/security-settings';
 import { Settings } from '../config/settings';
-import { ClusterStatus, DfsError, NodeStatus, Precondition, ScrubReport, currentGenerationOf, validateClientId } from '../protocol';
+import { ClusterStatus, DfsError, NodeStatus, Precondition, currentGenerationOf, validateClientId } from '../protocol';
 import { ProgressBar, formatBytes } from './progress';
 
 export function clientFor(settings: Settings): DfsClient {

@@ -1,10 +1,11 @@
 import * as assert from 'assert';
-import { promises as fs, readdirSync, readFileSync } from 'fs';
+import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { formatKey, issueKey } from '../../server/protocol';
 import { TestCertificates, makeCertificates } from '../support/certificates';
 import { TestCluster } from '../support/cluster';
+import { dfsProcesses } from '../support/dfs-processes';
 import { ExtensionUnderTest, activateExtension } from '../support/extension-harness';
 import { freePortRange } from '../support/ports';
 import { RawClient } from '../support/raw-client';
@@ -16,22 +17,6 @@ const secret = Buffer.from(SECRET);
 
 interface BatchResultLike {
   outcomes: { name?: string; status: string; code?: string; reason?: string }[];
-}
-
-function commandLinesOn(port: number): string[][] {
-  const found: string[][] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (args.some((arg) => arg.endsWith('dfs.js')) && args.includes(String(port))) {
-        found.push(args);
-      }
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  return found;
 }
 
 describe('extension: a client key in secret storage', function () {
@@ -164,7 +149,7 @@ describe('extension: TLS for the client and for the servers Start Cluster starts
     assert.match(warning.message, /Start Cluster needs the cluster secret: the servers it starts check client keys against it/);
     assert.deepStrictEqual(warning.items, ['Set Cluster Secret', 'Forget Client Key']);
     assert.strictEqual(testing.tasks.length, tasksBefore, 'no server was started');
-    assert.deepStrictEqual(commandLinesOn(port), []);
+    assert.deepStrictEqual(dfsProcesses(String(port)), []);
     await run('dfs.forgetClientKey');
   });
 
@@ -172,8 +157,9 @@ describe('extension: TLS for the client and for the servers Start Cluster starts
     await run('dfs.startCluster');
     await testing.waitForStatusBar((text) => text.includes('DFS 1/1'));
     for (const serverPort of [port, basePort]) {
-      const [args] = commandLinesOn(serverPort);
-      assert.ok(args, `a server runs on ${serverPort}`);
+      const [server] = dfsProcesses(String(serverPort));
+      assert.ok(server, `a server runs on ${serverPort}`);
+      const args = server.args;
       for (const [flag, file] of [
         ['--tls-cert', certs.cert],
         ['--tls-key', certs.key],
@@ -217,6 +203,6 @@ describe('extension: TLS for the client and for the servers Start Cluster starts
       testing.setConfiguration({ 'dfs.tlsKeyFile': certs.key });
     }
     await run('dfs.stopCluster');
-    assert.deepStrictEqual(commandLinesOn(port), []);
+    assert.deepStrictEqual(dfsProcesses(String(port)), []);
   });
 });

@@ -1,6 +1,6 @@
 import * as assert from 'assert';
 import { createHash } from 'crypto';
-import { promises as fs, readdirSync, readFileSync } from 'fs';
+import { promises as fs, readFileSync } from 'fs';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
@@ -10,6 +10,7 @@ import { ExtensionUnderTest, activateExtension } from '../support/extension-harn
 import { DataTransfer, DataTransferItem, FakeTextDocument, ShownMessage, Uri, testing } from '../support/vscode-double';
 import { RenderedNode, findNode, renderTree, treePaths } from '../support/vscode-double/tree-snapshot';
 import { waitFor } from '../support/wait';
+import { dfsProcesses } from '../support/dfs-processes';
 
 /** What the compiled extension's upload command returns, as far as these tests read it. */
 interface BatchResultLike {
@@ -35,21 +36,9 @@ async function freeLayout(): Promise<{ basePort: number; port: number }> {
   }
 }
 
-/** The pid of the running `dfs` server started with these arguments, read from /proc. */
+/** The pid of the running `dfs` server started with these arguments. */
 function pidOf(...argsContained: string[]): number | undefined {
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let args: string[];
-    try {
-      args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-    } catch {
-      continue;
-    }
-    if (args.some((arg) => arg.endsWith('dfs.js')) && argsContained.every((wanted) => args.includes(wanted))) {
-      return Number(entry);
-    }
-  }
-  return undefined;
+  return dfsProcesses(...argsContained)[0]?.pid;
 }
 
 function portAnswers(port: number): Promise<boolean> {

@@ -1,29 +1,14 @@
 import * as assert from 'assert';
-import { promises as fs, readdirSync, readFileSync } from 'fs';
+import { promises as fs, readFileSync } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { dfsProcesses } from '../support/dfs-processes';
 import { freePortRange } from '../support/ports';
 import { RawClient } from '../support/raw-client';
 import { ExtensionUnderTest, activateExtension } from '../support/extension-harness';
 import { Uri, testing } from '../support/vscode-double';
 
 const SECRET = 'a cluster secret long enough to use';
-
-function serverPids(port: number): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (args.some((arg) => arg.endsWith('dfs.js')) && args.includes(String(port))) {
-        pids.push(Number(entry));
-      }
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  return pids;
-}
 
 describe('extension: the cluster secret, picking what to upload, and a running cluster\'s settings', function () {
   this.timeout(120_000);
@@ -60,7 +45,7 @@ describe('extension: the cluster secret, picking what to upload, and a running c
   it('Start Cluster starts servers that require the secret, and uploads authenticate', async () => {
     await run('dfs.startCluster');
     await testing.waitForStatusBar((text) => text.includes('DFS 1/1'));
-    const [pid] = serverPids(port);
+    const [{ pid } = { pid: 0 }] = dfsProcesses(String(port));
     assert.ok(pid, 'the primary runs');
     assert.match(readFileSync(`/proc/${pid}/environ`, 'utf8'), new RegExp(`(^|\\0)DFS_SECRET=${SECRET}(\\0|$)`));
     const stranger = await RawClient.connect(port);
