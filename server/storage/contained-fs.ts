@@ -1,4 +1,4 @@
-import { constants, promises as fs } from 'fs';
+import { constants, promises as fs, readlinkSync } from 'fs';
 import * as path from 'path';
 import { DfsError } from '../protocol';
 
@@ -253,7 +253,14 @@ export class ContainedFs {
       }
       return !named.isSymbolicLink() && named.ino === opened.ino && named.dev === opened.dev ? 'here' : 'elsewhere';
     }
-    const actual = await fs.readlink(`${PROC_FD}/${handle.fd}`).catch(() => undefined);
+    // Synchronous on purpose: /proc answers from memory, never from a disk, and each
+    // asynchronous call would cost a thread-pool round trip on every file operation.
+    let actual: string | undefined;
+    try {
+      actual = readlinkSync(`${PROC_FD}/${handle.fd}`);
+    } catch {
+      actual = undefined;
+    }
     if (actual === this.absolute(relative)) {
       return 'here';
     }
