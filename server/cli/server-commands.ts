@@ -5,6 +5,7 @@ import { replicaAddresses, replicaIdForPort, replicasRequired } from '../config/
 import { checkExposure, loadSecurity } from '../config/security-settings';
 import { Settings } from '../config/settings';
 import { ConnectionTimeouts } from '../net/connection';
+import { keepServing } from '../node/escaped-errors';
 import { PrimaryNode } from '../primary/primary-node';
 import { DfsError } from '../protocol';
 import { ReplicaNode } from '../replica/replica-node';
@@ -15,16 +16,6 @@ function logger(role: string): (line: string) => void {
 
 function timeoutsOf(settings: Settings): ConnectionTimeouts {
   return { headerMs: settings.headerTimeoutMs, idleMs: settings.idleTimeoutMs, settleMs: 15 };
-}
-
-/**
- * A peer must never be able to take a server down: every socket and handler already
- * catches its own errors, and anything that still escapes is logged with its stack
- * rather than ending the process (commits are atomic, so no state is left half-made).
- */
-function keepServing(log: (line: string) => void): void {
-  process.on('uncaughtException', (error) => log(`internal error, still serving: ${error.stack ?? error.message}`));
-  process.on('unhandledRejection', (reason) => log(`internal error, still serving: ${reason instanceof Error ? (reason.stack ?? reason.message) : String(reason)}`));
 }
 
 /** Runs until SIGINT/SIGTERM, then stops accepting, finishes cleanly and exits 0. */
@@ -63,7 +54,7 @@ export async function runPrimary(settings: Settings): Promise<void> {
     scrubIntervalMs: settings.scrubIntervalMs,
     log,
   });
-  keepServing(log);
+  keepServing('primary', log);
   // Before listening: a stop that arrives right after the ready line must still be clean.
   stopOnSignal(() => node.stop());
   await node.start();
@@ -92,7 +83,7 @@ export async function runReplica(settings: Settings, portGiven: boolean): Promis
     maxFileSize: settings.maxFileSize,
     log,
   });
-  keepServing(log);
+  keepServing(`replica ${id}`, log);
   stopOnSignal(() => node.stop());
   await node.start();
   log(`storing under ${node.store.root}`);
