@@ -303,21 +303,29 @@ export class PrimaryNode implements CatchUpHost {
   /** Serves only bytes that hash right: a damaged or corrupted copy is rewritten from a replica first. */
   private async verifiedCopy(clientId: string, name: string, generation?: number): Promise<DownloadSource> {
     await this.readiness.whenReady();
-    const state = this.store.state(clientId, name);
-    const record = generation === undefined ? state?.versions[0] : state?.versions.find((version) => version.generation === generation);
-    if (!record) {
-      throw new DfsError(
-        'NOT_FOUND',
-        generation === undefined ? `${name} is not stored for client ${clientId}` : `generation ${generation} of ${name} is not kept for client ${clientId} (dfs versions lists the kept ones)`,
-      );
-    }
-    if (!this.store.hasBytes(clientId, name, record.generation) || !(await this.store.verify(clientId, name, record.generation))) {
+    for (;;) {
+      const state = this.store.state(clientId, name);
+      const record = generation === undefined ? state?.versions[0] : state?.versions.find((version) => version.generation === generation);
+      if (!record) {
+        throw new DfsError(
+          'NOT_FOUND',
+          generation === undefined ? `${name} is not stored for client ${clientId}` : `generation ${generation} of ${name} is not kept for client ${clientId} (dfs versions lists the kept ones)`,
+        );
+      }
+      if (this.store.hasBytes(clientId, name, record.generation) && (await this.store.verify(clientId, name, record.generation))) {
+        return this.store.openRead(clientId, name, record.generation);
+      }
+      // A delete or an overwrite that committed while this was being checked moves or
+      // removes those bytes: that is no damage, the name simply has a newer state.
+      if (this.store.state(clientId, name) !== state) {
+        continue;
+      }
       this.log(`DOWNLOAD ${clientId}/${name}: the primary's copy of generation ${record.generation} is missing or fails its checksum; copying it from a replica`);
       if (!(await repairVersion(this, record))) {
         throw new DfsError('CHECKSUM', `the stored copy of ${name} is damaged and no replica holds a good one`);
       }
+      return this.store.openRead(clientId, name, record.generation);
     }
-    return this.store.openRead(clientId, name, record.generation);
   }
 
   private copiesOf(file: FileRecord): number {

@@ -419,6 +419,36 @@ describe('generations: concurrency, conditional writes and versions', function (
     assert.strictEqual((await download(client, 'page')).toString(), winners[0]);
   });
 
+  it('downloads racing overwrites and deletes of the same name get a version or NOT_FOUND, never "damaged" (found by the chaos run)', async () => {
+    const client = cluster.client('churn');
+    let writing = true;
+    const writers = [0, 1].map(async (writer) => {
+      for (let round = 0; writing; round++) {
+        await put(client, 'hot', `round ${writer}.${round}`);
+        await client.delete('hot').catch((error: unknown) => assert.strictEqual((error as DfsError).code, 'NOT_FOUND'));
+      }
+    });
+    const answers = new Map<string, number>();
+    try {
+      await Promise.all(
+        [0, 1, 2, 3].map(async () => {
+          for (let attempt = 0; attempt < 150; attempt++) {
+            const outcome = await download(client, 'hot').then(
+              (bytes) => (/^round \d+\.\d+$/.test(bytes.toString()) ? 'a version' : `bytes ${bytes.toString().slice(0, 40)}`),
+              (error: unknown) => (error instanceof DfsError ? error.code : String(error)),
+            );
+            answers.set(outcome, (answers.get(outcome) ?? 0) + 1);
+          }
+        }),
+      );
+    } finally {
+      writing = false;
+      await Promise.all(writers);
+    }
+    assert.deepStrictEqual([...answers.keys()].filter((answer) => answer !== 'a version' && answer !== 'NOT_FOUND'), [], JSON.stringify(Object.fromEntries(answers)));
+    assert.ok((answers.get('a version') ?? 0) > 0 && (answers.get('NOT_FOUND') ?? 0) > 0, `the downloads must have met both states: ${JSON.stringify(Object.fromEntries(answers))}`);
+  });
+
   it('keeps older versions on every copy, out of the listing; serves and restores them', async () => {
     const client = cluster.client('history');
     const generations = [];
