@@ -249,9 +249,11 @@ export class DfsClient {
    * Settles an upload whose reply was lost. The primary's catalog record is the commit
    * point, so the truth is in its catalog: our bytes as a version of the name (current,
    * or since replaced and kept as an older one) newer than `above`, the generation the
-   * upload replaced (SEND_FILE said which), means it committed. Not there proves nothing while the primary that took the bytes
-   * still runs (it may commit later); a primary restarted since can no longer commit
-   * them.
+   * upload replaced (SEND_FILE said which), means it committed. Not there proves nothing
+   * while the primary that took the bytes still runs (it may commit later); a primary
+   * restarted since can no longer commit them, so with the name unchanged since the
+   * upload began they were not stored, and with the name changed the outcome cannot be
+   * told (OUTCOME_UNKNOWN).
    */
   private async resolveOutcome(name: string, sha256: string, size: number, cause: DfsError, lastByteAt: number, above: number): Promise<UploadReceipt> {
     const waitMs = this.options.outcomeWaitMs ?? 15_000;
@@ -272,10 +274,21 @@ export class DfsClient {
         }
         const status = await this.status();
         if (status.uptimeMs < Date.now() - lastByteAt) {
-          throw new DfsError('REPLICA_FAILED', `the primary restarted (${cause.message}) before storing ${name}; nothing was stored, try again`);
+          // A restarted primary can no longer commit these bytes. Their absence proves
+          // they never were committed only if the name is still as the upload found it:
+          // a later overwrite can have pushed them out of the kept versions, and a
+          // delete removes every version.
+          const current = versions.find((version) => version.current)?.generation ?? -1;
+          if (current === above && above >= 0) {
+            throw new DfsError('REPLICA_FAILED', `the primary restarted (${cause.message}) before storing ${name}; nothing was stored, try again`);
+          }
+          throw new DfsError(
+            'OUTCOME_UNKNOWN',
+            `the primary restarted (${cause.message}) before answering, and ${name} has changed since (${current >= 0 ? `it is now generation ${current}` : 'it is not stored now'}): this upload was either not stored, or stored and then replaced or deleted. Upload it again if you still want this content.`,
+          );
         }
       } catch (error) {
-        if (error instanceof DfsError && error.code === 'REPLICA_FAILED') {
+        if (error instanceof DfsError && (error.code === 'REPLICA_FAILED' || error.code === 'OUTCOME_UNKNOWN')) {
           throw error;
         }
       }

@@ -27,6 +27,8 @@ export const ErrorCodes = [
   'FORBIDDEN',
   'LIMIT',
   'INTERNAL',
+  // Our client's own verdict, never on the wire: an answer was lost and what happened cannot be told.
+  'OUTCOME_UNKNOWN',
 ] as const;
 
 export type ErrorCode = (typeof ErrorCodes)[number];
