@@ -117,6 +117,31 @@ export function checkName(name: string, ops: Operation[]): Violation[] {
     }
   }
 
+  // For each read, the newest thing known to have happened entirely before it began:
+  // a prefix maximum over everything that ended, ordered by when it ended.
+  const ended = [
+    ...changes.filter((change) => change.op.outcome === 'ok').map((change) => ({ end: change.op.end, generation: change.generation, live: change.op.kind === 'write', op: change.op as Operation })),
+    ...reads.filter((read) => read.found).map((read) => ({ end: read.end, generation: read.found!.generation, live: true, op: read as Operation })),
+  ].sort((a, b) => a.end - b.end);
+  const newest: (typeof ended)[number][] = [];
+  for (const item of ended) {
+    const previous = newest[newest.length - 1];
+    newest.push(!previous || item.generation > previous.generation ? item : previous);
+  }
+  const floorBefore = (time: number): (typeof ended)[number] | undefined => {
+    let low = 0;
+    let high = ended.length;
+    while (low < high) {
+      const middle = (low + high) >> 1;
+      if (ended[middle].end < time) {
+        low = middle + 1;
+      } else {
+        high = middle;
+      }
+    }
+    return low === 0 ? undefined : newest[low - 1];
+  };
+
   for (const read of reads) {
     if (read.found) {
       const { generation, sha256 } = read.found;
@@ -133,18 +158,7 @@ export function checkName(name: string, ops: Operation[]): Violation[] {
         continue;
       }
     }
-    // The newest thing known to have happened entirely before this read began.
-    let floor: { generation: number; live: boolean; op: Operation } | undefined;
-    for (const change of changes) {
-      if (change.op.outcome === 'ok' && change.op.end < read.start && (!floor || change.generation > floor.generation)) {
-        floor = { generation: change.generation, live: change.op.kind === 'write', op: change.op };
-      }
-    }
-    for (const earlier of reads) {
-      if (earlier.end < read.start && earlier.found && (!floor || earlier.found.generation > floor.generation)) {
-        floor = { generation: earlier.found.generation, live: true, op: earlier };
-      }
-    }
+    const floor = floorBefore(read.start);
     if (read.found) {
       if (floor && read.found.generation < floor.generation) {
         found('stale-read', read, `read generation ${read.found.generation}, older than generation ${floor.generation}, which #${floor.op.id} had already made current before the read began`);
