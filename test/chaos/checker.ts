@@ -52,15 +52,14 @@ function describeVersion(generation: number, sha256: string): string {
  * such write sent tells that it took effect, and with which generation: returned by
  * the write's id.
  */
-function revealUnknownWrites(ops: Operation[]): Map<number, number> {
+function revealUnknownWrites(ops: Operation[], writesOf: (sha256: string) => WriteOp[]): Map<number, number> {
   const revealed = new Map<number, number>();
-  const writes = ops.filter((op): op is WriteOp => op.kind === 'write');
   for (const read of ops) {
     if (read.kind !== 'read' || read.outcome !== 'ok' || !read.found) {
       continue;
     }
     const { generation, sha256 } = read.found;
-    const candidates = writes.filter((write) => write.sha256 === sha256 && write.outcome !== 'failed' && write.start < read.end && (write.generation === undefined || write.generation === generation));
+    const candidates = writesOf(sha256).filter((write) => write.sha256 === sha256 && write.outcome !== 'failed' && write.start < read.end && (write.generation === undefined || write.generation === generation));
     if (candidates.length === 1 && candidates[0].generation === undefined && candidates[0].outcome === 'unknown') {
       revealed.set(candidates[0].id, generation);
     }
@@ -84,15 +83,35 @@ function knownChanges(ops: Operation[], revealed: Map<number, number>): Change[]
   return changes.sort((a, b) => a.generation - b.generation);
 }
 
+/** How many of `sorted` (ascending by `key`) have a key below `time`. */
+function countBefore<T>(sorted: T[], key: (item: T) => number, time: number): number {
+  let low = 0;
+  let high = sorted.length;
+  while (low < high) {
+    const middle = (low + high) >> 1;
+    if (key(sorted[middle]) < time) {
+      low = middle + 1;
+    } else {
+      high = middle;
+    }
+  }
+  return low;
+}
+
 /** Every violation in the operations on one name. */
 export function checkName(name: string, ops: Operation[]): Violation[] {
   const violations: Violation[] = [];
   const found = (kind: ViolationKind, op: Operation, message: string): void => {
     violations.push({ kind, name, op, message });
   };
-  const revealed = revealUnknownWrites(ops);
-  const changes = knownChanges(ops, revealed);
   const writes = ops.filter((op): op is WriteOp => op.kind === 'write');
+  const bySha = new Map<string, WriteOp[]>();
+  for (const write of writes) {
+    bySha.set(write.sha256, [...(bySha.get(write.sha256) ?? []), write]);
+  }
+  const writesOf = (sha256: string): WriteOp[] => bySha.get(sha256) ?? [];
+  const revealed = revealUnknownWrites(ops, writesOf);
+  const changes = knownChanges(ops, revealed);
   const deletes = ops.filter((op): op is DeleteOp => op.kind === 'delete');
   const reads = ops.filter((op): op is ReadOp => op.kind === 'read' && op.outcome === 'ok');
 
@@ -129,29 +148,32 @@ export function checkName(name: string, ops: Operation[]): Violation[] {
     newest.push(!previous || item.generation > previous.generation ? item : previous);
   }
   const floorBefore = (time: number): (typeof ended)[number] | undefined => {
-    let low = 0;
-    let high = ended.length;
-    while (low < high) {
-      const middle = (low + high) >> 1;
-      if (ended[middle].end < time) {
-        low = middle + 1;
-      } else {
-        high = middle;
-      }
-    }
-    return low === 0 ? undefined : newest[low - 1];
+    const count = countBefore(ended, (item) => item.end, time);
+    return count === 0 ? undefined : newest[count - 1];
+  };
+
+  // The newest generation a delete that started before a given time could have had
+  // (a delete of unknown outcome, Infinity): a prefix maximum ordered by start.
+  const possibleDeletes = deletes.filter((del) => del.outcome !== 'failed').sort((a, b) => a.start - b.start);
+  const newestDelete: number[] = [];
+  for (const del of possibleDeletes) {
+    newestDelete.push(Math.max(newestDelete[newestDelete.length - 1] ?? -Infinity, del.generation ?? Infinity));
+  }
+  const newestDeleteStartedBefore = (time: number): number => {
+    const count = countBefore(possibleDeletes, (del) => del.start, time);
+    return count === 0 ? -Infinity : newestDelete[count - 1];
   };
 
   for (const read of reads) {
     if (read.found) {
       const { generation, sha256 } = read.found;
-      const failedWrite = writes.find((write) => write.outcome === 'failed' && write.how !== 'restore' && write.sha256 === sha256);
+      const failedWrite = writesOf(sha256).find((write) => write.outcome === 'failed' && write.how !== 'restore');
       if (failedWrite) {
         found('failed-write-seen', read, `read ${describeVersion(generation, sha256)}, the bytes of #${failedWrite.id}, which failed`);
         continue;
       }
-      const possible = writes.some(
-        (write) => write.sha256 === sha256 && write.outcome !== 'failed' && write.start < read.end && (write.generation ?? revealed.get(write.id) ?? generation) === generation,
+      const possible = writesOf(sha256).some(
+        (write) => write.outcome !== 'failed' && write.start < read.end && (write.generation ?? revealed.get(write.id) ?? generation) === generation,
       );
       if (!possible) {
         found('unknown-version', read, `read ${describeVersion(generation, sha256)}, which no write that had started could have produced`);
@@ -164,7 +186,7 @@ export function checkName(name: string, ops: Operation[]): Violation[] {
         found('stale-read', read, `read generation ${read.found.generation}, older than generation ${floor.generation}, which #${floor.op.id} had already made current before the read began`);
       }
     } else if (read.absent && floor?.live) {
-      const couldDelete = deletes.some((del) => del.outcome !== 'failed' && del.start < read.end && (del.generation ?? Infinity) > floor!.generation);
+      const couldDelete = newestDeleteStartedBefore(read.end) > floor.generation;
       if (!couldDelete) {
         found('absent-without-delete', read, `found nothing, but generation ${floor.generation} (#${floor.op.id}) was current before the read began and no delete could have followed it`);
       }
