@@ -1,3 +1,4 @@
+import { spawnSync } from 'child_process';
 import { createHash, randomBytes, randomInt } from 'crypto';
 import { promises as fs } from 'fs';
 import * as os from 'os';
@@ -77,6 +78,8 @@ async function mountSmallDisk(cluster: NetnsCluster, index: number): Promise<boo
     log(`no full-disk faults: cannot mount a tmpfs on ${root} (${mounted.stderr.trim() || `exit ${mounted.code}`})`);
     return false;
   }
+  // Should the run end early, the mount must not outlive it.
+  process.once('exit', () => spawnSync('umount', [root], { stdio: 'ignore' }));
   return true;
 }
 
@@ -238,6 +241,11 @@ async function main(): Promise<number> {
   }
   log(`passed: seed ${SEED}`);
   return 0;
+}
+
+// Ctrl-C of a soak still removes the namespaces and the mount (their hooks run on exit).
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => process.exit(130));
 }
 
 main().then(
