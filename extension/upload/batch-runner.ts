@@ -18,7 +18,7 @@ export interface UploadClient {
 const MAX_OVERWRITE_ROUNDS = 5;
 
 /** `incomplete`: stored, but fewer replicas than the write quorum confirmed it (they get it later). */
-export type OutcomeStatus = 'uploaded' | 'incomplete' | 'skipped' | 'failed' | 'cancelled';
+export type OutcomeStatus = 'uploaded' | 'incomplete' | 'skipped' | 'failed' | 'unknown' | 'cancelled';
 
 export interface FileOutcome {
   /** The local path or editor the bytes came from. */
@@ -124,7 +124,8 @@ export async function runUploadBatch(options: BatchOptions): Promise<BatchResult
         if (failure.code === 'CANCELLED') {
           cancelled = true;
         }
-        const status: OutcomeStatus = failure.code === 'CANCELLED' ? 'cancelled' : failure.code === 'INCOMPLETE' ? 'incomplete' : 'failed';
+        const statusOf: Partial<Record<string, OutcomeStatus>> = { CANCELLED: 'cancelled', INCOMPLETE: 'incomplete', OUTCOME_UNKNOWN: 'unknown' };
+        const status = statusOf[failure.code] ?? 'failed';
         outcome = { origin, name: source.name, status, code: failure.code, reason: failure.message };
       }
     }
@@ -138,6 +139,8 @@ export interface BatchSummary {
   uploaded: number;
   skipped: number;
   failed: number;
+  /** Uploads whose answer was lost and whose outcome the primary can no longer tell. */
+  unknown: number;
   cancelled: number;
   /** One line for a notification. */
   text: string;
@@ -149,18 +152,20 @@ export function summarizeBatch(result: BatchResult): BatchSummary {
   const incomplete = count('incomplete');
   const skipped = count('skipped');
   const failed = count('failed');
+  const unknown = count('unknown');
   const cancelled = count('cancelled');
   const parts = [`${uploaded + incomplete} uploaded`];
   if (skipped > 0) parts.push(`${skipped} skipped`);
   if (failed > 0) parts.push(`${failed} failed`);
+  if (unknown > 0) parts.push(`${unknown} of unknown outcome`);
   if (cancelled > 0) parts.push(`${cancelled} cancelled`);
   const short = result.outcomes.filter((outcome) => outcome.status === 'uploaded' && (outcome.receipt?.replicasBehind.length ?? 0) > 0).length;
   const shortNote =
     (short > 0 ? ` ${short} stored with fewer copies than configured: the missing replicas get them when they are back.` : '') +
     (incomplete > 0 ? ` ${incomplete} stored with fewer copies than the write quorum requires (replicas failed while committing): they are copied when those replicas answer.` : '');
-  const firstFailure = result.outcomes.find((outcome) => outcome.status === 'failed');
+  const firstFailure = result.outcomes.find((outcome) => outcome.status === 'failed' || outcome.status === 'unknown');
   const reason = firstFailure ? ` First failure: ${firstFailure.name ?? firstFailure.origin}: ${firstFailure.reason}` : '';
-  return { uploaded, skipped, failed, cancelled, text: `DFS upload: ${parts.join(', ')}.${shortNote}${reason}` };
+  return { uploaded, skipped, failed, unknown, cancelled, text: `DFS upload: ${parts.join(', ')}.${shortNote}${reason}` };
 }
 
 function sizeOf(source: UploadSource): number {

@@ -268,12 +268,15 @@ export class UploadCommand {
       case 'failed':
         this.log.error(`upload of ${what} failed [${outcome.code}]: ${outcome.reason}`);
         break;
+      case 'unknown':
+        this.log.warn(`upload of ${what}: outcome unknown [${outcome.code}]: ${outcome.reason}`);
+        break;
     }
   }
 
   private async report(result: BatchResult): Promise<void> {
     const summary = summarizeBatch(result);
-    if (summary.failed > 0) {
+    if (summary.failed > 0 || summary.unknown > 0) {
       const choice = await vscode.window.showErrorMessage(summary.text, 'Show Log');
       if (choice === 'Show Log') {
         this.log.show();

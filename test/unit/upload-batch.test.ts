@@ -30,6 +30,19 @@ describe('upload batch: progress figures', () => {
     assert.strictEqual(text, 'DFS upload: 2 uploaded. 1 stored with fewer copies than configured: the missing replicas get them when they are back.');
   });
 
+  it('says which uploads have an unknown outcome, apart from the failed ones', () => {
+    const summary = summarizeBatch({
+      cancelled: false,
+      outcomes: [
+        { origin: 'a', name: 'a', status: 'unknown', code: 'OUTCOME_UNKNOWN', reason: 'the primary restarted before answering, and a has changed since' },
+        { origin: 'b', name: 'b', status: 'failed', code: 'QUORUM', reason: 'too few replicas' },
+      ],
+    });
+    assert.strictEqual(summary.unknown, 1);
+    assert.strictEqual(summary.failed, 1);
+    assert.strictEqual(summary.text, 'DFS upload: 0 uploaded, 1 failed, 1 of unknown outcome. First failure: a: the primary restarted before answering, and a has changed since');
+  });
+
   it('turns percentages into increments that add up to 100', () => {
     const counter = new IncrementCounter();
     assert.deepStrictEqual([0, 10, 10, 5, 60, 100].map((percent) => counter.next(percent)), [0, 10, 0, 0, 50, 40]);
