@@ -6,6 +6,7 @@ import {
   Request,
   Verb,
   authorize,
+  FENCE_VERB,
   encodeListing,
   failureTokenFor,
   formatFailure,
@@ -28,6 +29,8 @@ export class Session {
     readonly seed: boolean,
     /** Who the peer proved to be: open when the node has no cluster secret. */
     readonly principal: Principal = { kind: 'open' },
+    /** The leadership epoch a primary elected through etcd named before its request (FENCE). */
+    readonly epoch?: number,
   ) {}
 
   async reply(token: string, payload?: unknown): Promise<void> {
@@ -72,7 +75,14 @@ export async function serveStream(stream: Duplex, handlers: Handlers, options: S
       principal = await acceptHandshake(conn, options.secret, options.isRevoked ?? (() => false));
       authenticated = true;
     }
-    const header = await conn.readHeader();
+    let header = await conn.readHeader();
+    const fence = parseFence(header.line, header.terminated);
+    if (fence !== undefined) {
+      if (principal.kind === 'client' || principal.kind === 'admin') {
+        throw new DfsError('FORBIDDEN', 'only a primary names a leadership epoch');
+      }
+      header = await conn.readHeader();
+    }
     seed = !header.terminated;
     verb = verbOf(header.line);
     if (seed && !SEED_VERBS.includes(verb)) {
@@ -94,7 +104,7 @@ export async function serveStream(stream: Duplex, handlers: Handlers, options: S
     if (access.kind === 'hide' && (request.verb === 'LIST' || request.verb === 'FILES')) {
       await conn.write(request.verb === 'LIST' ? `No files stored for client ${request.clientId}.` : encodeListing([]));
     } else {
-      await handler(new Session(conn, request, seed, principal));
+      await handler(new Session(conn, request, seed, principal, fence));
     }
     await conn.end();
     // The peer normally closes at once; one that lingers is cut off rather than kept.
@@ -124,6 +134,18 @@ export async function serveStream(stream: Duplex, handlers: Handlers, options: S
       conn.destroy();
     }
   }
+}
+
+/** `FENCE <epoch>`, the line a primary elected through etcd sends before its request; undefined for any other line. */
+function parseFence(line: string, terminated: boolean): number | undefined {
+  if (!terminated || !line.startsWith(`${FENCE_VERB} `)) {
+    return undefined;
+  }
+  const epoch = Number(line.slice(FENCE_VERB.length + 1));
+  if (!Number.isSafeInteger(epoch) || epoch < 1) {
+    throw new DfsError('BAD_HEADER', `${FENCE_VERB} needs a positive whole epoch, got ${JSON.stringify(line.slice(0, 40))}`);
+  }
+  return epoch;
 }
 
 function peerOf(stream: Duplex): string {

@@ -14,6 +14,7 @@ import {
   VersionRecord,
   decodeListing,
   formatReplicaChecksum,
+  formatFence,
   formatRequest,
   parseFileHeader,
   parseReply,
@@ -26,6 +27,8 @@ export interface LinkOptions {
   retry: RetryPolicy;
   connectTimeoutMs: number;
   security?: Security;
+  /** This primary's leadership epoch when it was elected through etcd: named on every connection (FENCE). */
+  epoch?: () => number | undefined;
 }
 
 export interface ReplicaInventory {
@@ -73,6 +76,10 @@ export class ReplicaLink {
         },
         retry,
       );
+      const epoch = this.options.epoch?.();
+      if (epoch !== undefined) {
+        await conn.writeLine(formatFence(epoch));
+      }
       this.reachable = true;
       return conn;
     } catch (error) {

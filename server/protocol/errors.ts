@@ -27,6 +27,7 @@ export const ErrorCodes = [
   'FORBIDDEN',
   'LIMIT',
   'INTERNAL',
+  'FENCED',
   // Our client's own verdict, never on the wire: an answer was lost and what happened cannot be told.
   'OUTCOME_UNKNOWN',
 ] as const;

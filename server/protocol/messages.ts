@@ -26,6 +26,18 @@ export const Reply = {
 } as const;
 
 /** The two-phase REPLICA exchange's steps after the bytes, from our primary. */
+/**
+ * The line a primary elected through etcd sends before its request to a replica,
+ * naming its leadership epoch: `FENCE <epoch>`. Replicas refuse changes under an
+ * epoch older than the newest they have seen.
+ */
+export const FENCE_VERB = 'FENCE';
+
+/** The FENCE line for an epoch. */
+export function formatFence(epoch: number): string {
+  return `${FENCE_VERB} ${epoch}`;
+}
+
 export const ReplicaStep = {
   CHECKSUM: 'CHECKSUM',
   COMMIT: 'COMMIT',

@@ -111,6 +111,8 @@ export interface ReplicaNodeStatus {
   uptimeMs: number;
   generation: number;
   synced: number;
+  /** The newest leadership epoch a primary elected through etcd has shown it; 0 when none. */
+  epoch: number;
 }
 
 export type NodeStatus = ClusterStatus | ReplicaNodeStatus;

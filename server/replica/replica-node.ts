@@ -10,8 +10,10 @@ import { inventoryHandler } from '../node/handlers/inventory';
 import { listHandler } from '../node/handlers/list';
 import { versionsHandler } from '../node/handlers/versions';
 import { NodeServer } from '../node/node-server';
+import type { Handler } from '../net/session';
 import { DiskStore } from '../storage/disk-store';
 import { dropVersionHandler } from './drop-version';
+import { Fence } from './fence';
 import { reserveHandler, revokeHandler, syncedHandler } from './marks';
 import { replicaDeleteHandler } from './replica-delete';
 import { replicateHandler } from './replicate';
@@ -33,22 +35,37 @@ export interface ReplicaNodeOptions {
 /** A replica: stores what the primary sends under `<data-dir>/replica<id>`, by generation. */
 export class ReplicaNode {
   readonly store: DiskStore;
+  readonly fence: Fence;
   private readonly server: NodeServer;
   private readonly startedAt = Date.now();
   private address: ReplicaAddress | undefined;
 
   constructor(private readonly options: ReplicaNodeOptions) {
     this.store = new DiskStore(path.join(options.dataDir, replicaRoot(options.id)), { durable: options.durable, log: options.log });
+    const store = this.store;
+    this.fence = new Fence({
+      get epoch() {
+        return store.marks.epoch;
+      },
+      persist: (epoch) => store.setMarks({ epoch }),
+    });
+    // Every change a primary asks for applies under the fence; a primary's first
+    // contact (its inventory, its scrub) raises it without changing anything.
+    const fenced = (handler: Handler): Handler => (session) => this.fence.under(session.epoch, () => handler(session));
+    const admitted = (handler: Handler): Handler => async (session) => {
+      await this.fence.admit(session.epoch);
+      await handler(session);
+    };
     this.server = new NodeServer(
       {
-        REPLICA: replicateHandler(this.store, Math.max(10 * options.timeouts.idleMs, 60_000)),
-        REPLICA_DELETE: replicaDeleteHandler(this.store),
-        DROP_VERSION: dropVersionHandler(this.store),
-        INVENTORY: inventoryHandler(this.store),
-        RESERVE: reserveHandler(this.store),
-        SYNCED: syncedHandler(this.store),
-        REVOKE: revokeHandler(this.store),
-        SCRUB: replicaScrubHandler(this.store),
+        REPLICA: replicateHandler(this.store, this.fence, Math.max(10 * options.timeouts.idleMs, 60_000)),
+        REPLICA_DELETE: fenced(replicaDeleteHandler(this.store)),
+        DROP_VERSION: fenced(dropVersionHandler(this.store)),
+        INVENTORY: admitted(inventoryHandler(this.store)),
+        RESERVE: fenced(reserveHandler(this.store)),
+        SYNCED: fenced(syncedHandler(this.store)),
+        REVOKE: fenced(revokeHandler(this.store)),
+        SCRUB: admitted(replicaScrubHandler(this.store)),
         DOWNLOAD: downloadHandler(this.store),
         DOWNLOAD_VERSION: downloadHandler(this.store),
         LIST: listHandler(this.store),
@@ -98,6 +115,7 @@ export class ReplicaNode {
       uptimeMs: Date.now() - this.startedAt,
       generation: this.store.marks.highest,
       synced: this.store.marks.synced,
+      epoch: this.store.marks.epoch,
     };
   }
 }

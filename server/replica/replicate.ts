@@ -2,6 +2,7 @@ import { createHash } from 'crypto';
 import type { Handler } from '../net/session';
 import { DfsError, Reply, ReplicaStep, VersionRecord, parseReplicaChecksum } from '../protocol';
 import type { DiskStore } from '../storage/disk-store';
+import type { Fence } from './fence';
 
 /**
  * REPLICA. From the report's primary (unterminated header) it is one step: bytes in,
@@ -12,12 +13,15 @@ import type { DiskStore } from '../storage/disk-store';
  * primary's catalog holds the version, records and places it, or `ABORT` (or a
  * dropped connection) throws the bytes away.
  */
-export function replicateHandler(store: DiskStore, commitTimeoutMs: number): Handler {
+export function replicateHandler(store: DiskStore, fence: Fence, commitTimeoutMs: number): Handler {
   return async (session) => {
     if (session.request.verb !== 'REPLICA') {
       return;
     }
     const { clientId, name, size } = session.request;
+    // A deposed primary is refused before it sends a byte, and again at the commit:
+    // it may have been deposed while the bytes streamed.
+    await fence.admit(session.epoch);
     // Refused before any byte is sent: a link where the file would go is never followed.
     await store.assertCanPlace(clientId, name);
     const staged = await store.stage();
@@ -33,8 +37,9 @@ export function replicateHandler(store: DiskStore, commitTimeoutMs: number): Han
         if (session.conn.hasUnreadBytes()) {
           throw new DfsError('EXTRA_BYTES', `more than the declared ${size} bytes arrived`);
         }
-        const record: VersionRecord = { clientId, name, generation: store.marks.highest + 1, size, sha256, mtimeMs: Date.now() };
-        await store.commitVersion(staged, record, 0);
+        await fence.under(undefined, () =>
+          store.commitVersion(staged, { clientId, name, generation: store.marks.highest + 1, size, sha256, mtimeMs: Date.now() } satisfies VersionRecord, 0),
+        );
         await session.reply(Reply.REPLICA_SUCCESS);
         return;
       }
@@ -52,7 +57,7 @@ export function replicateHandler(store: DiskStore, commitTimeoutMs: number): Han
         await session.reply(Reply.REPLICA_ABORTED);
         return;
       }
-      await store.commitVersion(staged, { clientId, name, generation: step.generation, size, sha256, mtimeMs: step.mtimeMs }, step.keep);
+      await fence.under(session.epoch, () => store.commitVersion(staged, { clientId, name, generation: step.generation, size, sha256, mtimeMs: step.mtimeMs }, step.keep));
       await session.reply(Reply.REPLICA_SUCCESS);
     } finally {
       await staged.abort();

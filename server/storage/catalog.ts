@@ -18,6 +18,8 @@ export interface CatalogMarks {
   highest: number;
   /** Ids of client and admin keys no longer honoured. */
   revoked: string[];
+  /** On a replica: the newest leadership epoch a primary has shown it; requests under older ones are refused. 0 when none. */
+  epoch: number;
 }
 
 /** Where a version's bytes sat when they were last checked, so a restart need not hash them again. */

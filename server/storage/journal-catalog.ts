@@ -47,7 +47,7 @@ export interface JournalCatalogOptions {
  */
 export class JournalCatalog implements Catalog {
   readonly index = new CatalogIndex();
-  private currentMarks: CatalogMarks = { nodeId: '', reserved: 0, synced: -1, completeThrough: -1, replicas: {}, highest: -1, revoked: [] };
+  private currentMarks: CatalogMarks = { nodeId: '', reserved: 0, synced: -1, completeThrough: -1, replicas: {}, highest: -1, revoked: [], epoch: 0 };
   private readonly fingerprints = new Map<string, Fingerprint>();
   /** Staged files named by records whose placement has not been confirmed (by a fingerprint) yet. */
   private readonly pendingStaged = new Map<string, string>();
@@ -149,7 +149,7 @@ export class JournalCatalog implements Catalog {
         throw new DfsError('STORAGE', `the catalog in ${where} has journal files but no snapshot; the node does not start on it. Move ${where} aside to rebuild this node from its peers.`);
       }
       opening.created = true;
-      this.currentMarks = { nodeId: randomBytes(8).toString('hex'), reserved: 0, synced: -1, completeThrough: -1, replicas: {}, highest: -1, revoked: [] };
+      this.currentMarks = { nodeId: randomBytes(8).toString('hex'), reserved: 0, synced: -1, completeThrough: -1, replicas: {}, highest: -1, revoked: [], epoch: 0 };
       this.journalSeq = 1;
       // What the catalog starts with (an upgraded data folder's files) goes into its very
       // first snapshot: a crash before that snapshot is in place leaves no catalog, and
@@ -293,7 +293,7 @@ export class JournalCatalog implements Catalog {
         `the catalog snapshot ${this.contained.absolute(file)} is damaged or of an unknown format; the node does not start on it. Move ${this.contained.absolute(this.dir)} aside to rebuild this node from its peers.`,
       );
     }
-    this.currentMarks = { ...({ replicas: {}, highest: -1, revoked: [] } as Pick<CatalogMarks, 'replicas' | 'highest' | 'revoked'>), ...header.marks };
+    this.currentMarks = { ...({ replicas: {}, highest: -1, revoked: [], epoch: 0 } as Pick<CatalogMarks, 'replicas' | 'highest' | 'revoked' | 'epoch'>), ...header.marks };
     this.journalSeq = header.journal;
     for (const line of lines.slice(1)) {
       const entry = JSON.parse(line) as { c?: string; n?: string; st?: NameState; f?: JournalLine['f']; p?: [string, string, number, string] };
