@@ -15,6 +15,7 @@ import {
   toDfsError,
   verbOf,
 } from '../protocol';
+import { AbandonedAnswer } from './abandoned-answer';
 import { Connection, ConnectionTimeouts } from './connection';
 import { acceptHandshake } from './handshake';
 
@@ -110,6 +111,12 @@ export async function serveStream(stream: Duplex, handlers: Handlers, options: S
     // The peer normally closes at once; one that lingers is cut off rather than kept.
     setTimeout(() => conn.destroy(), options.timeouts.idleMs).unref();
   } catch (caught) {
+    if (caught instanceof AbandonedAnswer) {
+      // A primary deposed mid-request answers nothing: the new leader knows the outcome.
+      options.log(`${verb ?? 'request'}: no answer sent, ${caught.reason}`);
+      conn.destroy();
+      return;
+    }
     const error = toDfsError(caught);
     verb ??= verbOf(conn.headerStart.toString('latin1'));
     seed ||= conn.headerUnterminated && SEED_VERBS.includes(verb);

@@ -61,6 +61,7 @@ export function deleteHandler(primary: PrimaryContext): Handler {
         release = primary.gate.admit({ clientId, name });
         const tombstone: VersionRecord = { clientId, name, generation, size: 0, sha256: '', mtimeMs: Date.now(), deleted: true };
         let results: PromiseSettledResult<void>[] | undefined;
+        await primary.commitPoint?.record(tombstone);
         try {
           // Once the tombstone is on disk the delete is decided: the replicas are told
           // while the primary removes its own copy.
@@ -90,6 +91,7 @@ export function deleteHandler(primary: PrimaryContext): Handler {
         });
         const done = settled.filter((result) => result.status === 'fulfilled').length;
         primary.afterWrite(done < primary.links.length);
+        primary.commitPoint?.assertLeading();
         if (done < required) {
           throw new DfsError(
             'INCOMPLETE',

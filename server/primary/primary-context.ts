@@ -1,4 +1,5 @@
 import type { DiskStore } from '../storage/disk-store';
+import type { CommitPoint } from './commit-point';
 import type { KeyLock } from '../storage/key-lock';
 import type { GenerationIssuer } from './generation-issuer';
 import type { Readiness } from './readiness';
@@ -21,4 +22,6 @@ export interface PrimaryContext {
   replicasRequired(): number;
   /** Called after every committed write; `someBehind` asks for a catch-up pass soon. */
   afterWrite(someBehind: boolean): void;
+  /** With etcd, where every upload and delete commits before the primary's own catalog takes it. */
+  readonly commitPoint?: CommitPoint;
 }

@@ -9,7 +9,9 @@ import { filesHandler } from '../node/handlers/files';
 import { listHandler } from '../node/handlers/list';
 import { versionsHandler } from '../node/handlers/versions';
 import { NodeServer } from '../node/node-server';
-import { DfsError, FileRecord, InventoryHeader, Reply } from '../protocol';
+import { DfsError, FileRecord, HaStatus, InventoryHeader, Reply } from '../protocol';
+import type { Duplex } from 'stream';
+import type { CommitPoint } from './commit-point';
 import { DiskStore } from '../storage/disk-store';
 import { KeyLock, fileKey } from '../storage/key-lock';
 import { CatchUp, CatchUpHost } from './catch-up';
@@ -49,6 +51,20 @@ export interface PrimaryNodeOptions {
   /** Older versions kept of each file on every copy; 0 keeps none. */
   keepVersions?: number;
   log: (line: string) => void;
+  /** Elected through etcd: the leadership this node serves under. Without it, it is the only primary. */
+  leadership?: LeadershipTerm;
+}
+
+/** What a primary elected through etcd is given by whoever runs the election (server/ha). */
+export interface LeadershipTerm {
+  /** Its address, as clients and standbys reach it: the listener is the election's, not this node's. */
+  address: { host: string; port: number };
+  epoch: number;
+  commitPoint: CommitPoint;
+  /** Runs once enough replicas were compared and before anything is served: the commit records are settled here. */
+  takeOver(node: PrimaryNode): Promise<void>;
+  /** Who leads and who stands by, for STATUS. */
+  describe(): HaStatus;
 }
 
 /** The primary: serves clients, stores under `<data-dir>/servidor`, and coordinates the replicas. */
@@ -69,6 +85,7 @@ export class PrimaryNode implements CatchUpHost {
   private recoveredMark = -1;
   /** The highest generation any replica said was reserved or recorded. */
   private learnedFloor = 0;
+  private takingOver = false;
 
   constructor(private readonly options: PrimaryNodeOptions) {
     // Fails at start-up, not at the first upload, when the quorum cannot be met.
@@ -85,6 +102,7 @@ export class PrimaryNode implements CatchUpHost {
           retry: options.retry ?? DEFAULT_RETRY,
           connectTimeoutMs: 3_000,
           security: options.security,
+          epoch: options.leadership ? () => options.leadership!.epoch : undefined,
         }),
     );
     this.issuer = new GenerationIssuer({
@@ -114,7 +132,7 @@ export class PrimaryNode implements CatchUpHost {
         DELETE: deleteHandler(this),
         DELETE_IF: deleteHandler(this),
         REVOKE: revokeHandler(this),
-        STATUS: statusHandler(this, () => this.boundAddress, this.startedAt),
+        STATUS: statusHandler(this, () => this.boundAddress, this.startedAt, options.leadership ? () => options.leadership!.describe() : undefined),
       },
       {
         host: options.host,
@@ -133,6 +151,20 @@ export class PrimaryNode implements CatchUpHost {
 
   log(line: string): void {
     this.options.log(line);
+  }
+
+  get commitPoint(): CommitPoint | undefined {
+    return this.options.leadership?.commitPoint;
+  }
+
+  /** Serves a connection accepted by someone else (the election's listener). */
+  handle(stream: Duplex): Promise<void> {
+    return this.server.handle(stream);
+  }
+
+  /** Generations below this were issued by an earlier leader: new ones start above it. */
+  raiseFloor(generation: number): void {
+    this.learnedFloor = Math.max(this.learnedFloor, generation);
   }
 
   replicasRequired(): number {
@@ -216,7 +248,7 @@ export class PrimaryNode implements CatchUpHost {
     this.recoveredMark = this.store.marks.completeThrough;
     this.presumeBehind();
     this.readiness.description = this.recoveryProgress();
-    const address = await this.server.listen();
+    const address = this.options.leadership?.address ?? (await this.server.listen());
     this.boundAddress = `${address.host}:${address.port}`;
     if (this.links.length === 0) {
       this.finishRecovery();
@@ -234,8 +266,42 @@ export class PrimaryNode implements CatchUpHost {
   }
 
   private finishRecovery(): void {
+    const leadership = this.options.leadership;
+    if (!leadership) {
+      this.becomeReady();
+      return;
+    }
+    if (this.takingOver) {
+      return;
+    }
+    // The commit records in etcd say what an earlier leader committed: settled before
+    // anything is served, with the generations it issued out of reach.
+    this.takingOver = true;
+    this.readiness.description = 'settling what the previous leader committed (its records in etcd)';
+    leadership
+      .takeOver(this)
+      .then(
+        () => this.becomeReady(),
+        (error: unknown) => {
+          this.log(`taking over: ${(error as Error).message}; trying again`);
+          this.readiness.description = `settling what the previous leader committed failed (${(error as Error).message}); trying again`;
+          this.catchUp.requestSoon(500);
+        },
+      )
+      .finally(() => (this.takingOver = false));
+  }
+
+  /** Starts issuing generations above every one known, so an earlier leader's are never issued again. */
+  startIssuing(): number {
     const floor = Math.max(this.learnedFloor, this.store.marks.reserved, this.store.marks.highest);
-    this.issuer.start(floor);
+    if (!this.issuer.isStarted || floor > Math.max(this.issuer.reserved, this.issuer.highest)) {
+      this.issuer.start(floor);
+    }
+    return floor;
+  }
+
+  private becomeReady(): void {
+    const floor = this.startIssuing();
     this.readiness.markReady();
     this.log(`ready: catalog compared with ${this.links.filter((link) => link.merged).length} of ${this.links.length} replicas; new generations start above ${floor}`);
   }

@@ -100,6 +100,9 @@ export async function replicatedPut(primary: PrimaryContext, request: PutRequest
         release = primary.gate.admit({ clientId, name, size, precondition: request.precondition, generation });
         const record: VersionRecord = { clientId, name, generation, size, sha256, mtimeMs };
         let storedHere = true;
+        // With etcd the write commits there, while this primary still leads; then its
+        // own catalog and the replicas take it, as without etcd.
+        await primary.commitPoint?.record(record);
         try {
           // Once the record is on disk the write is decided: the replicas commit while
           // the primary puts its own copy in place.
@@ -129,6 +132,7 @@ export async function replicatedPut(primary: PrimaryContext, request: PutRequest
         }
         const behind = primary.links.filter((link) => !inStep.some((replica) => replica.link === link)).map((link) => link.address.id);
         primary.afterWrite(behind.length > 0 || !storedHere);
+        primary.commitPoint?.assertLeading();
         if (inStep.length < required) {
           throw new DfsError(
             'INCOMPLETE',

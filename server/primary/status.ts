@@ -1,11 +1,11 @@
 import { refuseIfChallenged } from '../net/handshake';
 import type { Handler } from '../net/session';
-import { ClusterStatus, Reply, ReplicaStatus, parseReply } from '../protocol';
+import { ClusterStatus, HaStatus, Reply, ReplicaStatus, parseReply } from '../protocol';
 import type { PrimaryContext } from './primary-context';
 import type { ReplicaLink } from './replica-link';
 
 /** STATUS: asks every replica at once, so one dead replica costs one timeout, not one each. Never waits for recovery. */
-export function statusHandler(primary: PrimaryContext, address: () => string, startedAt: number): Handler {
+export function statusHandler(primary: PrimaryContext, address: () => string, startedAt: number, ha?: () => HaStatus): Handler {
   return async (session) => {
     const replicas = await Promise.all(primary.links.map((link) => probe(link)));
     const principal = session.principal;
@@ -22,6 +22,8 @@ export function statusHandler(primary: PrimaryContext, address: () => string, st
       keepVersions: primary.keepVersions,
       ...(primary.readiness.isReady ? {} : { recovering: primary.readiness.description || 'comparing its catalog with the replicas' }),
       ...(principal.kind === 'client' ? {} : { revokedKeys: primary.store.marks.revoked }),
+      // Without etcd this primary is the only one: it leads, under no epoch.
+      ...(ha ? ha() : { leader: address(), epoch: 0 }),
     };
     // A client key sees whether replicas are up and in step, not where they are or why they failed.
     await session.reply(Reply.OK, principal.kind === 'client' ? forClient(status) : status);

@@ -84,7 +84,19 @@ export interface ReplicaStatus {
 }
 
 /** STATUS on the primary. */
-export interface ClusterStatus {
+/** Who leads, when primaries are elected through etcd (without etcd the only primary leads, at epoch 0). */
+export interface HaStatus {
+  /** "HOST:PORT" of the primary that leads. */
+  leader: string;
+  /** Its leadership's epoch (the etcd revision that elected it); 0 without etcd. */
+  epoch: number;
+  /** When it was elected, in milliseconds since the epoch. */
+  leaderSinceMs?: number;
+  /** The other primaries registered in etcd, ready to take over. */
+  standbys?: string[];
+}
+
+export interface ClusterStatus extends Partial<HaStatus> {
   role: 'primary';
   address: string;
   writeQuorum: number;
