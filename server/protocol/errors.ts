@@ -26,6 +26,7 @@ export const ErrorCodes = [
   'AUTH',
   'FORBIDDEN',
   'LIMIT',
+  'NO_SPACE',
   'INTERNAL',
 ] as const;
 
