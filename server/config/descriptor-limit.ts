@@ -1,4 +1,4 @@
-import { readFileSync } from 'fs';
+import { readFileSync, readdirSync } from 'fs';
 
 /** Today's default, and the ceiling: beyond it memory, not descriptors, is what runs out first (each connection may buffer about 2 MiB). */
 export const FALLBACK_MAX_CONNECTIONS = 1024;
@@ -50,4 +50,15 @@ export function connectionLimit(explicit: number | undefined, softLimit = openFi
     };
   }
   return { maxConnections: explicit };
+}
+
+/** Descriptors this process has open, from /proc/self/fd (Infinity when not even one more can be opened); undefined where it cannot be read. */
+export function openDescriptors(): number | undefined {
+  try {
+    // The listing's own descriptor is in it.
+    return readdirSync('/proc/self/fd').length - 1;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code === 'EMFILE' || code === 'ENFILE' ? Infinity : undefined;
+  }
 }

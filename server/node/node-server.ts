@@ -5,6 +5,7 @@ import { ConnectionTimeouts } from '../net/connection';
 import type { Security } from '../net/security';
 import { Handlers, serveStream } from '../net/session';
 import { DfsError, formatFailure } from '../protocol';
+import { connectionsAllowed, openDescriptors, openFilesSoftLimit } from '../config/descriptor-limit';
 import { BurstLog } from './burst-log';
 
 /** How long a refused connection may linger for its LIMIT answer to be read before it is cut. */
@@ -36,15 +37,19 @@ export class NodeServer {
   private readonly inFlight = new Set<Promise<void>>();
   private readonly refusals: BurstLog;
   private readonly acceptFailures: BurstLog;
+  /** The open-file limit, and the connection count past which descriptors can run out. */
+  private readonly openFilesLimit = openFilesSoftLimit();
+  private readonly watchDescriptorsFrom: number;
 
   constructor(
     private readonly handlers: Handlers,
     private readonly options: NodeServerOptions,
   ) {
+    this.watchDescriptorsFrom = this.openFilesLimit === undefined ? Infinity : connectionsAllowed(this.openFilesLimit);
     this.refusals = new BurstLog(options.log, (count, windowMs) => `refused ${count} more connections over ${windowMs / 1000} s at the limit of ${options.maxConnections} (--max-connections)`);
     this.acceptFailures = new BurstLog(
       options.log,
-      (count, windowMs) => `${count} more connections could not be accepted over ${windowMs / 1000} s: this process is out of file descriptors`,
+      (count, windowMs) => `${count} more connections were accepted at the open-file limit over ${windowMs / 1000} s: this process is still out of file descriptors`,
     );
     // Half-open sockets let a handler finish its cleanup before the peer sees the close.
     const tlsFiles = options.security?.tls;
@@ -118,39 +123,62 @@ export class NodeServer {
     }
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
+    if (this.sockets.size > this.watchDescriptorsFrom) {
+      this.checkDescriptors();
+    }
     void this.handle(socket);
   }
 
   /**
-   * Answers LIMIT and closes. What the peer sent is read and dropped (closing on unread
-   * bytes would reset the connection and lose the answer), and the socket is cut soon
-   * after, so refused connections cannot pile up and use the descriptors the limit keeps
-   * free.
+   * Out of descriptors, libuv drains the kernel's queue by accepting and closing at
+   * once, and tells nobody: those peers see a close with no answer. Only a limit above
+   * what the open-file limit allows gets here, so the count is read only then.
    */
-  private refuse(socket: net.Socket, limit: number): void {
-    this.refused.add(socket);
-    socket.once('close', () => this.refused.delete(socket));
-    socket.on('data', () => undefined);
-    const error = new DfsError('LIMIT', `the ${this.options.role} is serving its limit of ${limit} connections; try again shortly`);
-    socket.end(formatFailure('ERROR', error) + '\n');
-    socket.setTimeout(Math.min(this.options.timeouts.headerMs, REFUSAL_GRACE_MS), () => socket.destroy());
-    this.refusals.note(
+  private checkDescriptors(): void {
+    const open = openDescriptors();
+    if (open !== undefined && this.openFilesLimit !== undefined && open >= this.openFilesLimit - 1) {
+      this.noteOutOfDescriptors(`the open-file limit of ${this.openFilesLimit} is reached`);
+    }
+  }
+
+  private noteOutOfDescriptors(detail: string): void {
+    this.acceptFailures.note(
       () =>
-        `refusing connections with LIMIT: serving the limit of ${limit} (--max-connections); if this is the normal load, raise it (and the open-file limit, ulimit -n)`,
+        `cannot accept connections: this process is out of file descriptors (${detail}) while serving ${this.sockets.size} connections; new connections are closed unanswered until some end. Lower --max-connections or raise the open-file limit (ulimit -n)`,
     );
   }
 
   /**
-   * Accept failures leave the listener open. Out of descriptors (EMFILE, ENFILE), the
-   * kernel's queue is drained by accepting and closing at once, so those peers see a
-   * close with no answer: said once per burst, with what to change.
+   * Answers LIMIT and closes. What the peer sent is read and dropped (closing on unread
+   * bytes would reset the connection and could lose the answer), and the socket is cut
+   * soon after, so refused connections cannot pile up. In a burst, libuv accepts every
+   * queued connection in one go, before any peer could read its answer and close: past
+   * half the limit of refusals waiting at once, a refused connection is closed as soon as
+   * its answer is handed to the kernel, so the refusals never use up the descriptors the
+   * limit keeps free (a peer that had already sent its request may then see a reset).
    */
+  private refuse(socket: net.Socket, limit: number): void {
+    const error = new DfsError('LIMIT', `the ${this.options.role} is serving its limit of ${limit} connections; try again shortly`);
+    this.refusals.note(
+      () =>
+        `refusing connections with LIMIT: serving the limit of ${limit} (--max-connections); if this is the normal load, raise it (and the open-file limit, ulimit -n)`,
+    );
+    if (this.refused.size >= Math.max(8, Math.floor(limit / 2))) {
+      socket.end(formatFailure('ERROR', error) + '\n');
+      socket.destroy();
+      return;
+    }
+    this.refused.add(socket);
+    socket.once('close', () => this.refused.delete(socket));
+    socket.on('data', () => undefined);
+    socket.end(formatFailure('ERROR', error) + '\n');
+    socket.setTimeout(Math.min(this.options.timeouts.headerMs, REFUSAL_GRACE_MS), () => socket.destroy());
+  }
+
+  /** Accept failures leave the listener open: said once per burst, with what to change. */
   private onListenerError(error: NodeJS.ErrnoException): void {
     if (error.code === 'EMFILE' || error.code === 'ENFILE') {
-      this.acceptFailures.note(
-        () =>
-          `cannot accept connections: this process is out of file descriptors (${error.code}) while serving ${this.sockets.size}; new connections are closed unanswered until some end. Lower --max-connections or raise the open-file limit (ulimit -n)`,
-      );
+      this.noteOutOfDescriptors(error.code);
       return;
     }
     this.options.log(`listener error: ${error.message}`);
