@@ -27,6 +27,7 @@ const FLAGS = {
   'tls-key': { type: 'string' },
   'tls-ca': { type: 'string' },
   'max-connections': { type: 'string' },
+  'min-free': { type: 'string' },
   quota: { type: 'string' },
   'keep-versions': { type: 'string' },
   'if-generation': { type: 'string' },
@@ -79,6 +80,7 @@ export function parseCommandLine(argv: string[], cwd: string): ParsedCommand {
     'sync-interval': 'syncIntervalMs',
     'scrub-interval': 'scrubIntervalMs',
     'max-connections': 'maxConnections',
+    'min-free': 'minFree',
     quota: 'quota',
     'keep-versions': 'keepVersions',
   };
