@@ -29,6 +29,7 @@ const FLAGS = {
   'max-connections': { type: 'string' },
   quota: { type: 'string' },
   'keep-versions': { type: 'string' },
+  'compact-after': { type: 'string' },
   'if-generation': { type: 'string' },
   'if-absent': { type: 'boolean' },
   generation: { type: 'string' },
@@ -81,6 +82,7 @@ export function parseCommandLine(argv: string[], cwd: string): ParsedCommand {
     'max-connections': 'maxConnections',
     quota: 'quota',
     'keep-versions': 'keepVersions',
+    'compact-after': 'compactAfterLines',
   };
   for (const [flag, key] of Object.entries(numeric)) {
     if (values[flag as keyof typeof values] !== undefined) {

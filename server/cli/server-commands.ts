@@ -43,6 +43,7 @@ export async function runPrimary(settings: Settings): Promise<void> {
     maxConnections: settings.maxConnections,
     quotaBytes: settings.quota,
     keepVersions: settings.keepVersions,
+    compactAfterLines: settings.compactAfterLines,
     host: settings.host,
     port: settings.port,
     dataDir: path.resolve(settings.dataDir),
@@ -75,6 +76,7 @@ export async function runReplica(settings: Settings, portGiven: boolean): Promis
   const node = new ReplicaNode({
     security,
     maxConnections: settings.maxConnections,
+    compactAfterLines: settings.compactAfterLines,
     id,
     host: settings.host,
     port: settings.port,
@@ -99,6 +101,7 @@ export async function runCluster(settings: Settings, scriptPath: string): Promis
     ['--tls-key', settings.tlsKey],
     ['--tls-ca', settings.tlsCa],
     ['--max-connections', String(settings.maxConnections)],
+    ['--compact-after', settings.compactAfterLines === undefined ? undefined : String(settings.compactAfterLines)],
     ['--quota', settings.quota === undefined ? undefined : String(settings.quota)],
   ];
   for (const [flag, value] of passThrough) {

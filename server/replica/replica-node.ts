@@ -27,6 +27,8 @@ export interface ReplicaNodeOptions {
   durable?: boolean;
   security?: Security;
   maxConnections?: number;
+  /** Catalog journal lines beyond the snapshot before a new snapshot is written. */
+  compactAfterLines?: number;
   log: (line: string) => void;
 }
 
@@ -38,7 +40,7 @@ export class ReplicaNode {
   private address: ReplicaAddress | undefined;
 
   constructor(private readonly options: ReplicaNodeOptions) {
-    this.store = new DiskStore(path.join(options.dataDir, replicaRoot(options.id)), { durable: options.durable, log: options.log });
+    this.store = new DiskStore(path.join(options.dataDir, replicaRoot(options.id)), { durable: options.durable, log: options.log, compactAfterLines: options.compactAfterLines });
     this.server = new NodeServer(
       {
         REPLICA: replicateHandler(this.store, Math.max(10 * options.timeouts.idleMs, 60_000)),

@@ -40,6 +40,8 @@ export interface DiskStoreOptions {
    * generations that win over the replicas' copies, as that release's catch-up did.
    */
   authoritative?: boolean;
+  /** Catalog journal lines beyond the snapshot before a new snapshot is written. */
+  compactAfterLines?: number;
 }
 
 interface LegacyUpgrade {
@@ -82,7 +84,7 @@ export class DiskStore implements Store {
     this.log = options.log ?? (() => undefined);
     this.layout = new DiskLayout(root, this.durable);
     this.placement = new Placement(this.layout, this.damage, (clientId, name, generation, file) => this.placed(clientId, name, generation, file));
-    this.catalog = new JournalCatalog({ files: this.layout.fs, dir: CATALOG_DIR }, { durable: this.durable, log: this.log });
+    this.catalog = new JournalCatalog({ files: this.layout.fs, dir: CATALOG_DIR }, { durable: this.durable, log: this.log, compactAfterLines: options.compactAfterLines });
   }
 
   get marks(): Readonly<CatalogMarks> {
