@@ -184,6 +184,9 @@ export function checkSyncOrder(trace: Trace): SyncReport {
     }
   }
   const root = records[0]?.root;
+  for (const call of calls.filter((candidate) => candidate.paths.some((file) => file.startsWith('/proc/self/fd/')))) {
+    violations.push({ rule: 'unreadable', message: `${call.name} goes through a folder handle the trace never saw opened (${call.paths.join(', ')}): start strace before the server`, file: call.paths[0], lines: [call.start] });
+  }
 
   // Rule a: bytes before the rename or the record that publishes them.
   for (const rename of calls.filter((call) => RENAMES.has(call.name) && call.ok)) {
@@ -347,15 +350,30 @@ export function checkSyncOrder(trace: Trace): SyncReport {
   return { violations, coverage };
 }
 
-/** A violation with the trace lines around each line it names, for a failure message. */
+/** Lines that only wake the event loop (eventfd, pipes): left out of the context shown. */
+const NOISE = /<(anon_inode:|pipe:)/;
+
+/** A violation with the trace lines around each line it names (marked ">"), for a failure message. */
 export function describeViolation(violation: Violation, trace: Trace, around = 3): string {
   const shown = violation.lines
     .map((line) => {
-      const from = Math.max(0, line - around);
-      const to = Math.min(trace.lines.length - 1, line + around);
-      return trace.lines
-        .slice(from, to + 1)
-        .map((text, offset) => `${from + offset === line ? '>' : ' '} ${String(from + offset + 1).padStart(6)}  ${text.length > 220 ? text.slice(0, 220) + '…' : text}`)
+      const before: number[] = [];
+      for (let index = line - 1; index >= 0 && before.length < around; index--) {
+        if (!NOISE.test(trace.lines[index])) {
+          before.unshift(index);
+        }
+      }
+      const after: number[] = [];
+      for (let index = line + 1; index < trace.lines.length && after.length < around; index++) {
+        if (!NOISE.test(trace.lines[index])) {
+          after.push(index);
+        }
+      }
+      return [...before, line, ...after]
+        .map((index) => {
+          const text = trace.lines[index];
+          return `${index === line ? '>' : ' '} ${String(index + 1).padStart(6)}  ${text.length > 220 ? text.slice(0, 220) + '…' : text}`;
+        })
         .join('\n');
     })
     .join('\n        ...\n');
