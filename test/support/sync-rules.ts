@@ -9,7 +9,9 @@ import type { Call, Trace } from './strace-parse';
  *   a. Bytes before what publishes them: a file renamed (into place, or the catalog
  *      snapshot) was fsynced after its last write and before the rename; staged bytes
  *      a journal record names were fsynced, and their entry in the staging folder
- *      synced, before that record was written; the same before REPLICA_PREPARED.
+ *      synced, before that record was written; the same before REPLICA_PREPARED; and
+ *      the primary writes the record committing an upload only after reading
+ *      REPLICA_PREPARED from the replica it then sends COMMIT.
  *   b. Folders after their entries change: every rename, link, removal or new folder
  *      that puts a name's bytes in place (or takes them away) had its folder fsynced
  *      after it and before the reply that says the change is done.
@@ -76,6 +78,8 @@ interface Request {
   /** Read from the socket (a request to this node), or written to it (this node's request to a replica). */
   incoming: boolean;
   verb: string;
+  /** For a REPLICA this node sent: when the replica's REPLICA_PREPARED was read. */
+  prepared?: Call;
   key?: string;
   argument?: number;
 }
@@ -300,6 +304,10 @@ export function checkSyncOrder(trace: Trace): SyncReport {
         request = { call, incoming, ...parsed };
         continue;
       }
+      if (request && !request.incoming && incoming && startsWithToken(call.data!, 'REPLICA_PREPARED')) {
+        request.prepared = call;
+        continue;
+      }
       if (!request || incoming) {
         continue;
       }
@@ -308,6 +316,12 @@ export function checkSyncOrder(trace: Trace): SyncReport {
         // The primary's COMMIT lets the replica make the version visible: its own record comes first.
         if (startsWithToken(call.data!, 'COMMIT')) {
           checkRecords('(out) REPLICA -> COMMIT', call, (line) => line.key === current.key, current.call.start);
+          // ... and that record, the commit point, only once the replica said its bytes were on disk.
+          for (const line of records.filter((candidate) => candidate.key === current.key && candidate.write.start > current.call.start && candidate.write.end < call.start)) {
+            if (!current.prepared || line.write.start < current.prepared.end) {
+              violations.push({ rule: 'a', message: 'the primary wrote the record committing a version before its replica answered REPLICA_PREPARED (bytes on disk)', file: line.journal, lines: [line.write.start, ...(current.prepared ? [current.prepared.end] : [])] });
+            }
+          }
           request = undefined;
         }
         continue;

@@ -146,6 +146,25 @@ describe('sync ordering rules', () => {
     assert.match(found[0], /rule d: .*journal-00000001\.log was removed before .*catalog was fsynced after the new snapshot was renamed into place/);
   });
 
+  it('rule a: the primary commits a version only after its replica answered REPLICA_PREPARED', () => {
+    const P = '/d/servidor';
+    const link = 'TCP:[127.0.0.1:6000->127.0.0.1:9000]';
+    const primary = (preparedFirst: boolean): string => {
+      const prepared = `1 read(8<${link}>, "REPLICA_PREPARED\\n", 65536) = 17`;
+      const record = `2 pwrite64(7<${P}/.dfs/catalog/journal-00000001.log>, "{\\"r\\":{\\"clientId\\":\\"c\\",\\"name\\":\\"f.txt\\",\\"generation\\":1},\\"k\\":5}\\n", 60, 0) = 60`;
+      return [
+        `1 write(8<${link}>, "REPLICA c f.txt 5\\n", 18) = 18`,
+        ...(preparedFirst ? [prepared, record] : [record, prepared]),
+        `3 fsync(7<${P}/.dfs/catalog/journal-00000001.log>) = 0`,
+        `1 write(8<${link}>, "COMMIT\\n", 7) = 7`,
+      ].join('\n');
+    };
+    assert.deepStrictEqual(violationsOf(primary(true)), []);
+    const found = violationsOf(primary(false));
+    assert.strictEqual(found.length, 1, found.join('\n\n'));
+    assert.match(found[0], /rule a: the primary wrote the record committing a version before its replica answered REPLICA_PREPARED/);
+  });
+
   it('a path through a folder handle the trace never saw opened is reported, not skipped', () => {
     const found = violationsOf(replicaUpload(['open-tmp']));
     assert.ok(found.some((text) => /rule unreadable: .*\/proc\/self\/fd\/6\/k1-abc/.test(text)), found.join('\n\n'));
