@@ -30,6 +30,7 @@ const FLAGS = {
   'min-free': { type: 'string' },
   quota: { type: 'string' },
   'keep-versions': { type: 'string' },
+  'compact-after': { type: 'string' },
   'if-generation': { type: 'string' },
   'if-absent': { type: 'boolean' },
   generation: { type: 'string' },
@@ -83,6 +84,7 @@ export function parseCommandLine(argv: string[], cwd: string): ParsedCommand {
     'min-free': 'minFree',
     quota: 'quota',
     'keep-versions': 'keepVersions',
+    'compact-after': 'compactAfterLines',
   };
   for (const [flag, key] of Object.entries(numeric)) {
     if (values[flag as keyof typeof values] !== undefined) {

@@ -36,7 +36,8 @@ Defaults: primary 127.0.0.1:8000, 3 replicas on 9000-9002, data under ./dfs-data
 client id = your user name, 5 older versions kept. A dfs.config.json in the current
 folder may set any of host, port, replicas, basePort, dataDir, replica, writeQuorum,
 client, server, maxFileSize, headerTimeoutMs, idleTimeoutMs, syncIntervalMs,
-scrubIntervalMs, keepVersions, maxConnections, minFree; flags win.
+scrubIntervalMs, keepVersions, maxConnections, minFree, compactAfterLines
+(--compact-after: journal lines before a catalog snapshot, 20000); flags win.
 `;
 
 export async function main(argv: string[]): Promise<number> {

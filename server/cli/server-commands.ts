@@ -59,6 +59,7 @@ export async function runPrimary(settings: Settings): Promise<void> {
     minFreeBytes: settings.minFree,
     quotaBytes: settings.quota,
     keepVersions: settings.keepVersions,
+    compactAfterLines: settings.compactAfterLines,
     host: settings.host,
     port: settings.port,
     dataDir: path.resolve(settings.dataDir),
@@ -93,6 +94,7 @@ export async function runReplica(settings: Settings, portGiven: boolean): Promis
     security,
     maxConnections,
     minFreeBytes: settings.minFree,
+    compactAfterLines: settings.compactAfterLines,
     id,
     host: settings.host,
     port: settings.port,
@@ -118,6 +120,7 @@ export async function runCluster(settings: Settings, scriptPath: string): Promis
     ['--tls-ca', settings.tlsCa],
     ['--max-connections', settings.maxConnections === undefined ? undefined : String(settings.maxConnections)],
     ['--min-free', String(settings.minFree)],
+    ['--compact-after', settings.compactAfterLines === undefined ? undefined : String(settings.compactAfterLines)],
     ['--quota', settings.quota === undefined ? undefined : String(settings.quota)],
   ];
   for (const [flag, value] of passThrough) {

@@ -51,6 +51,8 @@ export interface Settings {
   quota?: number;
   /** Older versions the primary keeps of each file, on every copy; 0 keeps none. */
   keepVersions: number;
+  /** Catalog journal lines beyond the last snapshot before a node writes a new snapshot; unset means the store's default (20,000). */
+  compactAfterLines?: number;
 }
 
 const MiB = 1024 * 1024;
@@ -178,6 +180,12 @@ const CHECKS: Record<keyof Settings, Checker> = {
   keepVersions: (value, key) => {
     if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > 1000) {
       throw invalid(key, value, 'a whole number from 0 to 1000');
+    }
+    return value;
+  },
+  compactAfterLines: (value, key) => {
+    if (!Number.isSafeInteger(value) || (value as number) < 1) {
+      throw invalid(key, value, 'a whole number, 1 or more');
     }
     return value;
   },

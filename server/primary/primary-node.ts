@@ -50,6 +50,8 @@ export interface PrimaryNodeOptions {
   quotaBytes?: number;
   /** Older versions kept of each file on every copy; 0 keeps none. */
   keepVersions?: number;
+  /** Catalog journal lines beyond the snapshot before a new snapshot is written. */
+  compactAfterLines?: number;
   log: (line: string) => void;
 }
 
@@ -82,6 +84,7 @@ export class PrimaryNode implements CatchUpHost {
       authoritative: true,
       node: 'the primary',
       minFreeBytes: options.minFreeBytes,
+      compactAfterLines: options.compactAfterLines,
     });
     this.links = options.replicas.map(
       (address) =>

@@ -29,6 +29,8 @@ export interface ReplicaNodeOptions {
   maxConnections?: number;
   /** Bytes of its disk the replica keeps free: a file that would eat into them is refused with NO_SPACE before any byte is sent. */
   minFreeBytes?: number;
+  /** Catalog journal lines beyond the snapshot before a new snapshot is written. */
+  compactAfterLines?: number;
   log: (line: string) => void;
 }
 
@@ -45,6 +47,7 @@ export class ReplicaNode {
       log: options.log,
       node: `replica ${options.id}`,
       minFreeBytes: options.minFreeBytes,
+      compactAfterLines: options.compactAfterLines,
     });
     this.server = new NodeServer(
       {

@@ -45,6 +45,8 @@ export interface DiskStoreOptions {
   node?: string;
   /** Bytes of the disk a new file must leave free (--min-free); refused with NO_SPACE otherwise. */
   minFreeBytes?: number;
+  /** Catalog journal lines beyond the snapshot before a new snapshot is written. */
+  compactAfterLines?: number;
 }
 
 interface LegacyUpgrade {
@@ -91,7 +93,7 @@ export class DiskStore implements Store {
     this.minFreeBytes = options.minFreeBytes ?? 0;
     this.layout = new DiskLayout(root, this.durable);
     this.placement = new Placement(this.layout, this.damage, (clientId, name, generation, file) => this.placed(clientId, name, generation, file));
-    this.catalog = new JournalCatalog({ files: this.layout.fs, dir: CATALOG_DIR }, { durable: this.durable, log: this.log, failures: this.failures });
+    this.catalog = new JournalCatalog({ files: this.layout.fs, dir: CATALOG_DIR }, { durable: this.durable, log: this.log, failures: this.failures, compactAfterLines: options.compactAfterLines });
   }
 
   get marks(): Readonly<CatalogMarks> {

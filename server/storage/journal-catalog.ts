@@ -12,7 +12,7 @@ import { JournalWriter } from './journal-writer';
 const FORMAT = 1;
 const SNAPSHOT = 'snapshot.jsonl';
 /** A snapshot is written once the journal has this many lines beyond it. */
-const COMPACT_AFTER_LINES = 20_000;
+export const DEFAULT_COMPACT_AFTER_LINES = 20_000;
 
 interface JournalLine {
   /** A version or tombstone, the `keep` it was applied with, and the staged bytes it names. */
@@ -79,7 +79,7 @@ export class JournalCatalog implements Catalog {
   ) {
     this.durable = options.durable ?? true;
     this.log = options.log ?? (() => undefined);
-    this.compactAfterLines = options.compactAfterLines ?? COMPACT_AFTER_LINES;
+    this.compactAfterLines = options.compactAfterLines ?? DEFAULT_COMPACT_AFTER_LINES;
     this.failures = options.failures;
   }
 
