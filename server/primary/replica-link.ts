@@ -16,6 +16,7 @@ import {
   formatReplicaChecksum,
   formatFence,
   formatRequest,
+  isFailureToken,
   parseFileHeader,
   parseReply,
   replyError,
@@ -108,8 +109,10 @@ export class ReplicaLink {
   }
 
   noteFailure(error: unknown): void {
-    this.reachable = false;
-    this.lastError = toDfsError(error).message;
+    const failure = toDfsError(error);
+    // A replica that refused for a full disk or its connection limit answered: it is up.
+    this.reachable = failure.code === 'NO_SPACE' || failure.code === 'LIMIT';
+    this.lastError = failure.message;
   }
 
   /** Starts the two-phase REPLICA exchange; resolves once the replica said SEND_FILE. */
@@ -237,6 +240,9 @@ export class ReplicaLink {
   }
 }
 
+/** How long a replica that broke off a transfer gets to say why, when it has not yet. */
+const REASON_GRACE_MS = 500;
+
 /**
  * The primary's half of one REPLICA exchange. It never throws into the upload's
  * pipeline: a failure is recorded and the others carry on without this replica.
@@ -260,9 +266,13 @@ export class ReplicaUpload {
       return;
     }
     try {
+      if (this.conn.hasUnreadBytes()) {
+        // A replica speaks in the middle of a body only to refuse it.
+        throw new DfsError('REPLICA_FAILED', 'the replica answered before the end of the file');
+      }
       await this.conn.write(chunk);
     } catch (error) {
-      this.fail(error);
+      this.fail(await this.theReplicasReason(error));
     }
   }
 
@@ -309,6 +319,20 @@ export class ReplicaUpload {
     }
     this.finished = true;
     this.conn.destroy();
+  }
+
+  /**
+   * A replica that fails mid-body (its disk filled) answers with its reason and closes,
+   * so our next write finds the connection closed: the reason it sent, if it sent one,
+   * is what the user must hear, not the broken connection.
+   */
+  private async theReplicasReason(error: unknown): Promise<unknown> {
+    try {
+      const reply = parseReply(await this.conn.readLine(REASON_GRACE_MS));
+      return isFailureToken(reply.token) ? replyError(reply) : error;
+    } catch {
+      return error;
+    }
   }
 
   private async step(line: string, expected: string): Promise<void> {

@@ -24,6 +24,7 @@ export function replicateHandler(store: DiskStore, fence: Fence, commitTimeoutMs
     await fence.admit(session.epoch);
     // Refused before any byte is sent: a link where the file would go is never followed.
     await store.assertCanPlace(clientId, name);
+    await store.assertRoomFor(size);
     const staged = await store.stage();
     try {
       await session.reply(Reply.SEND_FILE);
