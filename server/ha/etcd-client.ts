@@ -110,6 +110,23 @@ export interface Lease {
   ttl: number;
 }
 
+export interface WatchEvent {
+  type: 'PUT' | 'DELETE';
+  /** For a DELETE, only key and modRevision (the deletion's revision) are set. */
+  kv: KeyValue;
+}
+
+export interface WatchOptions {
+  prefix?: boolean;
+  /** Replay events from this revision on (etcd keeps them until compaction). */
+  startRevision?: number;
+  /** Ends the watch; the promise then resolves. */
+  signal: AbortSignal;
+  onEvent: (event: WatchEvent) => void;
+  /** Until etcd has accepted the watch (default: the client's per-attempt timeout). */
+  timeoutMs?: number;
+}
+
 /** gRPC status codes etcd uses that mean "this member cannot serve now; another might". */
 const GRPC_UNAVAILABLE = 14;
 const GRPC_DEADLINE_EXCEEDED = 4;
@@ -122,6 +139,7 @@ export class EtcdClient {
   private readonly timeoutMs: number;
   private readonly httpAgent = new http.Agent({ keepAlive: true });
   private readonly httpsAgent: https.Agent;
+  private readonly ca: string | Buffer | undefined;
   /** Index of the endpoint that answered last: calls start there. */
   private preferred = 0;
 
@@ -131,6 +149,7 @@ export class EtcdClient {
     }
     this.endpoints = options.endpoints.map((endpoint) => parseEndpoint(endpoint));
     this.timeoutMs = options.timeoutMs ?? 1000;
+    this.ca = options.ca;
     this.httpsAgent = new https.Agent({ keepAlive: true, ca: options.ca });
   }
 
@@ -210,6 +229,102 @@ export class EtcdClient {
     const answer = await this.call('/v3/lease/timetolive', { ID: id, keys: options.keys === true }, options);
     const keys = Array.isArray(answer.keys) ? (answer.keys as string[]).map(fromBase64) : [];
     return { ttl: int(answer.TTL), grantedTtl: int(answer.grantedTTL), keys };
+  }
+
+  /**
+   * Streams changes of a key (or prefix) from one endpoint until `signal` aborts
+   * (resolves) or the stream breaks (rejects, and the next watch starts at the next
+   * endpoint). The gateway keeps the stream open after the request body ends and sends
+   * one JSON message per line. A stream across a cut network can stay silent without
+   * breaking: treat events as hints that speed things up, never as the only signal.
+   */
+  watch(key: string, options: WatchOptions): Promise<void> {
+    const index = this.preferred;
+    const endpoint = this.endpoints[index];
+    const payload = JSON.stringify({ create_request: { ...rangeRequest(key, options.prefix), ...(options.startRevision ? { start_revision: String(options.startRevision) } : {}) } });
+    const secure = endpoint.protocol === 'https:';
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const finish = (error?: EtcdError): void => {
+        if (settled) {
+          return;
+        }
+        settled = true;
+        clearTimeout(acceptTimer);
+        options.signal.removeEventListener('abort', onAbort);
+        request.destroy();
+        if (error) {
+          this.preferred = (index + 1) % this.endpoints.length;
+          reject(error);
+        } else {
+          resolve();
+        }
+      };
+      const onMessage = (line: string): void => {
+        let message: Json;
+        try {
+          message = JSON.parse(line) as Json;
+        } catch {
+          finish(new EtcdError('PROTOCOL', `etcd's watch stream sent something other than JSON: ${line.slice(0, 200)}`));
+          return;
+        }
+        if (message.error !== undefined) {
+          const error = message.error as Json;
+          finish(new EtcdError('UNAVAILABLE', `etcd's watch stream at ${endpoint.host} failed: ${String(error.message ?? JSON.stringify(error))}`));
+          return;
+        }
+        const result = (message.result ?? {}) as Json;
+        if (result.created === true) {
+          clearTimeout(acceptTimer);
+        }
+        if (result.canceled === true) {
+          finish(new EtcdError('REJECTED', `etcd cancelled the watch: ${String(result.cancel_reason ?? '')}${result.compact_revision ? ` (compacted to ${String(result.compact_revision)})` : ''}`));
+          return;
+        }
+        for (const event of Array.isArray(result.events) ? (result.events as Json[]) : []) {
+          const [kv] = keyValues([event.kv]);
+          options.onEvent({ type: event.type === 'DELETE' ? 'DELETE' : 'PUT', kv });
+        }
+      };
+      const request = (secure ? https : http).request(
+        {
+          protocol: endpoint.protocol,
+          hostname: endpoint.hostname,
+          port: endpoint.port,
+          method: 'POST',
+          path: endpoint.pathname.replace(/\/$/, '') + '/v3/watch',
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+          // Its own connection: a stream never goes back to the pool.
+          agent: false,
+          ca: secure ? this.ca : undefined,
+        },
+        (response) => {
+          let buffer = '';
+          response.setEncoding('utf8');
+          response.on('data', (chunk: string) => {
+            buffer += chunk;
+            for (let newline = buffer.indexOf('\n'); newline >= 0 && !settled; newline = buffer.indexOf('\n')) {
+              const line = buffer.slice(0, newline).trim();
+              buffer = buffer.slice(newline + 1);
+              if (line !== '') {
+                onMessage(line);
+              }
+            }
+          });
+          response.on('end', () => finish(new EtcdError('UNAVAILABLE', `etcd's watch stream at ${endpoint.host} ended${response.statusCode === 200 ? '' : ` (HTTP ${response.statusCode}: ${buffer.slice(0, 200)})`}`)));
+          response.on('error', (error) => finish(new EtcdError('UNAVAILABLE', `etcd's watch stream at ${endpoint.host} broke: ${error.message}`)));
+        },
+      );
+      const onAbort = (): void => finish();
+      if (options.signal.aborted) {
+        queueMicrotask(onAbort);
+      }
+      options.signal.addEventListener('abort', onAbort, { once: true });
+      const timeoutMs = options.timeoutMs ?? this.timeoutMs;
+      const acceptTimer = setTimeout(() => finish(new EtcdError('TIMEOUT', `etcd at ${endpoint.host} did not accept the watch within ${timeoutMs} ms`)), timeoutMs);
+      request.on('error', (error: NodeJS.ErrnoException) => finish(new EtcdError('UNAVAILABLE', `etcd watch at ${endpoint.host} failed: ${error.code ?? error.message}`)));
+      request.end(payload);
+    });
   }
 
   private async call(path: string, body: Json, options: CallOptions): Promise<Json> {

@@ -9,7 +9,9 @@ import { LeaseValidity } from './lease-validity';
  * `<prefix>/members/<address>` under it. Campaigning is a transaction that creates
  * `<prefix>/leader` under the lease only if the key does not exist; the winner's
  * **epoch** is that key's create revision, which only grows from one leadership to the
- * next. Standbys try that transaction every ttl/4, which also tells them who leads.
+ * next. Standbys try that transaction every ttl/4, which also tells them who leads,
+ * and at once when a watch on the leader key reports a change (the watch only speeds
+ * things up: polling goes on, since a watch can stay silent across a cut network).
  *
  * The leader counts itself leader only while its lease is valid by its own monotonic
  * clock (see LeaseValidity): until the send time of the last keep-alive etcd confirmed
@@ -19,7 +21,7 @@ import { LeaseValidity } from './lease-validity';
  */
 
 /** The part of EtcdClient leadership uses: a fake one can stand in for unit tests. */
-export type LeadershipEtcd = Pick<EtcdClient, 'range' | 'txn' | 'put' | 'grantLease' | 'keepAliveOnce' | 'revokeLease'>;
+export type LeadershipEtcd = Pick<EtcdClient, 'range' | 'txn' | 'put' | 'grantLease' | 'keepAliveOnce' | 'revokeLease' | 'watch'>;
 
 export interface LeadershipOptions {
   etcd: LeadershipEtcd;
@@ -98,6 +100,11 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
   private seenLeader: LeaderInfo | undefined;
   private validityTimer: NodeJS.Timeout | undefined;
   private readonly sleeps = new Set<() => void>();
+  /** Sleeps that an event may cut short, by purpose. */
+  private readonly nudgeable = new Map<string, () => void>();
+  private readonly nudged = new Set<string>();
+  /** The etcd revision up to which the leader key has been seen, where a watch resumes. */
+  private observedRevision: number | undefined;
   private firstRound: (() => void) | undefined;
 
   constructor(options: LeadershipOptions) {
@@ -289,7 +296,7 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
       session.abort();
     };
     this.endSession = end;
-    await Promise.all([this.keepAliveLoop(lease, session.signal, end), this.campaignLoop(lease, session.signal, end)]);
+    await Promise.all([this.keepAliveLoop(lease, session.signal, end), this.campaignLoop(lease, session.signal, end), this.watchLoop(session.signal)]);
     this.endSession = undefined;
     return ended ?? 'stopped';
   }
@@ -348,6 +355,28 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
         }
         this.log(`campaign round failed: ${describe(error)}`);
       }
+      await this.sleep(this.ttlMs / 4, signal, 'campaign');
+    }
+  }
+
+  /** Wakes the campaign loop whenever the leader key changes: a standby campaigns, a leader rechecks. */
+  private async watchLoop(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        await this.etcd.watch(this.leaderKey, {
+          signal,
+          startRevision: this.observedRevision === undefined ? undefined : this.observedRevision + 1,
+          timeoutMs: this.attemptTimeoutMs,
+          onEvent: (event) => {
+            this.observedRevision = Math.max(this.observedRevision ?? 0, event.kv.modRevision);
+            this.nudge('campaign');
+          },
+        });
+      } catch (error) {
+        if (!signal.aborted) {
+          this.log(`watch of ${this.leaderKey} failed (polling goes on): ${describe(error)}`);
+        }
+      }
       await this.sleep(this.ttlMs / 4, signal);
     }
   }
@@ -360,6 +389,7 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
       [{ type: 'range', key: this.leaderKey }],
       { signal, timeoutMs: this.attemptTimeoutMs },
     );
+    this.observedRevision = Math.max(this.observedRevision ?? 0, result.revision);
     if (result.succeeded) {
       this.becomeLeader(result.revision, since, signal);
       return;
@@ -447,9 +477,20 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
     this.firstRound = undefined;
   }
 
-  /** Resolves after `ms` or as soon as `signal` aborts; never rejects. */
-  private sleep(ms: number, signal: AbortSignal): Promise<void> {
-    if (signal.aborted) {
+  /** Ends the sleep registered under `purpose`, if one is running. */
+  private nudge(purpose: string): void {
+    const wake = this.nudgeable.get(purpose);
+    if (wake) {
+      wake();
+    } else {
+      // Not asleep right now: the next sleep is skipped instead.
+      this.nudged.add(purpose);
+    }
+  }
+
+  /** Resolves after `ms`, as soon as `signal` aborts, or when nudged under `purpose`; never rejects. */
+  private sleep(ms: number, signal: AbortSignal, purpose?: string): Promise<void> {
+    if (signal.aborted || (purpose !== undefined && this.nudged.delete(purpose))) {
       return Promise.resolve();
     }
     return new Promise((resolve) => {
@@ -457,11 +498,17 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
         clearTimeout(timer);
         signal.removeEventListener('abort', wake);
         this.sleeps.delete(wake);
+        if (purpose !== undefined && this.nudgeable.get(purpose) === wake) {
+          this.nudgeable.delete(purpose);
+        }
         resolve();
       };
       const timer = setTimeout(wake, ms);
       signal.addEventListener('abort', wake, { once: true });
       this.sleeps.add(wake);
+      if (purpose !== undefined) {
+        this.nudgeable.set(purpose, wake);
+      }
     });
   }
 }

@@ -140,6 +140,20 @@ describe('etcd client over the JSON gateway (real 3-member etcd)', function () {
     await client.revokeLease(lease.id);
   });
 
+  it('watches a prefix: events from a start revision on, PUT with the new value, DELETE, until aborted', async () => {
+    const first = await client.put('/t7/a', 'before the watch');
+    const events: Array<[string, string, string]> = [];
+    const controller = new AbortController();
+    const watching = client.watch('/t7/', { prefix: true, startRevision: first, signal: controller.signal, onEvent: (event) => events.push([event.type, event.kv.key, event.kv.value]) });
+    await client.put('/t7/b', 'bee');
+    await client.put('/t7x', 'outside the prefix');
+    await client.deleteRange('/t7/a');
+    await waitFor(() => events.length >= 3, 'three events');
+    controller.abort();
+    await watching;
+    assert.deepStrictEqual(events, [['PUT', '/t7/a', 'before the watch'], ['PUT', '/t7/b', 'bee'], ['DELETE', '/t7/a', '']]);
+  });
+
   it('reports etcd\'s refusals as REJECTED with its message, and retries nothing', async () => {
     const error = await rejectsWith(client.put('', 'empty key'), 'REJECTED');
     assert.match(error.message, /key is not provided/);
@@ -164,6 +178,9 @@ describe('etcd client over the JSON gateway (real 3-member etcd)', function () {
       const error = await rejectsWith(onlyDead.range('/t5/before'), 'UNAVAILABLE');
       assert.match(error.message, /ECONNREFUSED/);
       assert.strictEqual(error.mayHaveApplied, false, 'a refused connection carried nothing');
+      const watchError = await rejectsWith(onlyDead.watch('/t5/', { signal: new AbortController().signal, onEvent: () => undefined }), 'UNAVAILABLE');
+      assert.match(watchError.message, /ECONNREFUSED/);
+      onlyDead.close();
     } finally {
       await cluster.restart(victim);
     }

@@ -108,6 +108,11 @@ class FakeEtcd implements LeadershipEtcd {
     }
   }
 
+  /** Never reports anything: Leadership must work from polling alone. */
+  watch(_key: string, options: { signal: AbortSignal }): Promise<void> {
+    return new Promise((resolve) => options.signal.addEventListener('abort', () => resolve(), { once: true }));
+  }
+
   private write(key: string, value: string, lease = '0', bump = true): number {
     if (lease !== '0' && !this.leases.has(lease)) {
       throw new EtcdError('LEASE_NOT_FOUND', 'etcdserver: requested lease not found');
