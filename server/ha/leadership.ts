@@ -116,7 +116,7 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
     this.log = options.log ?? (() => undefined);
     this.clock = options.clock ?? (() => performance.now());
     this.wallClock = options.wallClock ?? Date.now;
-    this.attemptTimeoutMs = Math.min(1000, Math.max(100, this.ttlMs / 6));
+    this.attemptTimeoutMs = Math.round(Math.min(1000, Math.max(100, this.ttlMs / 6)));
     this.leaderKey = `${this.prefix}/leader`;
     this.memberKey = `${this.prefix}/members/${this.address}`;
   }

@@ -3,18 +3,12 @@ import * as http from 'http';
 import type { AddressInfo } from 'net';
 import { EtcdClient, EtcdError } from '../../server/ha/etcd-client';
 import { makeCertificates } from '../support/certificates';
-import { EtcdCluster, etcdMissingReason } from '../support/etcd-cluster';
+import { EtcdCluster, startEtcdClusterOrSkip } from '../support/etcd-cluster';
+import { rejectsWithCode } from '../support/rejects';
 import { waitFor } from '../support/wait';
 
-async function rejectsWith(promise: Promise<unknown>, code: string): Promise<EtcdError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof EtcdError, `expected an EtcdError, got ${String(error)}`);
-    assert.strictEqual(error.code, code, error.message);
-    return error;
-  }
-  assert.fail(`expected ${code}, the call succeeded`);
+function rejectsWith(promise: Promise<unknown>, code: EtcdError['code']): Promise<EtcdError> {
+  return rejectsWithCode(promise, EtcdError, code);
 }
 
 describe('etcd client over the JSON gateway (real 3-member etcd)', function () {
@@ -22,12 +16,7 @@ describe('etcd client over the JSON gateway (real 3-member etcd)', function () {
   let client: EtcdClient;
 
   before(async function () {
-    const missing = etcdMissingReason();
-    if (missing) {
-      console.log(`      skipped: ${missing}`);
-      this.skip();
-    }
-    cluster = await EtcdCluster.start();
+    cluster = await startEtcdClusterOrSkip(this);
   });
 
   after(async () => {

@@ -1,7 +1,8 @@
 import * as assert from 'assert';
 import { EtcdClient } from '../../server/ha/etcd-client';
 import { Leadership, NotLeaderError } from '../../server/ha/leadership';
-import { EtcdCluster, etcdMissingReason } from '../support/etcd-cluster';
+import { EtcdCluster, startEtcdClusterOrSkip } from '../support/etcd-cluster';
+import { rejectsWithCode } from '../support/rejects';
 import { waitFor } from '../support/wait';
 
 /** A client whose watches stay silent: Leadership must then rely on its polls and its clock. */
@@ -14,15 +15,8 @@ class SilentWatchEtcd extends EtcdClient {
 /** Leadership's default clock, so that its times and the test's compare. */
 const now = (): number => performance.now();
 
-async function rejectsWithCode(promise: Promise<unknown>, code: string): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof NotLeaderError, `expected a NotLeaderError, got ${String(error)}`);
-    assert.strictEqual(error.code, code, error.message);
-    return error;
-  }
-  assert.fail(`expected ${code}, the commit succeeded`);
+function refused(promise: Promise<unknown>, code: NotLeaderError['code']): Promise<NotLeaderError> {
+  return rejectsWithCode(promise, NotLeaderError, code);
 }
 
 describe('leadership through a real 3-member etcd', function () {
@@ -33,12 +27,7 @@ describe('leadership through a real 3-member etcd', function () {
   const started: Array<{ leadership: Leadership; etcd: EtcdClient }> = [];
 
   before(async function () {
-    const missing = etcdMissingReason();
-    if (missing) {
-      console.log(`      skipped: ${missing}`);
-      this.skip();
-    }
-    cluster = await EtcdCluster.start();
+    cluster = await startEtcdClusterOrSkip(this);
     admin = new EtcdClient({ endpoints: cluster.endpoints() });
   });
 
@@ -147,8 +136,8 @@ describe('leadership through a real 3-member etcd', function () {
     const event = await deposed;
     assert.match(event.reason, /validity ran out/);
     assert.ok(event.at < times.earliestExpiry, '`deposed` was emitted before the lease could have expired');
-    await rejectsWithCode(pending, 'OUTCOME_UNKNOWN');
-    await rejectsWithCode(leader.commitGuarded([{ type: 'put', key: `${prefix}/after-cut`, value: 'x' }]), 'NOT_LEADER');
+    await refused(pending, 'OUTCOME_UNKNOWN');
+    await refused(leader.commitGuarded([{ type: 'put', key: `${prefix}/after-cut`, value: 'x' }]), 'NOT_LEADER');
     assert.strictEqual(leader.state().role, 'standby');
 
     for (let index = 0; index < cluster.members.length; index++) {
@@ -168,7 +157,7 @@ describe('leadership through a real 3-member etcd', function () {
     await admin.revokeLease(leaseOfLeader);
     assert.strictEqual(leader.isLeader(), true, 'by its own clock it still leads');
     const deposed = new Promise<string>((resolve) => leader.once('deposed', resolve));
-    await rejectsWithCode(leader.commitGuarded([{ type: 'put', key: `${prefix}/late`, value: 'x' }]), 'NOT_LEADER');
+    await refused(leader.commitGuarded([{ type: 'put', key: `${prefix}/late`, value: 'x' }]), 'NOT_LEADER');
     assert.match(await deposed, /no longer has epoch/);
     assert.strictEqual(leader.isLeader(), false);
     assert.deepStrictEqual((await admin.range(`${prefix}/late`)).kvs, []);

@@ -4,6 +4,7 @@ import * as http from 'http';
 import * as https from 'https';
 import * as os from 'os';
 import * as path from 'path';
+import type { Context } from 'mocha';
 import type { TestCertificates } from './certificates';
 import { freePortRange } from './ports';
 import { stopChild, trackChild } from './processes';
@@ -26,6 +27,16 @@ export function etcdMissingReason(): string | undefined {
     return `etcd is not installed (no \`etcd\` on PATH): install the Debian package ${ETCD_PACKAGE} (apt-get install ${ETCD_PACKAGE})`;
   }
   return undefined;
+}
+
+/** Starts a cluster for a suite's before hook, or skips the suite saying why etcd cannot run here. */
+export async function startEtcdClusterOrSkip(context: Context, options: EtcdClusterOptions = {}): Promise<EtcdCluster> {
+  const missing = etcdMissingReason();
+  if (missing) {
+    console.log(`      skipped: ${missing}`);
+    context.skip();
+  }
+  return EtcdCluster.start(options);
 }
 
 export interface EtcdMember {
