@@ -12,6 +12,12 @@ export async function killAllChildren(): Promise<void> {
   await Promise.all([...running].map((child) => stopChild(child, 'SIGKILL')));
 }
 
+/** Puts a child process started elsewhere (etcd, ...) under the same kill-on-exit registry. */
+export function trackChild(child: ChildProcess): void {
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+}
+
 export interface SpawnedNode {
   child: ChildProcess;
   host: string;
