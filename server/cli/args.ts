@@ -31,6 +31,10 @@ const FLAGS = {
   quota: { type: 'string' },
   'keep-versions': { type: 'string' },
   'compact-after': { type: 'string' },
+  etcd: { type: 'string' },
+  'etcd-prefix': { type: 'string' },
+  'lease-ttl': { type: 'string' },
+  ha: { type: 'boolean' },
   'if-generation': { type: 'string' },
   'if-absent': { type: 'boolean' },
   generation: { type: 'string' },
@@ -53,6 +57,8 @@ export interface ParsedCommand {
   generation?: number;
   /** --admin: `dfs key issue` makes an admin key. */
   admin: boolean;
+  /** --ha: `dfs cluster` starts a local etcd and two primaries. */
+  ha: boolean;
 }
 
 export function parseCommandLine(argv: string[], cwd: string): ParsedCommand {
@@ -85,6 +91,7 @@ export function parseCommandLine(argv: string[], cwd: string): ParsedCommand {
     quota: 'quota',
     'keep-versions': 'keepVersions',
     'compact-after': 'compactAfterLines',
+    'lease-ttl': 'leaseTtl',
   };
   for (const [flag, key] of Object.entries(numeric)) {
     if (values[flag as keyof typeof values] !== undefined) {
@@ -103,6 +110,8 @@ export function parseCommandLine(argv: string[], cwd: string): ParsedCommand {
   if (values['tls-cert'] !== undefined) flags.tlsCert = values['tls-cert'];
   if (values['tls-key'] !== undefined) flags.tlsKey = values['tls-key'];
   if (values['tls-ca'] !== undefined) flags.tlsCa = values['tls-ca'];
+  if (values.etcd !== undefined) flags.etcd = values.etcd;
+  if (values['etcd-prefix'] !== undefined) flags.etcdPrefix = values['etcd-prefix'];
   const fromFlags = checkSettings(flags, 'command line');
   const fromFile = loadConfigFile(cwd);
   const settings = resolveSettings(fromFlags, fromFile);
@@ -128,5 +137,6 @@ export function parseCommandLine(argv: string[], cwd: string): ParsedCommand {
     precondition,
     generation: values.generation !== undefined ? number('generation') : undefined,
     admin: values.admin ?? false,
+    ha: values.ha ?? false,
   };
 }

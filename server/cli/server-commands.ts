@@ -1,4 +1,5 @@
 import { ChildProcess, spawn } from 'child_process';
+import { readFileSync } from 'fs';
 import * as path from 'path';
 import * as readline from 'readline';
 import { replicaAddresses, replicaIdForPort, replicasRequired } from '../config/cluster-layout';
@@ -7,7 +8,9 @@ import { checkExposure, loadSecurity } from '../config/security-settings';
 import { Settings } from '../config/settings';
 import { ConnectionTimeouts } from '../net/connection';
 import { keepServing } from '../node/escaped-errors';
-import { PrimaryNode } from '../primary/primary-node';
+import { EtcdClient } from '../ha/etcd-client';
+import { HaPrimary } from '../ha/ha-primary';
+import { PrimaryNode, PrimaryNodeOptions } from '../primary/primary-node';
 import { DfsError, formatBytes } from '../protocol';
 import { ReplicaNode } from '../replica/replica-node';
 
@@ -53,7 +56,7 @@ export async function runPrimary(settings: Settings): Promise<void> {
   const security = loadSecurity(settings);
   checkExposure(settings, security, log);
   const maxConnections = maxConnectionsOf(settings, log);
-  const node = new PrimaryNode({
+  const nodeOptions: PrimaryNodeOptions = {
     security,
     maxConnections,
     minFreeBytes: settings.minFree,
@@ -70,14 +73,31 @@ export async function runPrimary(settings: Settings): Promise<void> {
     syncIntervalMs: settings.syncIntervalMs,
     scrubIntervalMs: settings.scrubIntervalMs,
     log,
-  });
+  };
   keepServing('primary', log);
+  if (settings.etcd.length > 0) {
+    await runElectedPrimary(settings, nodeOptions);
+    return;
+  }
+  const node = new PrimaryNode(nodeOptions);
   // Before listening: a stop that arrives right after the ready line must still be clean.
   stopOnSignal(() => node.stop());
   await node.start();
   log(`${security.secret ? 'cluster secret required' : 'open protocol (no secret)'}${security.tls ? ', TLS' : ''}`);
   log(
     `storing under ${node.store.root}; replicas ${replicas.map((r) => `${r.host}:${r.port}`).join(', ') || 'none'}; write quorum ${settings.writeQuorum}; keeping ${settings.keepVersions} older versions of each file; ${limitsOf(maxConnections, settings)}`,
+  );
+}
+
+/** One of several primaries elected through etcd: it leads, or forwards to the one that does. */
+async function runElectedPrimary(settings: Settings, nodeOptions: PrimaryNodeOptions): Promise<void> {
+  const tlsCa = settings.etcd.some((url) => url.startsWith('https:')) && settings.tlsCa ? readFileSync(settings.tlsCa) : undefined;
+  const etcd = new EtcdClient({ endpoints: settings.etcd, ca: tlsCa });
+  const primary = new HaPrimary({ ...nodeOptions, etcd, etcdPrefix: settings.etcdPrefix, leaseTtlSeconds: settings.leaseTtl });
+  stopOnSignal(() => primary.stop());
+  await primary.start();
+  nodeOptions.log(
+    `elected through etcd (${settings.etcd.join(', ')}, prefix ${settings.etcdPrefix}, lease ${settings.leaseTtl} s); storing under ${path.join(nodeOptions.dataDir, 'servidor')} while it leads; replicas ${nodeOptions.replicas.map((r) => `${r.host}:${r.port}`).join(', ')}; write quorum ${settings.writeQuorum}`,
   );
 }
 

@@ -53,6 +53,12 @@ export interface Settings {
   keepVersions: number;
   /** Catalog journal lines beyond the last snapshot before a node writes a new snapshot; unset means the store's default (20,000). */
   compactAfterLines?: number;
+  /** etcd client URLs: with them, several primaries share the replicas and one leads (dfs primary only). */
+  etcd: string[];
+  /** The key prefix the primaries of one cluster share in etcd. */
+  etcdPrefix: string;
+  /** Seconds a leader's lease lasts without a keep-alive: how soon a standby can take over. */
+  leaseTtl: number;
 }
 
 const MiB = 1024 * 1024;
@@ -83,6 +89,9 @@ export function defaultSettings(): Settings {
     scrubIntervalMs: 3_600_000,
     insecure: false,
     minFree: DEFAULT_MIN_FREE,
+    etcd: [],
+    etcdPrefix: '/dfs',
+    leaseTtl: 2,
     keepVersions: 5,
   };
 }
@@ -180,6 +189,25 @@ const CHECKS: Record<keyof Settings, Checker> = {
   keepVersions: (value, key) => {
     if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > 1000) {
       throw invalid(key, value, 'a whole number from 0 to 1000');
+    }
+    return value;
+  },
+  etcd: (value, key) => {
+    const urls = typeof value === 'string' ? value.split(',').map((url) => url.trim()).filter((url) => url.length > 0) : value;
+    if (!Array.isArray(urls) || urls.length === 0 || !urls.every((url) => typeof url === 'string' && /^https?:\/\/[^/\s]+\/?$/.test(url))) {
+      throw invalid(key, value, 'etcd client URLs such as "http://127.0.0.1:2379", as a list or separated by commas');
+    }
+    return urls.map((url: string) => url.replace(/\/$/, ''));
+  },
+  etcdPrefix: (value, key) => {
+    if (typeof value !== 'string' || !/^\/[A-Za-z0-9_.\/-]*[^/]$/.test(value)) {
+      throw invalid(key, value, 'a key prefix such as "/dfs" (starting with "/", not ending with one)');
+    }
+    return value;
+  },
+  leaseTtl: (value, key) => {
+    if (!Number.isInteger(value) || (value as number) < 1 || (value as number) > 60) {
+      throw invalid(key, value, 'a whole number of seconds from 1 to 60');
     }
     return value;
   },

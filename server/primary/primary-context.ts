@@ -24,4 +24,6 @@ export interface PrimaryContext {
   afterWrite(someBehind: boolean): void;
   /** With etcd, where every upload and delete commits before the primary's own catalog takes it. */
   readonly commitPoint?: CommitPoint;
+  /** With etcd, the epoch of the leadership this primary serves under. */
+  readonly epoch?: number;
 }

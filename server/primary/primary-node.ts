@@ -168,6 +168,10 @@ export class PrimaryNode implements CatchUpHost {
     return this.options.leadership?.commitPoint;
   }
 
+  get epoch(): number | undefined {
+    return this.options.leadership?.epoch;
+  }
+
   /** Serves a connection accepted by someone else (the election's listener). */
   handle(stream: Duplex): Promise<void> {
     return this.server.handle(stream);

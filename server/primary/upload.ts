@@ -19,7 +19,12 @@ export function uploadHandler(primary: PrimaryContext): Handler {
       source: {
         // Our clients learn the generation the upload replaces: should the answer be
         // lost, only a version newer than it can be theirs.
-        begin: () => session.reply(Reply.SEND_FILE, { replaces: liveOf(primary.store.state(request.clientId, request.name))?.generation ?? null }),
+        // With etcd, also the leadership's epoch: once another leads, this upload can no longer commit.
+        begin: () =>
+          session.reply(Reply.SEND_FILE, {
+            replaces: liveOf(primary.store.state(request.clientId, request.name))?.generation ?? null,
+            ...(primary.epoch !== undefined ? { epoch: primary.epoch } : {}),
+          }),
         chunks: () => session.conn.readBody(request.size),
         finish: () => {
           if (session.conn.hasUnreadBytes()) {
