@@ -14,6 +14,7 @@ const FLAGS = {
   'write-quorum': { type: 'string' },
   client: { type: 'string' },
   server: { type: 'string' },
+  'failover-wait': { type: 'string' },
   'max-file-size': { type: 'string' },
   'idle-timeout': { type: 'string' },
   'header-timeout': { type: 'string' },
@@ -81,6 +82,7 @@ export function parseCommandLine(argv: string[], cwd: string): ParsedCommand {
     'max-connections': 'maxConnections',
     quota: 'quota',
     'keep-versions': 'keepVersions',
+    'failover-wait': 'failoverWaitMs',
   };
   for (const [flag, key] of Object.entries(numeric)) {
     if (values[flag as keyof typeof values] !== undefined) {

@@ -483,21 +483,8 @@ export class DfsClient {
   }
 
   /** Downloads into a file atomically: a failed or cancelled download leaves the destination untouched. */
-  async downloadToFile(name: string, destination: string, options: DownloadOptions = {}): Promise<DownloadResult> {
-    const temporary = path.join(path.dirname(destination), `.${path.basename(destination)}.dfs-${randomBytes(4).toString('hex')}`);
-    const sink = createWriteStream(temporary, { flags: 'wx' });
-    const failed = new Promise<never>((_, reject) => sink.once('error', reject));
-    failed.catch(() => undefined);
-    try {
-      const result = await Promise.race([this.download(name, sink, options), failed]);
-      await new Promise<void>((resolve, reject) => sink.end((error?: Error | null) => (error ? reject(error) : resolve())));
-      await fs.rename(temporary, destination);
-      return result;
-    } catch (error) {
-      sink.destroy();
-      await fs.rm(temporary, { force: true });
-      throw error;
-    }
+  downloadToFile(name: string, destination: string, options: DownloadOptions = {}): Promise<DownloadResult> {
+    return downloadAtomically(destination, (sink) => this.download(name, sink, options));
   }
 
   private async records<T>(request: Request): Promise<T[]> {
@@ -541,6 +528,24 @@ export class DfsClient {
 
   private cancelledOr(error: unknown, signal: AbortSignal | undefined): unknown {
     return signal?.aborted ? new DfsError('CANCELLED', 'cancelled; nothing was stored') : error;
+  }
+}
+
+/** Streams a download into a temporary file beside `destination` and renames it there only once it is complete and verified. */
+export async function downloadAtomically(destination: string, download: (sink: Writable) => Promise<DownloadResult>): Promise<DownloadResult> {
+  const temporary = path.join(path.dirname(destination), `.${path.basename(destination)}.dfs-${randomBytes(4).toString('hex')}`);
+  const sink = createWriteStream(temporary, { flags: 'wx' });
+  const failed = new Promise<never>((_, reject) => sink.once('error', reject));
+  failed.catch(() => undefined);
+  try {
+    const result = await Promise.race([download(sink), failed]);
+    await new Promise<void>((resolve, reject) => sink.end((error?: Error | null) => (error ? reject(error) : resolve())));
+    await fs.rename(temporary, destination);
+    return result;
+  } catch (error) {
+    sink.destroy();
+    await fs.rm(temporary, { force: true });
+    throw error;
   }
 }
 
