@@ -37,6 +37,12 @@ export class ReplicaReads {
     return this.options.replicas.map(formatHostPort).join(', ');
   }
 
+  /** How many replicas answer STATUS now; none is an error. */
+  async reach(): Promise<ReplicaReach> {
+    await this.fromEach((client) => client.status());
+    return this.lastReach;
+  }
+
   async files(clientId = this.options.clientId): Promise<FileRecord[]> {
     return (await this.survey(clientId)).map((file) => file.record);
   }
