@@ -45,6 +45,8 @@ export function triesAnotherPrimary(error: unknown): boolean {
  */
 export async function acrossPrimaries<T>(addresses: PrimaryAddresses, waitMs: number, attempt: (address: HostPort) => Promise<T>, signal?: AbortSignal): Promise<T> {
   const started = Date.now();
+  // A failover that was already waited out: one round, to notice a primary that is back.
+  const budgetMs = addresses.noneAnswering ? 0 : waitMs;
   let delay = FIRST_DELAY_MS;
   for (;;) {
     const reasons: string[] = [];
@@ -63,8 +65,11 @@ export async function acrossPrimaries<T>(addresses: PrimaryAddresses, waitMs: nu
         reasons.push((error as DfsError).message);
       }
     }
-    if (Date.now() - started + delay > waitMs || signal?.aborted) {
-      throw new NoPrimaryError(addresses.all, reasons, waitMs);
+    if (Date.now() - started + delay > budgetMs || signal?.aborted) {
+      if (!signal?.aborted) {
+        addresses.noneAnswering = true;
+      }
+      throw new NoPrimaryError(addresses.all, reasons, budgetMs);
     }
     await new Promise((resolve) => setTimeout(resolve, delay));
     delay = Math.min(delay * 2, MAX_DELAY_MS);

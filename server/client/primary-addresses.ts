@@ -40,6 +40,12 @@ export function parseAddressList(value: string | readonly string[]): HostPort[] 
  */
 export class PrimaryAddresses {
   readonly all: readonly HostPort[];
+  /**
+   * Set once a request has waited out the failover and none answered; cleared as soon
+   * as one does. Meanwhile requests try each address once instead of waiting again, so
+   * reads from the replicas do not each pay the wait.
+   */
+  noneAnswering = false;
   private preferred = 0;
 
   constructor(addresses: readonly HostPort[]) {
@@ -63,6 +69,7 @@ export class PrimaryAddresses {
     const index = this.all.findIndex((known) => known.host === address.host && known.port === address.port);
     if (index >= 0) {
       this.preferred = index;
+      this.noneAnswering = false;
     }
   }
 

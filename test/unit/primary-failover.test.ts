@@ -83,14 +83,24 @@ describe('client: several primary addresses', () => {
     assert.ok(attemptsAt[2] - attemptsAt[1] >= 90 && attemptsAt[4] - attemptsAt[3] >= 190, JSON.stringify(attemptsAt.map((at) => at - attemptsAt[0])));
 
     const started = Date.now();
+    const down = new PrimaryAddresses(parseAddressList('a:1,b:2'));
+    let tries = 0;
+    const nobody = async (address: HostPort): Promise<never> => {
+      tries++;
+      throw new DfsError('UNREACHABLE', `${address.host} down`);
+    };
     await assert.rejects(
-      acrossPrimaries(new PrimaryAddresses(parseAddressList('a:1,b:2')), 700, async (address) => {
-        throw new DfsError('UNREACHABLE', `${address.host} down`);
-      }),
+      acrossPrimaries(down, 700, nobody),
       (error: unknown) => error instanceof NoPrimaryError && error.code === 'UNREACHABLE' && /a down; b down/.test(error.message) && /read-only until a primary is back/.test(error.message),
     );
     const waited = Date.now() - started;
     assert.ok(waited >= 300 && waited < 2_000, `gave up after ${waited} ms, within the 700 ms wait`);
+    // Once waited out, later requests try each address once, until one answers again.
+    tries = 0;
+    await assert.rejects(acrossPrimaries(down, 700, nobody), NoPrimaryError);
+    assert.strictEqual(tries, 2);
+    assert.strictEqual(await acrossPrimaries(down, 700, async (address) => address.host), 'a');
+    assert.strictEqual(down.noneAnswering, false);
   });
 
   it('tries a single address once by default, as before, and several for 8 s', () => {
