@@ -149,7 +149,17 @@ export class DfsClient {
         }
         return hash.digest('hex');
       };
-      return await this.upload(name, chunks(), size, { ...options, beforeLastChunk: unchanged, checksumOfSource });
+      // A transfer cut before its last byte left the primary nothing it could commit: with
+      // other primaries to try (a failover), it is sent again once, from the start.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await this.upload(name, chunks(), size, { ...options, beforeLastChunk: unchanged, checksumOfSource });
+        } catch (error) {
+          if (!(error instanceof UploadCutShort) || attempt > 1 || this.primaries.all.length < 2) {
+            throw error;
+          }
+        }
+      }
     } finally {
       await handle.close();
     }
@@ -213,6 +223,7 @@ export class DfsClient {
       const { replaces, epoch } = parseSendFile(ready.payload);
       let sent = 0;
       let held: Buffer | undefined;
+      let lastChunkGoing = false;
       const hash = options.checksumOfSource ? undefined : createHash('sha256');
       try {
         for await (const chunk of body) {
@@ -233,6 +244,7 @@ export class DfsClient {
         }
         if (held) {
           await options.beforeLastChunk?.();
+          lastChunkGoing = true;
           await conn.write(held);
           sent += held.length;
           options.onProgress?.(sent, size);
@@ -243,7 +255,15 @@ export class DfsClient {
       } catch (error) {
         // The primary may have refused the upload mid-body and closed: its reason has
         // already arrived and says more than the failed write does.
-        throw (await this.failureAlreadySent(conn)) ?? error;
+        const refusal = await this.failureAlreadySent(conn);
+        if (refusal) {
+          throw refusal;
+        }
+        // Once the last chunk is on its way it may have arrived whole: only a cut before it is certain to have stored nothing.
+        if (!lastChunkGoing && !transfer.signal.aborted && isConnectionLoss(error)) {
+          throw new UploadCutShort(error as DfsError, sent, size);
+        }
+        throw error;
       }
       allSent = true;
       const lastByteAt = Date.now();
@@ -529,6 +549,20 @@ export class DfsClient {
   private cancelledOr(error: unknown, signal: AbortSignal | undefined): unknown {
     return signal?.aborted ? new DfsError('CANCELLED', 'cancelled; nothing was stored') : error;
   }
+}
+
+/** The connection broke before the last byte of an upload went out: the primary cannot have stored it. */
+export class UploadCutShort extends DfsError {
+  constructor(cause: DfsError, sent: number, size: number) {
+    super(cause.code, `the connection to the primary broke after ${sent} of ${size} bytes (${cause.message}); nothing was stored, try again`);
+  }
+}
+
+function isConnectionLoss(error: unknown): boolean {
+  return (
+    error instanceof DfsError &&
+    ((error.code === 'PROTOCOL' && /^connection (failed|closed by the peer|is already closed)/.test(error.message)) || (error.code === 'TIMEOUT' && /^peer did not read/.test(error.message)))
+  );
 }
 
 /** Streams a download into a temporary file beside `destination` and renames it there only once it is complete and verified. */

@@ -1,5 +1,8 @@
 import * as assert from 'assert';
+import { createHash, randomBytes } from 'crypto';
+import { once } from 'events';
 import { promises as fs } from 'fs';
+import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { DfsClient } from '../../server/client/dfs-client';
@@ -7,6 +10,33 @@ import { TestCluster } from '../support/cluster';
 import { freePortRange } from '../support/ports';
 import { runDfs, stopChild } from '../support/processes';
 import { waitFor } from '../support/wait';
+
+/** A path to the primary that breaks, and stops listening, after `limit` bytes from the client: a leader dying mid-upload. */
+async function relayThatDies(primaryPort: number, limit: number): Promise<{ port: number; cut: Promise<void> }> {
+  let onCut: () => void = () => undefined;
+  const cut = new Promise<void>((resolve) => (onCut = resolve));
+  const server = net.createServer((client) => {
+    const upstream = net.connect({ host: '127.0.0.1', port: primaryPort });
+    let forwarded = 0;
+    upstream.on('data', (chunk) => client.write(chunk));
+    upstream.on('error', () => client.destroy());
+    client.on('error', () => upstream.destroy());
+    client.on('data', (chunk: Buffer) => {
+      const room = limit - forwarded;
+      upstream.write(chunk.subarray(0, Math.max(0, room)));
+      forwarded += chunk.length;
+      if (forwarded >= limit) {
+        server.close();
+        client.destroy();
+        upstream.destroy();
+        onCut();
+      }
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { port: (server.address() as net.AddressInfo).port, cut };
+}
 
 /** Our clients with several primary addresses, and reading from the replicas when no primary answers. */
 describe('clients: several primaries, and read-only from the replicas', function () {
@@ -72,6 +102,24 @@ describe('clients: several primaries, and read-only from the replicas', function
     const status = await client.status();
     assert.strictEqual(status.role === 'primary' && status.address, `127.0.0.1:${second}`);
     assert.deepStrictEqual((await client.files()).map((file) => file.name), ['after.txt', 'before.txt']);
+  });
+
+  it('sends an upload cut before its last byte again, once, through the next address; the cut one stored nothing', async () => {
+    cluster = await TestCluster.start({ replicas: 2 });
+    work = await fs.mkdtemp(path.join(os.tmpdir(), 'dfs-ha-'));
+    const content = randomBytes(4 * 1024 * 1024);
+    const relay = await relayThatDies(cluster.primaryPort, 1024 * 1024);
+    const client = new DfsClient({ primaries: [{ host: '127.0.0.1', port: relay.port }, { host: '127.0.0.1', port: cluster.primaryPort }], clientId: 'ha' });
+    const local = path.join(work, 'big.bin');
+    await fs.writeFile(local, content);
+    const receipt = await client.uploadFile(local, 'big.bin');
+    await relay.cut;
+    assert.strictEqual(receipt.sha256, createHash('sha256').update(content).digest('hex'));
+    assert.strictEqual(client.address, cluster.address);
+    assert.deepStrictEqual((await client.versions('big.bin')).map((version) => version.generation), [receipt.generation], 'one version: the cut transfer left none');
+    for (const root of cluster.allRoots()) {
+      assert.ok((await fs.readFile(path.join(root, 'ha', 'big.bin'))).equals(content), root);
+    }
   });
 
   it('with every primary down, ls, get and versions read from the replicas saying once that the cluster is read-only; an upload fails saying what to do', async () => {
