@@ -38,6 +38,33 @@ async function relayThatDies(primaryPort: number, limit: number): Promise<{ port
   return { port: (server.address() as net.AddressInfo).port, cut };
 }
 
+/** A path to the primary that passes SEND_FILE, then loses the primary's answer and stops listening: a leader dying as it answers. */
+async function relayThatLosesTheAnswer(primaryPort: number): Promise<{ port: number; cut: Promise<void> }> {
+  let onCut: () => void = () => undefined;
+  const cut = new Promise<void>((resolve) => (onCut = resolve));
+  const server = net.createServer((client) => {
+    const upstream = net.connect({ host: '127.0.0.1', port: primaryPort });
+    let linesPassed = 0;
+    upstream.on('data', (chunk: Buffer) => {
+      if (linesPassed === 0) {
+        client.write(chunk);
+        linesPassed = chunk.includes(0x0a) ? 1 : 0;
+        return;
+      }
+      server.close();
+      client.destroy();
+      upstream.destroy();
+      onCut();
+    });
+    upstream.on('error', () => client.destroy());
+    client.on('error', () => upstream.destroy());
+    client.on('data', (chunk) => upstream.write(chunk));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { port: (server.address() as net.AddressInfo).port, cut };
+}
+
 /** Our clients with several primary addresses, and reading from the replicas when no primary answers. */
 describe('clients: several primaries, and read-only from the replicas', function () {
   let cluster: TestCluster;
@@ -120,6 +147,24 @@ describe('clients: several primaries, and read-only from the replicas', function
     for (const root of cluster.allRoots()) {
       assert.ok((await fs.readFile(path.join(root, 'ha', 'big.bin'))).equals(content), root);
     }
+  });
+
+  it('settles an upload whose answer was lost by asking the primary that took over on the next address: stored, reported once', async () => {
+    cluster = await TestCluster.start({ replicas: 2 });
+    work = await fs.mkdtemp(path.join(os.tmpdir(), 'dfs-ha-'));
+    const relay = await relayThatLosesTheAnswer(cluster.primaryPort);
+    const second = await freePortRange(1);
+    const client = new DfsClient({ primaries: [{ host: '127.0.0.1', port: relay.port }, { host: '127.0.0.1', port: second }], clientId: 'ha', failoverWaitMs: 20_000, outcomeWaitMs: 30_000 });
+    const outcome = client.upload('answer.txt', [Buffer.from('committed, answer lost')], 22);
+    await relay.cut;
+    await stopChild(cluster.primary.child, 'SIGKILL');
+    await cluster.startPrimary(second);
+    const receipt = await outcome;
+    assert.strictEqual(receipt.size, 22);
+    assert.strictEqual(client.address, `127.0.0.1:${second}`);
+    const versions = await client.versions('answer.txt');
+    assert.deepStrictEqual(versions.map((version) => version.generation), [receipt.generation], 'stored once, not sent again');
+    assert.strictEqual(await fs.readFile(path.join(cluster.primaryRoot(), 'ha', 'answer.txt'), 'utf8'), 'committed, answer lost');
   });
 
   it('with every primary down, ls, get and versions read from the replicas saying once that the cluster is read-only; an upload fails saying what to do', async () => {
