@@ -78,7 +78,7 @@ export function statusReport(state: ClusterState): StatusReport {
       }
       return {
         headline: `DFS: no cluster answers at ${state.address}.`,
-        details: [state.reason, 'Run "DFS: Start Cluster" to start one here, or change dfs.host / dfs.port.'],
+        details: [state.reason, 'Run "DFS: Start Cluster" to start one here, or change dfs.host / dfs.port (dfs.servers for several primaries).'],
       };
     case 'readOnly':
       return {
