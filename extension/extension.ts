@@ -4,7 +4,7 @@ import { ClusterMonitor } from './cluster/cluster-monitor';
 import { DfsConnection } from './cluster/connection';
 import type { NodeExit, NodeProcess } from './cluster/node-process';
 import { ProcessRegistry } from './cluster/process-registry';
-import type { ClusterState } from './model/cluster-state';
+import { ClusterState, readOnlyMessage } from './model/cluster-state';
 import { DFS_SCHEME } from './model/dfs-uri';
 import { describeError } from './model/logger';
 import { readSettings } from './model/settings';
@@ -32,7 +32,12 @@ export function activate(context: vscode.ExtensionContext): void {
   const log = new OutputLog();
   context.subscriptions.push(log);
   const connection = new DfsConnection(initialSettings(context, log));
-  const monitor = new ClusterMonitor(() => ({ address: connection.address, status: () => connection.client().status() }));
+  const monitor = new ClusterMonitor(() => ({
+    address: connection.address,
+    addresses: connection.addresses,
+    status: () => connection.client().status(),
+    replicasAnswering: () => connection.replicas().reach(),
+  }));
   const registry = new ProcessRegistry();
   const runtime = {
     execPath: process.execPath,
@@ -128,8 +133,18 @@ export function activate(context: vscode.ExtensionContext): void {
   );
 
   let shownContent: string | undefined;
+  // A read served from the replicas may learn of it before the next poll does.
+  connection.onReadOnly = () => {
+    if (monitor.state.kind !== 'readOnly') {
+      inBackground(monitor.refresh(), log, 'status check after a read from the replicas');
+    }
+  };
   const showState = (state: ClusterState): void => {
     statusBar.show(state);
+    treeView.message = state.kind === 'readOnly' ? readOnlyMessage(state) : undefined;
+    if (state.kind === 'readOnly') {
+      log.warn(readOnlyMessage(state));
+    }
     // A refusal for want of the secret is no missing cluster: it gets its own welcome text.
     const contextState = state.kind === 'offline' && state.code === 'AUTH' ? 'locked' : state.kind;
     inBackground(vscode.commands.executeCommand('setContext', 'dfs.clusterState', contextState), log, 'setting dfs.clusterState');

@@ -1,10 +1,17 @@
 import { EventEmitter } from 'events';
+import { NoPrimaryError } from '../../server/client/failover';
+import type { ReplicaReach } from '../../server/client/replica-reads';
 import { NodeStatus, toDfsError } from '../../server/protocol';
 import { ClusterState, stateFromStatus } from '../model/cluster-state';
 
 export interface StatusSource {
+  /** The primary that answered last. */
   readonly address: string;
+  /** Every configured primary, for saying which did not answer. */
+  readonly addresses?: string;
   status(): Promise<NodeStatus>;
+  /** When no primary answers: how many replicas do (throws when none does). */
+  replicasAnswering?(): Promise<ReplicaReach>;
 }
 
 /**
@@ -69,10 +76,17 @@ export class ClusterMonitor extends EventEmitter {
     const source = this.source();
     let next: ClusterState;
     try {
-      next = stateFromStatus(source.address, await source.status());
+      const status = await source.status();
+      next = stateFromStatus(source.address, status);
     } catch (error) {
       const failure = toDfsError(error, 'UNREACHABLE');
-      next = { kind: 'offline', address: source.address, reason: failure.message, code: failure.code };
+      next = { kind: 'offline', address: source.addresses ?? source.address, reason: failure.message, code: failure.code };
+      if (error instanceof NoPrimaryError && source.replicasAnswering) {
+        const reach = await source.replicasAnswering().catch(() => undefined);
+        if (reach) {
+          next = { kind: 'readOnly', address: source.addresses ?? source.address, reason: error.reasons.join('; '), replicasUp: reach.answered, replicas: reach.of };
+        }
+      }
     }
     const changed = JSON.stringify(summaryOf(next)) !== JSON.stringify(summaryOf(this.current));
     this.current = next;
@@ -86,7 +100,7 @@ export class ClusterMonitor extends EventEmitter {
 /** Leaves out counters that tick on their own (uptime), which would make every poll a change. */
 function summaryOf(state: ClusterState): unknown {
   if (state.kind !== 'online') {
-    return state.kind === 'offline' ? { kind: state.kind, address: state.address, code: state.code } : state;
+    return state.kind === 'offline' ? { kind: state.kind, address: state.address, code: state.code } : state.kind === 'readOnly' ? { ...state, reason: undefined } : state;
   }
   const { uptimeMs: _uptime, ...status } = state.status;
   return { kind: state.kind, address: state.address, status: { ...status, replicas: status.replicas.map(({ lastSyncMs: _sync, ...replica }) => replica) } };

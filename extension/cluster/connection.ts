@@ -1,4 +1,8 @@
 import { DfsClient } from '../../server/client/dfs-client';
+import { PrimaryAddresses, formatHostPort } from '../../server/client/primary-addresses';
+import { ReadOnlyFallback, ReadOnlyNotice } from '../../server/client/read-only-fallback';
+import { ReplicaReads } from '../../server/client/replica-reads';
+import { replicaAddresses } from '../../server/config/cluster-layout';
 import { readTlsFiles } from '../../server/config/security-settings';
 import type { Security, TlsFiles } from '../../server/net/security';
 import type { ClientKey } from '../../server/protocol';
@@ -17,9 +21,14 @@ export class DfsConnection {
   secret: Buffer | undefined;
   /** A client or admin key, when one is stored; the secret wins when both are. */
   key: ClientKey | undefined;
+  /** Hears every read served from the replicas because no primary answered. */
+  onReadOnly: (notice: ReadOnlyNotice) => void = () => undefined;
   private tls: { files?: TlsFiles; error?: unknown } = {};
+  /** Kept across operations (and settings changes that keep the list), so every request starts at the primary that answered last. */
+  private primaries: PrimaryAddresses;
 
   constructor(private current: ExtensionSettings) {
+    this.primaries = new PrimaryAddresses(current.servers);
     this.loadTls();
   }
 
@@ -28,12 +37,21 @@ export class DfsConnection {
   }
 
   update(settings: ExtensionSettings): void {
+    if (settings.servers.map(formatHostPort).join(',') !== this.primaries.all.map(formatHostPort).join(',')) {
+      this.primaries = new PrimaryAddresses(settings.servers);
+    }
     this.current = settings;
     this.loadTls();
   }
 
+  /** The primary that answered last. */
   get address(): string {
-    return `${this.current.host}:${this.current.port}`;
+    return formatHostPort(this.primaries.current);
+  }
+
+  /** Every configured primary, for messages. */
+  get addresses(): string {
+    return this.primaries.describe();
   }
 
   /** Whose files uploads go to: dfs.clientId when set, else the client key's id, else the machine's default. */
@@ -55,19 +73,38 @@ export class DfsConnection {
     return 'no credential (open protocol)';
   }
 
+  /** A client of the primaries, for everything (writes included). */
   client(): DfsClient {
+    return new DfsClient({
+      primaries: this.primaries,
+      clientId: this.clientId,
+      connectTimeoutMs: PROBE_CONNECT_TIMEOUT_MS,
+      security: this.security(),
+    });
+  }
+
+  /** The replicas, read straight, for when no primary answers. */
+  replicas(): ReplicaReads {
+    return new ReplicaReads({
+      replicas: replicaAddresses({ host: this.primaries.all[0].host, basePort: this.current.basePort, replicas: this.current.replicas }),
+      clientId: this.clientId,
+      connectTimeoutMs: PROBE_CONNECT_TIMEOUT_MS,
+      security: this.security(),
+    });
+  }
+
+  /** Reads through the primaries, or from the replicas when none answers (telling onReadOnly). */
+  reader(): ReadOnlyFallback {
+    return new ReadOnlyFallback(this.client(), this.replicas(), (notice) => this.onReadOnly(notice));
+  }
+
+  private security(): Security | undefined {
     if (this.tls.error) {
       // Unreadable TLS files: no connection is tried without the protection asked for.
       throw this.tls.error;
     }
     const security: Security = { secret: this.secret, key: this.secret ? undefined : this.key, tls: this.tls.files };
-    return new DfsClient({
-      host: this.current.host,
-      port: this.current.port,
-      clientId: this.clientId,
-      connectTimeoutMs: PROBE_CONNECT_TIMEOUT_MS,
-      security: security.secret || security.key || security.tls ? security : undefined,
-    });
+    return security.secret || security.key || security.tls ? security : undefined;
   }
 
   private loadTls(): void {

@@ -6,7 +6,14 @@ export type ClusterState =
   | { kind: 'offline'; address: string; reason: string; code?: string }
   /** Something answers, but it is a replica, not a primary: the port setting is likely wrong. */
   | { kind: 'notPrimary'; address: string; status: NodeStatus }
-  | { kind: 'online'; address: string; status: ClusterStatus };
+  | { kind: 'online'; address: string; status: ClusterStatus }
+  /** No primary answers but replicas do: files are read from them, nothing can be written. */
+  | { kind: 'readOnly'; address: string; reason: string; replicasUp: number; replicas: number };
+
+/** What the tree says above its files while no primary answers. */
+export function readOnlyMessage(state: Extract<ClusterState, { kind: 'readOnly' }>): string {
+  return `Read-only: no primary answers (${state.address}). Files are read from ${state.replicasUp} of ${state.replicas} replicas until a primary is back; uploads and deletes fail until then.`;
+}
 
 export function stateFromStatus(address: string, status: NodeStatus): ClusterState {
   return status.role === 'primary' ? { kind: 'online', address, status } : { kind: 'notPrimary', address, status };
@@ -28,6 +35,12 @@ export function statusBarView(state: ClusterState): StatusBarView {
       return state.code === 'AUTH'
         ? { text: '$(lock) DFS needs a key', tooltip: `DFS: the cluster at ${state.address} refused us (${state.reason}). Run DFS: Set Client Key with the key you were issued, or DFS: Set Cluster Secret on a member's machine (Forget them if it runs without authentication).`, warning: true }
         : { text: '$(debug-disconnect) DFS offline', tooltip: `DFS: nothing answers at ${state.address} (${state.reason}). Click for details.`, warning: true };
+    case 'readOnly':
+      return {
+        text: '$(lock) DFS read-only',
+        tooltip: `DFS: no primary answers at ${state.address} (${state.reason}). Files are read from ${state.replicasUp} of ${state.replicas} replicas; the cluster is read-only until a primary is back. Click for details.`,
+        warning: true,
+      };
     case 'notPrimary':
       return { text: '$(warning) DFS not a primary', tooltip: `DFS: ${state.address} is a ${state.status.role}, not a primary. Check the dfs.port setting.`, warning: true };
     case 'online': {
@@ -65,7 +78,15 @@ export function statusReport(state: ClusterState): StatusReport {
       }
       return {
         headline: `DFS: no cluster answers at ${state.address}.`,
-        details: [state.reason, 'Run "DFS: Start Cluster" to start one here, or change dfs.host / dfs.port.'],
+        details: [state.reason, 'Run "DFS: Start Cluster" to start one here, or change dfs.host / dfs.port (dfs.servers for several primaries).'],
+      };
+    case 'readOnly':
+      return {
+        headline: `DFS: read-only: no primary answers, ${state.replicasUp} of ${state.replicas} replicas do.`,
+        details: [
+          `Primaries ${state.address}: ${state.reason}`,
+          'Files are listed and opened from the replicas, each at the newest generation any of them holds. Uploads and deletes fail until a primary is back: start one (DFS: Start Cluster, or "dfs primary" where it runs), or check dfs.servers.',
+        ],
       };
     case 'notPrimary':
       return { headline: `DFS: ${state.address} is a ${state.status.role}, not a primary.`, details: ['Point dfs.port at the primary.'] };

@@ -1,5 +1,6 @@
 import * as path from 'path';
 import { WriteQuorum, parseWriteQuorum, replicasRequired } from '../../server/config/cluster-layout';
+import { HostPort, parseAddressList } from '../../server/client/primary-addresses';
 import { defaultClientId } from '../../server/config/settings';
 import { DfsError, validateClientId } from '../../server/protocol';
 
@@ -7,6 +8,8 @@ import { DfsError, validateClientId } from '../../server/protocol';
 export interface ExtensionSettings {
   host: string;
   port: number;
+  /** Every primary this window talks to, the leader and its standbys: dfs.servers, or dfs.host:dfs.port when that is empty. */
+  servers: HostPort[];
   clientId: string;
   /** False when dfs.clientId is empty and clientId is the machine's default (a client key then names it). */
   clientIdFromSettings: boolean;
@@ -20,7 +23,7 @@ export interface ExtensionSettings {
   tlsKeyFile?: string;
 }
 
-export const SETTING_KEYS = ['host', 'port', 'clientId', 'replicas', 'basePort', 'dataDir', 'writeQuorum', 'tlsCaFile', 'tlsCertFile', 'tlsKeyFile'] as const;
+export const SETTING_KEYS = ['host', 'port', 'servers', 'clientId', 'replicas', 'basePort', 'dataDir', 'writeQuorum', 'tlsCaFile', 'tlsCertFile', 'tlsKeyFile'] as const;
 
 /**
  * Reads settings through `get` (VS Code's configuration in the extension, a map in
@@ -68,6 +71,7 @@ export function readSettings(get: (key: (typeof SETTING_KEYS)[number]) => unknow
   return {
     host: host || '127.0.0.1',
     port,
+    servers: readServers(get('servers'), { host: host || '127.0.0.1', port }),
     clientId,
     clientIdFromSettings: clientIdText !== '',
     replicas,
@@ -76,6 +80,20 @@ export function readSettings(get: (key: (typeof SETTING_KEYS)[number]) => unknow
     writeQuorum,
     ...tls,
   };
+}
+
+function readServers(value: unknown, fallback: HostPort): HostPort[] {
+  if (value === undefined || value === null || (Array.isArray(value) && value.length === 0) || value === '') {
+    return [fallback];
+  }
+  if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) {
+    throw new DfsError('BAD_HEADER', `dfs.servers is ${JSON.stringify(value)}; expected a list of "HOST:PORT" strings (empty: dfs.host and dfs.port)`);
+  }
+  try {
+    return parseAddressList(value as string[]);
+  } catch (error) {
+    throw new DfsError('BAD_HEADER', `dfs.servers: ${(error as Error).message}; expected a list of "HOST:PORT" strings`);
+  }
 }
 
 function stringOr(value: unknown, fallback: string): string {

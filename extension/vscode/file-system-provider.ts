@@ -71,7 +71,7 @@ export class DfsFileSystemProvider implements vscode.FileSystemProvider, vscode.
       },
     });
     try {
-      const { size, sha256 } = await this.connection.client().download(name, sink, { clientId });
+      const { size, sha256 } = await this.connection.reader().download(name, sink, { clientId });
       this.log.info(`opened ${clientId}/${name} (${size} bytes, sha256 ${sha256})`);
       return Buffer.concat(chunks);
     } catch (error) {
@@ -102,7 +102,7 @@ export class DfsFileSystemProvider implements vscode.FileSystemProvider, vscode.
 
   private async listing(uri: vscode.Uri, clientId: string): Promise<FileRecord[]> {
     try {
-      return await this.connection.client().files(clientId);
+      return await this.connection.reader().files(clientId);
     } catch (error) {
       throw this.fileSystemError(uri, error);
     }

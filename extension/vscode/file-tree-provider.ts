@@ -76,11 +76,12 @@ export class FileTreeProvider implements vscode.TreeDataProvider<DfsNode>, vscod
   /** Offline returns nothing, which makes VS Code show the welcome view with Start Cluster. */
   private async clients(): Promise<DfsNode[]> {
     const state = await this.monitor.refresh();
-    if (state.kind !== 'online') {
+    if (state.kind !== 'online' && state.kind !== 'readOnly') {
       return [];
     }
     try {
-      return buildClientNodes(this.connection.clientId, await this.connection.client().clients());
+      // Read-only (no primary answers): the replicas' listings, newest generation of each name.
+      return buildClientNodes(this.connection.clientId, await this.connection.reader().clients());
     } catch (error) {
       this.log.error(`listing clients at ${this.connection.address} failed`, error);
       this.reportListingFailure(`the clients at ${this.connection.address}`, error);
@@ -100,7 +101,7 @@ export class FileTreeProvider implements vscode.TreeDataProvider<DfsNode>, vscod
 
   private async loadFiles(clientId: string): Promise<(FolderNode | FileNode)[]> {
     try {
-      const files = await this.connection.client().files(clientId);
+      const files = await this.connection.reader().files(clientId);
       const state = this.monitor.state;
       const replicaCount = state.kind === 'online' ? state.status.replicas.length : this.connection.settings.replicas;
       return buildFileTree(clientId, files, expectedCopies(replicaCount), Date.now());

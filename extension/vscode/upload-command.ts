@@ -149,7 +149,7 @@ export class UploadCommand {
       }
     }
     const state = await this.monitor.refresh();
-    if (state.kind === 'offline' || state.kind === 'notPrimary') {
+    if (state.kind === 'offline' || state.kind === 'notPrimary' || state.kind === 'readOnly') {
       // Failing every file one by one would bury the one thing to fix.
       const locked = state.kind === 'offline' && state.code === 'AUTH';
       const reason =
@@ -157,7 +157,9 @@ export class UploadCommand {
           ? locked
             ? `the cluster at ${state.address} refused this window (${state.reason})`
             : `no cluster answers at ${state.address} (${state.reason})`
-          : `${state.address} is a ${state.status.role}, not a primary`;
+          : state.kind === 'readOnly'
+            ? `no primary answers at ${state.address} (${state.reason}); the cluster is read-only until a primary is back: start one (Start Cluster, or "dfs primary" where it runs) or check dfs.servers`
+            : `${state.address} is a ${state.status.role}, not a primary`;
       this.log.error(`upload not started: ${reason}`);
       const actions = locked ? ['Set Client Key', 'Set Cluster Secret', 'Show Log'] : ['Start Cluster', 'Open Settings', 'Show Log'];
       const choice = await vscode.window.showErrorMessage(`DFS: nothing was uploaded: ${reason}.`, ...actions);

@@ -14,6 +14,7 @@ const FLAGS = {
   'write-quorum': { type: 'string' },
   client: { type: 'string' },
   server: { type: 'string' },
+  'failover-wait': { type: 'string' },
   'max-file-size': { type: 'string' },
   'idle-timeout': { type: 'string' },
   'header-timeout': { type: 'string' },
@@ -92,6 +93,7 @@ export function parseCommandLine(argv: string[], cwd: string): ParsedCommand {
     'keep-versions': 'keepVersions',
     'compact-after': 'compactAfterLines',
     'lease-ttl': 'leaseTtl',
+    'failover-wait': 'failoverWaitMs',
   };
   for (const [flag, key] of Object.entries(numeric)) {
     if (values[flag as keyof typeof values] !== undefined) {

@@ -1,15 +1,43 @@
 import * as path from 'path';
 import { DfsClient } from '../client/dfs-client';
 import { planUploads } from '../client/upload-plan';
-import { parseHostPort } from '../config/cluster-layout';
+import { NoPrimaryError } from '../client/failover';
+import { parseAddressList } from '../client/primary-addresses';
+import { ReadOnlyFallback } from '../client/read-only-fallback';
+import { ReplicaReads } from '../client/replica-reads';
+import { replicaAddresses } from '../config/cluster-layout';
 import { loadSecurity } from '../config/security-settings';
 import { Settings } from '../config/settings';
 import { ClusterStatus, DfsError, NodeStatus, Precondition, currentGenerationOf, formatBytes, validateClientId } from '../protocol';
 import { ProgressBar } from './progress';
 
 export function clientFor(settings: Settings): DfsClient {
-  const { host, port } = parseHostPort(settings.server);
-  return new DfsClient({ host, port, clientId: validateClientId(settings.client), security: loadSecurity(settings) });
+  return new DfsClient({
+    primaries: parseAddressList(settings.server),
+    failoverWaitMs: settings.failoverWaitMs,
+    clientId: validateClientId(settings.client),
+    security: loadSecurity(settings),
+  });
+}
+
+/**
+ * Reads through the primaries or, when none answers, from the replicas (the `replica`
+ * list, else the base-port range on the first primary's host), saying so once on stderr.
+ */
+export function readerFor(settings: Settings): ReadOnlyFallback {
+  const primary = clientFor(settings);
+  const replicas = new ReplicaReads({
+    replicas: replicaAddresses({ host: primary.primaries.all[0].host, basePort: settings.basePort, replicas: settings.replicas, remote: settings.replica }),
+    clientId: primary.clientId,
+    security: loadSecurity(settings),
+  });
+  let told = false;
+  return new ReadOnlyFallback(primary, replicas, (notice) => {
+    if (!told) {
+      told = true;
+      process.stderr.write(`dfs: READ-ONLY: ${notice.text}\n`);
+    }
+  });
 }
 
 /**
@@ -50,7 +78,9 @@ export async function upload(settings: Settings, paths: string[], noOverwrite: b
       const incomplete = error instanceof DfsError && error.code === 'INCOMPLETE';
       process.stderr.write(`${incomplete ? 'stored with fewer copies than the write quorum:' : 'failed'} ${item.name}: ${(error as Error).message}\n`);
       if (error instanceof DfsError && error.code === 'UNREACHABLE') {
-        process.stderr.write(`is the cluster running? Start one with "dfs cluster", or point --server at it\n`);
+        if (!(error instanceof NoPrimaryError)) {
+          process.stderr.write(`is the cluster running? Start one with "dfs cluster", or point --server at it\n`);
+        }
         return failures + plan.uploads.length - plan.uploads.indexOf(item) - 1;
       }
     }
@@ -59,7 +89,7 @@ export async function upload(settings: Settings, paths: string[], noOverwrite: b
 }
 
 export async function listFiles(settings: Settings, json: boolean): Promise<void> {
-  const files = await clientFor(settings).files();
+  const files = await readerFor(settings).files();
   if (json) {
     process.stdout.write(JSON.stringify(files, null, 2) + '\n');
     return;
@@ -75,7 +105,7 @@ export async function listFiles(settings: Settings, json: boolean): Promise<void
 }
 
 export async function listClients(settings: Settings, json: boolean): Promise<void> {
-  const clients = await clientFor(settings).clients();
+  const clients = await readerFor(settings).clients();
   if (json) {
     process.stdout.write(JSON.stringify(clients, null, 2) + '\n');
     return;
@@ -94,7 +124,7 @@ export async function getFile(settings: Settings, name: string | undefined, outp
   }
   const destination = path.resolve(output ?? path.basename(name));
   const bar = new ProgressBar(name);
-  const result = await clientFor(settings).downloadToFile(name, destination, { generation, onProgress: (done, total) => bar.update(done, total) });
+  const result = await readerFor(settings).downloadToFile(name, destination, { generation, onProgress: (done, total) => bar.update(done, total) });
   bar.finish();
   process.stdout.write(`downloaded ${name} generation ${result.generation} to ${destination} (${formatBytes(result.size)}, sha256 ${result.sha256} verified)\n`);
 }
@@ -115,7 +145,7 @@ export async function listVersions(settings: Settings, name: string | undefined,
   if (!name) {
     throw new DfsError('BAD_HEADER', 'dfs versions needs the stored name of a file (see dfs ls)');
   }
-  const versions = await clientFor(settings).versions(name);
+  const versions = await readerFor(settings).versions(name);
   if (json) {
     process.stdout.write(JSON.stringify(versions, null, 2) + '\n');
     return;

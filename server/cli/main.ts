@@ -14,7 +14,10 @@ Servers (each prints "listening on HOST:PORT" once it accepts connections):
   at most 1024) [--min-free BYTES] (disk space kept free, 64 MiB; a file that would
   eat into it is refused with NO_SPACE)
 
-Clients (each takes --client ID and --server HOST:PORT):
+Clients (each takes --client ID and --server HOST:PORT[,HOST:PORT...]: every primary, leader
+and standbys; a request that cannot reach one tries the next for --failover-wait MS, 8000
+with several, one try with one. When no primary answers, ls, get, versions and clients read
+from the replicas, the newest generation of each file, and say the cluster is read-only):
   dfs upload PATH...        files and folders (folders recursively, relative paths kept)
                             [--no-overwrite] [--if-generation G | --if-absent] (one file)
   dfs ls                    your files with size, stored time, generation, copies and checksum [--json]
@@ -35,9 +38,10 @@ Clients present a key with --key-file FILE or DFS_KEY (the client id is then the
 Defaults: primary 127.0.0.1:8000, 3 replicas on 9000-9002, data under ./dfs-data,
 client id = your user name, 5 older versions kept. A dfs.config.json in the current
 folder may set any of host, port, replicas, basePort, dataDir, replica, writeQuorum,
-client, server, maxFileSize, headerTimeoutMs, idleTimeoutMs, syncIntervalMs,
-scrubIntervalMs, keepVersions, maxConnections, minFree, compactAfterLines
-(--compact-after: journal lines before a catalog snapshot, 20000); flags win.
+client, server (a list too), failoverWaitMs, maxFileSize, headerTimeoutMs, idleTimeoutMs,
+syncIntervalMs, scrubIntervalMs, keepVersions, maxConnections, minFree, compactAfterLines
+(--compact-after: journal lines before a catalog snapshot, 20000), etcd, etcdPrefix,
+leaseTtl; flags win.
 `;
 
 export async function main(argv: string[]): Promise<number> {

@@ -25,10 +25,22 @@ import {
   replyError,
   validateFileName,
 } from '../protocol';
+import { acrossPrimaries, defaultFailoverWaitMs } from './failover';
+import { HostPort, PrimaryAddresses, formatHostPort } from './primary-addresses';
 
 export interface ClientOptions {
-  host: string;
-  port: number;
+  /** One primary; or give `primaries`. */
+  host?: string;
+  port?: number;
+  /**
+   * Several primaries (a leader and standbys): each request goes to the one that
+   * answered last and moves on to the next when it cannot connect or the server knows
+   * no leader. Pass the same PrimaryAddresses to every client made from the same
+   * settings so they all remember which one leads.
+   */
+  primaries?: PrimaryAddresses | readonly HostPort[];
+  /** How long a request keeps trying the primaries when none answers (default: 8 s with several, one try with one). */
+  failoverWaitMs?: number;
   clientId: string;
   timeouts?: ConnectionTimeouts;
   connectTimeoutMs?: number;
@@ -67,13 +79,26 @@ const VERIFY_WAIT_MS = 10 * 60_000;
 /** Our own client of the primary: line-terminated headers, rich replies, cancellable transfers. */
 export class DfsClient {
   readonly clientId: string;
+  readonly primaries: PrimaryAddresses;
+  private readonly failoverWaitMs: number;
 
   constructor(private readonly options: ClientOptions) {
     this.clientId = options.clientId;
+    if (options.primaries instanceof PrimaryAddresses) {
+      this.primaries = options.primaries;
+    } else if (options.primaries) {
+      this.primaries = new PrimaryAddresses(options.primaries);
+    } else if (options.host !== undefined && options.port !== undefined) {
+      this.primaries = new PrimaryAddresses([{ host: options.host, port: options.port }]);
+    } else {
+      throw new DfsError('BAD_HEADER', 'a DFS client needs a primary address (host and port, or a list)');
+    }
+    this.failoverWaitMs = options.failoverWaitMs ?? defaultFailoverWaitMs(this.primaries.all.length);
   }
 
+  /** The primary that answered last (the first configured one until any has). */
   get address(): string {
-    return `${this.options.host}:${this.options.port}`;
+    return formatHostPort(this.primaries.current);
   }
 
   /**
@@ -124,7 +149,17 @@ export class DfsClient {
         }
         return hash.digest('hex');
       };
-      return await this.upload(name, chunks(), size, { ...options, beforeLastChunk: unchanged, checksumOfSource });
+      // A transfer cut before its last byte left the primary nothing it could commit: with
+      // other primaries to try (a failover), it is sent again once, from the start.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await this.upload(name, chunks(), size, { ...options, beforeLastChunk: unchanged, checksumOfSource });
+        } catch (error) {
+          if (!(error instanceof UploadCutShort) || attempt > 1 || this.primaries.all.length < 2) {
+            throw error;
+          }
+        }
+      }
     } finally {
       await handle.close();
     }
@@ -161,18 +196,34 @@ export class DfsClient {
     const request: Request = options.precondition
       ? { verb: 'UPLOAD_IF', clientId: this.clientId, precondition: options.precondition, name, size }
       : { verb: 'UPLOAD', clientId: this.clientId, name, size };
-    const conn = await this.open(request, transfer.signal).catch((error: unknown) => {
+    // Until SEND_FILE nothing of the body has gone out, so another primary may be asked.
+    const opened = await acrossPrimaries(
+      this.primaries,
+      this.failoverWaitMs,
+      async (address) => {
+        const conn = await this.connectTo(address, request, transfer.signal);
+        try {
+          const ready = parseReply(refuseIfChallenged(await conn.readLine()));
+          if (ready.token !== Reply.SEND_FILE) {
+            throw replyError(ready);
+          }
+          return { conn, ready };
+        } catch (error) {
+          conn.destroy();
+          throw error;
+        }
+      },
+      transfer.signal,
+    ).catch((error: unknown) => {
       options.signal?.removeEventListener('abort', cancel);
-      throw error;
+      throw this.cancelledOr(error, transfer.signal);
     });
+    const { conn, ready } = opened;
     try {
-      const ready = parseReply(refuseIfChallenged(await conn.readLine()));
-      if (ready.token !== Reply.SEND_FILE) {
-        throw replyError(ready);
-      }
-      const replaces = parseReplaces(ready.payload);
+      const { replaces, epoch } = parseSendFile(ready.payload);
       let sent = 0;
       let held: Buffer | undefined;
+      let lastChunkGoing = false;
       const hash = options.checksumOfSource ? undefined : createHash('sha256');
       try {
         for await (const chunk of body) {
@@ -193,6 +244,7 @@ export class DfsClient {
         }
         if (held) {
           await options.beforeLastChunk?.();
+          lastChunkGoing = true;
           await conn.write(held);
           sent += held.length;
           options.onProgress?.(sent, size);
@@ -203,7 +255,15 @@ export class DfsClient {
       } catch (error) {
         // The primary may have refused the upload mid-body and closed: its reason has
         // already arrived and says more than the failed write does.
-        throw (await this.failureAlreadySent(conn)) ?? error;
+        const refusal = await this.failureAlreadySent(conn);
+        if (refusal) {
+          throw refusal;
+        }
+        // Once the last chunk is on its way it may have arrived whole: only a cut before it is certain to have stored nothing.
+        if (!lastChunkGoing && !transfer.signal.aborted && isConnectionLoss(error)) {
+          throw new UploadCutShort(error as DfsError, sent, size);
+        }
+        throw error;
       }
       allSent = true;
       const lastByteAt = Date.now();
@@ -219,7 +279,8 @@ export class DfsClient {
         // Every byte went out but the answer never came: the primary may have died
         // after committing. Ask it (once it is back) instead of guessing.
         const sha256 = hash ? hash.digest('hex') : await options.checksumOfSource!();
-        return await this.resolveOutcome(name, sha256, size, error, lastByteAt, Math.max(replaces, options.precondition?.kind === 'generation' ? options.precondition.generation : -1));
+        const above = Math.max(replaces, options.precondition?.kind === 'generation' ? options.precondition.generation : -1);
+        return await this.resolveOutcome(name, sha256, size, error, { lastByteAt, above, epoch });
       }
       if (result.token !== Reply.UPLOAD_SUCCESS) {
         throw replyError(result);
@@ -253,9 +314,13 @@ export class DfsClient {
    * while the primary that took the bytes still runs (it may commit later); a primary
    * restarted since can no longer commit them, so with the name unchanged since the
    * upload began they were not stored, and with the name changed the outcome cannot be
-   * told (OUTCOME_UNKNOWN).
+   * told (OUTCOME_UNKNOWN). A leadership other than the one that sent SEND_FILE (another
+   * epoch) can no longer commit them either: the new leader fences the old one. Every
+   * question goes through the primary addresses, so after a failover the new leader
+   * answers.
    */
-  private async resolveOutcome(name: string, sha256: string, size: number, cause: DfsError, lastByteAt: number, above: number): Promise<UploadReceipt> {
+  private async resolveOutcome(name: string, sha256: string, size: number, cause: DfsError, upload: { lastByteAt: number; above: number; epoch?: number }): Promise<UploadReceipt> {
+    const { lastByteAt, above } = upload;
     const waitMs = this.options.outcomeWaitMs ?? 15_000;
     const deadline = Date.now() + waitMs;
     let delay = 50;
@@ -273,18 +338,21 @@ export class DfsClient {
           return { sha256, size, generation: ours.generation, copies: record?.copies ?? 1, replicasBehind: [] };
         }
         const status = await this.status();
-        if (status.uptimeMs < Date.now() - lastByteAt) {
+        const epochNow = (status as { epoch?: unknown }).epoch;
+        const leadershipChanged = upload.epoch !== undefined && typeof epochNow === 'number' && epochNow !== upload.epoch;
+        if (leadershipChanged || status.uptimeMs < Date.now() - lastByteAt) {
+          const what = leadershipChanged ? `another primary took over (epoch ${upload.epoch} to ${epochNow as number})` : 'the primary restarted';
           // A restarted primary can no longer commit these bytes. Their absence proves
           // they never were committed only if the name is still as the upload found it:
           // a later overwrite can have pushed them out of the kept versions, and a
           // delete removes every version.
           const current = versions.find((version) => version.current)?.generation ?? -1;
           if (current === above && above >= 0) {
-            throw new DfsError('REPLICA_FAILED', `the primary restarted (${cause.message}) before storing ${name}; nothing was stored, try again`);
+            throw new DfsError('REPLICA_FAILED', `${what} (${cause.message}) before storing ${name}; nothing was stored, try again`);
           }
           throw new DfsError(
             'OUTCOME_UNKNOWN',
-            `the primary restarted (${cause.message}) before answering, and ${name} has changed since (${current >= 0 ? `it is now generation ${current}` : 'it is not stored now'}): this upload was either not stored, or stored and then replaced or deleted. Upload it again if you still want this content.`,
+            `${what} (${cause.message}) before answering, and ${name} has changed since (${current >= 0 ? `it is now generation ${current}` : 'it is not stored now'}): this upload was either not stored, or stored and then replaced or deleted. Upload it again if you still want this content.`,
           );
         }
       } catch (error) {
@@ -302,13 +370,13 @@ export class DfsClient {
 
   /** The report's LIST: just names. */
   async list(): Promise<string[]> {
-    const conn = await this.open({ verb: 'LIST', clientId: this.clientId });
-    try {
+    return this.exchange({ verb: 'LIST', clientId: this.clientId }, async (conn) => {
       const text = refuseIfChallenged((await conn.readToEnd(MAX_LISTING_BYTES)).toString('utf8'));
+      if (/^ERROR UNREACHABLE /.test(text)) {
+        throw replyError(parseReply(text.split('\n')[0]));
+      }
       return text.startsWith('No files stored for client ') ? [] : text.split('\n').filter((name) => name.length > 0);
-    } finally {
-      conn.destroy();
-    }
+    });
   }
 
   /** Files with size, stored time, checksum and number of copies. */
@@ -321,44 +389,35 @@ export class DfsClient {
   }
 
   async status(): Promise<NodeStatus> {
-    const conn = await this.open({ verb: 'STATUS' });
-    try {
+    return this.exchange({ verb: 'STATUS' }, async (conn) => {
       const reply = parseReply(refuseIfChallenged(await conn.readLine()));
       if (reply.token !== Reply.OK || !reply.payload) {
         throw replyError(reply);
       }
       return JSON.parse(reply.payload) as NodeStatus;
-    } finally {
-      conn.destroy();
-    }
+    });
   }
 
   /** Revokes a key (needs the cluster secret): every server refuses it from now on. */
   async revoke(keyId: string): Promise<{ keyId: string; replicas: number; of: number }> {
-    const conn = await this.open({ verb: 'REVOKE', keyId });
-    try {
+    return this.exchange({ verb: 'REVOKE', keyId }, async (conn) => {
       const reply = parseReply(refuseIfChallenged(await conn.readLine()));
       if (reply.token !== Reply.OK || !reply.payload) {
         throw replyError(reply);
       }
       return JSON.parse(reply.payload) as { keyId: string; replicas: number; of: number };
-    } finally {
-      conn.destroy();
-    }
+    });
   }
 
   /** Verifies every copy in the cluster now and repairs what fails; resolves with the primary's report. */
   async scrub(): Promise<ScrubReport> {
-    const conn = await this.open({ verb: 'SCRUB' });
-    try {
+    return this.exchange({ verb: 'SCRUB' }, async (conn) => {
       const reply = parseReply(await conn.readLine(60 * 60_000));
       if (reply.token !== Reply.OK || !reply.payload) {
         throw replyError(reply);
       }
       return JSON.parse(reply.payload) as ScrubReport;
-    } finally {
-      conn.destroy();
-    }
+    });
   }
 
   /** Deletes a file from every copy; with `ifGeneration`, only while that is its current generation. */
@@ -366,16 +425,13 @@ export class DfsClient {
     const clientId = options.clientId ?? this.clientId;
     const request: Request =
       options.ifGeneration === undefined ? { verb: 'DELETE', clientId, name } : { verb: 'DELETE_IF', clientId, generation: options.ifGeneration, name };
-    const conn = await this.open(request);
-    try {
+    return this.exchange(request, async (conn) => {
       const reply = parseReply(refuseIfChallenged(await conn.readLine(4 * (this.options.timeouts?.idleMs ?? DEFAULT_TIMEOUTS.idleMs))));
       if (reply.token !== Reply.DELETE_SUCCESS) {
         throw replyError(reply);
       }
       return reply.payload ? (JSON.parse(reply.payload) as DeleteReceipt) : { generation: 0, copies: 0, replicasBehind: [] };
-    } finally {
-      conn.destroy();
-    }
+    });
   }
 
   /** The kept versions of a file, newest (the current one) first. */
@@ -385,29 +441,42 @@ export class DfsClient {
 
   /** Makes a kept version current again, as a new version (a new generation) with its bytes. */
   async restore(name: string, generation: number): Promise<UploadReceipt> {
-    const conn = await this.open({ verb: 'RESTORE', clientId: this.clientId, generation, name });
-    try {
+    return this.exchange({ verb: 'RESTORE', clientId: this.clientId, generation, name }, async (conn) => {
       const reply = parseReply(refuseIfChallenged(await conn.readLine(VERIFY_WAIT_MS)));
       if (reply.token !== Reply.RESTORE_SUCCESS) {
         throw replyError(reply);
       }
       return JSON.parse(reply.payload ?? '{}') as UploadReceipt;
-    } finally {
-      conn.destroy();
-    }
+    });
   }
 
   /** Streams a stored file into `sink`, verifying its checksum; the sink must be discarded on failure. */
   async download(name: string, sink: Writable, options: DownloadOptions = {}): Promise<DownloadResult> {
     const clientId = options.clientId ?? this.clientId;
     const request: Request = options.generation === undefined ? { verb: 'DOWNLOAD', clientId, name } : { verb: 'DOWNLOAD_VERSION', clientId, generation: options.generation, name };
-    const conn = await this.open(request, options.signal);
+    // Nothing reaches the sink before the FILE header, so until then another primary may be asked.
+    const { conn, header } = await acrossPrimaries(
+      this.primaries,
+      this.failoverWaitMs,
+      async (address) => {
+        const conn = await this.connectTo(address, request, options.signal);
+        try {
+          const reply = parseReply(refuseIfChallenged(await conn.readLine(VERIFY_WAIT_MS)));
+          if (reply.token !== Reply.FILE || !reply.payload) {
+            throw replyError(reply);
+          }
+          return { conn, header: parseFileHeader(reply.payload) };
+        } catch (error) {
+          conn.destroy();
+          throw error;
+        }
+      },
+      options.signal,
+    ).catch((error: unknown) => {
+      throw this.cancelledOr(error, options.signal);
+    });
     try {
-      const reply = parseReply(refuseIfChallenged(await conn.readLine(VERIFY_WAIT_MS)));
-      if (reply.token !== Reply.FILE || !reply.payload) {
-        throw replyError(reply);
-      }
-      const { size, sha256, generation } = parseFileHeader(reply.payload);
+      const { size, sha256, generation } = header;
       const hash = createHash('sha256');
       let received = 0;
       for await (const chunk of conn.readBody(size)) {
@@ -434,38 +503,39 @@ export class DfsClient {
   }
 
   /** Downloads into a file atomically: a failed or cancelled download leaves the destination untouched. */
-  async downloadToFile(name: string, destination: string, options: DownloadOptions = {}): Promise<DownloadResult> {
-    const temporary = path.join(path.dirname(destination), `.${path.basename(destination)}.dfs-${randomBytes(4).toString('hex')}`);
-    const sink = createWriteStream(temporary, { flags: 'wx' });
-    const failed = new Promise<never>((_, reject) => sink.once('error', reject));
-    failed.catch(() => undefined);
-    try {
-      const result = await Promise.race([this.download(name, sink, options), failed]);
-      await new Promise<void>((resolve, reject) => sink.end((error?: Error | null) => (error ? reject(error) : resolve())));
-      await fs.rename(temporary, destination);
-      return result;
-    } catch (error) {
-      sink.destroy();
-      await fs.rm(temporary, { force: true });
-      throw error;
-    }
+  downloadToFile(name: string, destination: string, options: DownloadOptions = {}): Promise<DownloadResult> {
+    return downloadAtomically(destination, (sink) => this.download(name, sink, options));
   }
 
   private async records<T>(request: Request): Promise<T[]> {
-    const conn = await this.open(request);
-    try {
+    return this.exchange(request, async (conn) => {
       // A recovering primary holds listings until it knows the latest versions.
       const text = (await conn.readToEnd(MAX_LISTING_BYTES, 4 * (this.options.timeouts?.idleMs ?? DEFAULT_TIMEOUTS.idleMs))).toString('utf8');
       return decodeListing<T>(refuseIfChallenged(text)).records;
-    } finally {
-      conn.destroy();
-    }
+    });
   }
 
-  private async open(request: Request, signal?: AbortSignal): Promise<Connection> {
+  /** One request and its whole answer, on the primary that answers (see acrossPrimaries). */
+  private exchange<T>(request: Request, handle: (conn: Connection) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    return acrossPrimaries(
+      this.primaries,
+      this.failoverWaitMs,
+      async (address) => {
+        const conn = await this.connectTo(address, request, signal);
+        try {
+          return await handle(conn);
+        } finally {
+          conn.destroy();
+        }
+      },
+      signal,
+    );
+  }
+
+  private async connectTo(address: HostPort, request: Request, signal?: AbortSignal): Promise<Connection> {
     const conn = await connect({
-      host: this.options.host,
-      port: this.options.port,
+      host: address.host,
+      port: address.port,
       timeouts: this.options.timeouts,
       connectTimeoutMs: this.options.connectTimeoutMs,
       signal,
@@ -481,12 +551,49 @@ export class DfsClient {
   }
 }
 
-/** The generation an upload replaces, from our framing's `SEND_FILE {"replaces":G}`; -1 when none (or an older server). */
-function parseReplaces(payload: string | undefined): number {
-  try {
-    const replaces = payload ? (JSON.parse(payload) as { replaces?: unknown }).replaces : undefined;
-    return typeof replaces === 'number' ? replaces : -1;
-  } catch {
-    return -1;
+/** The connection broke before the last byte of an upload went out: the primary cannot have stored it. */
+export class UploadCutShort extends DfsError {
+  constructor(cause: DfsError, sent: number, size: number) {
+    super(cause.code, `the connection to the primary broke after ${sent} of ${size} bytes (${cause.message}); nothing was stored, try again`);
   }
+}
+
+function isConnectionLoss(error: unknown): boolean {
+  return (
+    error instanceof DfsError &&
+    ((error.code === 'PROTOCOL' && /^connection (failed|closed by the peer|is already closed)/.test(error.message)) || (error.code === 'TIMEOUT' && /^peer did not read/.test(error.message)))
+  );
+}
+
+/** Streams a download into a temporary file beside `destination` and renames it there only once it is complete and verified. */
+export async function downloadAtomically(destination: string, download: (sink: Writable) => Promise<DownloadResult>): Promise<DownloadResult> {
+  const temporary = path.join(path.dirname(destination), `.${path.basename(destination)}.dfs-${randomBytes(4).toString('hex')}`);
+  const sink = createWriteStream(temporary, { flags: 'wx' });
+  const failed = new Promise<never>((_, reject) => sink.once('error', reject));
+  failed.catch(() => undefined);
+  try {
+    const result = await Promise.race([download(sink), failed]);
+    await new Promise<void>((resolve, reject) => sink.end((error?: Error | null) => (error ? reject(error) : resolve())));
+    await fs.rename(temporary, destination);
+    return result;
+  } catch (error) {
+    sink.destroy();
+    await fs.rm(temporary, { force: true });
+    throw error;
+  }
+}
+
+/**
+ * From our framing's `SEND_FILE {"replaces":G,"epoch":E}`: the generation an upload
+ * replaces (-1 when none, or an older server) and the leadership that took it (when the
+ * primaries elect one).
+ */
+export function parseSendFile(payload: string | undefined): { replaces: number; epoch?: number } {
+  let fields: { replaces?: unknown; epoch?: unknown } = {};
+  try {
+    fields = payload ? (JSON.parse(payload) as typeof fields) : {};
+  } catch {
+    // A seed-style bare SEND_FILE, or something we do not read: no generation known.
+  }
+  return { replaces: typeof fields.replaces === 'number' ? fields.replaces : -1, epoch: typeof fields.epoch === 'number' ? fields.epoch : undefined };
 }

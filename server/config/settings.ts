@@ -12,6 +12,7 @@ import {
   parseHostPort,
   parseWriteQuorum,
 } from './cluster-layout';
+import { formatHostPort, parseAddressList } from '../client/primary-addresses';
 
 export const CONFIG_FILE = 'dfs.config.json';
 
@@ -25,9 +26,11 @@ export interface Settings {
   /** Replicas on other hosts, HOST:PORT each; when set they replace the local range. */
   replica: string[];
   writeQuorum: WriteQuorum;
-  /** For client commands: whose files, and which primary. */
+  /** For client commands: whose files, and which primaries (a leader and its standbys), HOST:PORT each. */
   client: string;
-  server: string;
+  server: string[];
+  /** How long a client command keeps trying the primaries when none answers; unset: 8 s with several, one try with one. */
+  failoverWaitMs?: number;
   maxFileSize: number;
   headerTimeoutMs: number;
   idleTimeoutMs: number;
@@ -81,7 +84,7 @@ export function defaultSettings(): Settings {
     replica: [],
     writeQuorum: 'all',
     client: defaultClientId(),
-    server: `${DEFAULT_HOST}:${DEFAULT_PRIMARY_PORT}`,
+    server: [`${DEFAULT_HOST}:${DEFAULT_PRIMARY_PORT}`],
     maxFileSize: 64 * GiB,
     headerTimeoutMs: 10_000,
     idleTimeoutMs: 30_000,
@@ -161,7 +164,18 @@ const CHECKS: Record<keyof Settings, Checker> = {
     }
   },
   client: text,
-  server: address,
+  server: (value, key) => {
+    // "HOST:PORT", "HOST:PORT,HOST:PORT" or a list of them: always a list after the check.
+    if (typeof value !== 'string' && !(Array.isArray(value) && value.length > 0 && value.every((item) => typeof item === 'string'))) {
+      throw invalid(key, value, '"HOST:PORT", "HOST:PORT,HOST:PORT,..." or a list of "HOST:PORT" strings');
+    }
+    try {
+      return parseAddressList(value).map(formatHostPort);
+    } catch (error) {
+      throw invalid(key, value, `"HOST:PORT", "HOST:PORT,HOST:PORT,..." or a list of "HOST:PORT" strings (${(error as Error).message})`);
+    }
+  },
+  failoverWaitMs: positive,
   maxFileSize: positive,
   headerTimeoutMs: positive,
   idleTimeoutMs: positive,
@@ -256,7 +270,7 @@ export function checkSettings(values: Record<string, unknown>, source: string): 
 export function resolveSettings(fromFlags: Partial<Settings>, fromFile: Partial<Settings>): Settings {
   const merged = { ...defaultSettings(), ...fromFile, ...fromFlags };
   if (fromFlags.port !== undefined && fromFlags.server === undefined && fromFile.server === undefined) {
-    merged.server = `${merged.host}:${merged.port}`;
+    merged.server = [`${merged.host}:${merged.port}`];
   }
   return merged;
 }

@@ -110,8 +110,9 @@ describe('the dfs CLI', function () {
     assert.strictEqual(unreadable.code, 1);
     assert.match(unreadable.stderr, /skipped .*does-not-exist: cannot read: ENOENT/);
 
-    const port = await freePortRange(1);
-    const down = await runDfs(['ls', '--server', `127.0.0.1:${port}`], { cwd: work });
+    // Nothing listens on the primary's port nor on the replicas' (which a read falls back to).
+    const port = await freePortRange(4);
+    const down = await runDfs(['ls', '--server', `127.0.0.1:${port}`, '--base-port', String(port + 1)], { cwd: work });
     assert.strictEqual(down.code, 1);
     assert.match(down.stderr, /cannot connect to 127\.0\.0\.1:\d+: nothing is listening there/);
     assert.match(down.stderr, /Is the cluster running\?/);

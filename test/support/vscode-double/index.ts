@@ -342,6 +342,8 @@ interface TreeViewRecord {
   provider: { getChildren(element?: unknown): unknown; getTreeItem(element: unknown): unknown; onDidChangeTreeData?: Event<unknown> };
   dragAndDropController?: { handleDrop(target: unknown, dataTransfer: DataTransfer, token: unknown): Promise<void>; dropMimeTypes: readonly string[] };
   refreshes: number;
+  /** What the extension shows above the tree (TreeView.message). */
+  message?: string;
 }
 
 export interface FakeTextDocument {
@@ -580,6 +582,12 @@ export const window = {
     testing.treeViews.set(id, record);
     return {
       visible: true,
+      get message(): string | undefined {
+        return record.message;
+      },
+      set message(text: string | undefined) {
+        record.message = text;
+      },
       dispose: () => {
         subscription?.dispose();
         testing.treeViews.delete(id);
