@@ -30,10 +30,13 @@ export class HaPrimary {
   /** Resolves to the node being started for a leadership just won, so connections wait for it. */
   private starting: Promise<PrimaryNode | undefined> | undefined;
   private readonly served = new Set<net.Socket>();
-  private readonly forwarded = new Set<net.Socket>();
+  /** Connections forwarded to a leader, by that leader's address. */
+  private readonly forwarded = new Map<net.Socket, string>();
   private address = { host: '', port: 0 };
   private term: { epoch: number; sinceMs: number } | undefined;
   private transitions: Promise<void> = Promise.resolve();
+  /** Settles once etcd has answered this primary's first campaign: it then knows who leads. */
+  private firstRound: Promise<void> = Promise.resolve();
   private stopped = false;
 
   constructor(private readonly options: HaPrimaryOptions) {
@@ -57,11 +60,22 @@ export class HaPrimary {
     const advertised = `${this.address.host}:${this.address.port}`;
     const leadership = new Leadership({ etcd: this.options.etcd, prefix: this.options.etcdPrefix, address: advertised, ttlSeconds: this.options.leaseTtlSeconds, log: this.options.log });
     this.leadership = leadership;
-    leadership.on('elected', (epoch) => this.transition(() => this.lead(epoch)));
-    leadership.on('deposed', (reason) => this.transition(() => this.standBy(reason)));
-    leadership.on('leader', (leader) => this.options.log(leader ? `standing by: ${leader.address} leads (epoch ${leader.epoch})` : 'standing by: no primary leads right now'));
+    leadership.on('elected', (epoch) => {
+      this.cutForwardedExcept(undefined);
+      void this.transition(() => this.lead(epoch));
+    });
+    leadership.on('deposed', (reason) => void this.transition(() => this.standBy(reason)));
+    leadership.on('leader', (leader) => {
+      // Whatever was forwarded to an earlier leader is cut: it may be paused or cut off, and
+      // its answers no longer count; our clients then ask again and reach the new one.
+      this.cutForwardedExcept(leader?.address);
+      this.options.log(leader ? `standing by: ${leader.address} leads (epoch ${leader.epoch})` : 'standing by: no primary leads right now');
+    });
+    // Listening before etcd answers: a standby that cannot reach etcd still tells
+    // clients why, and connections that come before the first round wait for it.
+    this.firstRound = leadership.start();
     this.options.log(`listening on ${advertised}`);
-    await leadership.start();
+    await this.firstRound;
     return this.address;
   }
 
@@ -71,9 +85,7 @@ export class HaPrimary {
     // Revoking the lease hands over at once rather than after its time-to-live.
     await this.leadership?.stop({ revoke: true });
     await this.transition(() => this.standBy('stopping'));
-    for (const socket of this.forwarded) {
-      socket.destroy();
-    }
+    this.cutForwardedExcept(undefined);
     await closed;
   }
 
@@ -164,7 +176,12 @@ export class HaPrimary {
   }
 
   private async route(socket: net.Socket): Promise<void> {
-    const node = this.node ?? (await this.starting);
+    let node = this.node ?? (await this.starting);
+    if (!node && !this.knownLeader()) {
+      // Just started, or an election is under way: give etcd a lease's time to say who leads.
+      await Promise.race([this.firstRound, new Promise((resolve) => setTimeout(resolve, this.options.leaseTtlSeconds * 1000).unref())]);
+      node = this.node ?? (await this.starting);
+    }
     if (node && this.node === node) {
       this.served.add(socket);
       socket.once('close', () => this.served.delete(socket));
@@ -173,6 +190,19 @@ export class HaPrimary {
       return;
     }
     this.forward(socket, this.leadership?.state());
+  }
+
+  private cutForwardedExcept(leader: string | undefined): void {
+    for (const [socket, target] of this.forwarded) {
+      if (target !== leader) {
+        socket.destroy();
+      }
+    }
+  }
+
+  private knownLeader(): LeaderInfo | undefined {
+    const state = this.leadership?.state();
+    return state?.role === 'standby' ? state.leader : undefined;
   }
 
   /** Pipes the connection to the leader: TLS is ended here and begun again towards it. */
@@ -191,7 +221,7 @@ export class HaPrimary {
     const upstream: net.Socket = tlsFiles?.ca
       ? tls.connect({ host, port, ca: tlsFiles.ca, cert: tlsFiles.cert, key: tlsFiles.key, servername: net.isIP(host) ? undefined : host })
       : net.connect({ host, port });
-    this.forwarded.add(socket);
+    this.forwarded.set(socket, leader.address);
     const done = (): void => {
       this.forwarded.delete(socket);
       socket.destroy();

@@ -1,0 +1,324 @@
+import * as assert from 'assert';
+import { createHash, randomBytes } from 'crypto';
+import { promises as fs } from 'fs';
+import * as path from 'path';
+import { PassThrough } from 'stream';
+import { DfsClient } from '../../server/client/dfs-client';
+import { ClusterStatus, DfsError, ReplicaNodeStatus } from '../../server/protocol';
+import { catalogOnDisk } from '../support/catalog-on-disk';
+import { stagedFiles, storedFiles } from '../support/cluster';
+import { HaCluster } from '../support/ha-cluster';
+import { seedList, seedUpload } from '../support/raw-client';
+import { waitFor } from '../support/wait';
+
+/**
+ * Failover through a real 3-member etcd: two primaries with their own disks share
+ * three replicas. Whatever happens to the leader, every acknowledged file is served
+ * with its bytes, nothing never acknowledged is listed, and a deposed leader commits
+ * nothing.
+ */
+
+const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
+
+async function download(client: DfsClient, name: string): Promise<Buffer> {
+  const sink = new PassThrough();
+  const chunks: Buffer[] = [];
+  sink.on('data', (chunk: Buffer) => chunks.push(chunk));
+  await client.download(name, sink);
+  return Buffer.concat(chunks);
+}
+
+/** Every replica and the leader hold the same current generation and bytes of every name. */
+async function assertConverged(cluster: HaCluster, leader: number, clientId: string, since: number): Promise<Map<string, string>> {
+  await waitFor(
+    async () => {
+      const status = (await cluster.clientOf(leader, 'probe').status().catch(() => undefined)) as ClusterStatus | undefined;
+      return status?.replicas.every((replica) => !cluster.replicas[replica.id - 1] || (replica.reachable && replica.filesBehind === 0 && (replica.lastSyncMs ?? 0) > since));
+    },
+    'the replicas to catch up',
+    30_000,
+  );
+  const roots = [cluster.primaryRoot(leader), ...cluster.replicas.map((node, index) => (node ? cluster.replicaRoot(index) : undefined)).filter((root): root is string => root !== undefined)];
+  const views = await Promise.all(
+    roots.map(async (root) => {
+      const { names } = await catalogOnDisk(root);
+      const view = new Map<string, string>();
+      for (const [key, state] of names) {
+        const current = state.versions[0];
+        if (key.startsWith(`${clientId}/`) && current) {
+          const bytes = await fs.readFile(path.join(root, key));
+          assert.strictEqual(sha256(bytes), current.sha256, `${root}: ${key}'s bytes differ from its catalog record`);
+          view.set(key.slice(clientId.length + 1), `${current.generation} ${current.sha256}`);
+        }
+      }
+      return view;
+    }),
+  );
+  for (const [index, view] of views.entries()) {
+    assert.deepStrictEqual(Object.fromEntries([...view].sort()), Object.fromEntries([...views[0]].sort()), `${roots[index]} differs from the leader's ${roots[0]}`);
+    assert.deepStrictEqual(await stagedFiles(roots[index]), [], `${roots[index]} holds staged bytes`);
+  }
+  return new Map([...views[0]].map(([name, value]) => [name, value.split(' ')[1]]));
+}
+
+describe('failover through etcd', function () {
+  this.timeout(300_000);
+  let cluster: HaCluster | undefined;
+
+  afterEach(async function () {
+    if (this.currentTest?.state === 'failed' && cluster) {
+      console.log(cluster.logs());
+    }
+    await cluster?.destroy();
+    cluster = undefined;
+  });
+
+  it('kill -9 of the leader during uploads from several clients, 10 rounds: every acknowledged file is served, nothing else is listed, cut uploads are reported truthfully', async function () {
+    cluster = await HaCluster.start(this);
+    const ha = cluster;
+    const acknowledged = new Map<string, string>();
+    /** Uploads whose answer was lost and whose outcome the client could not tell: either state is right for them. */
+    const undecided = new Map<string, string>();
+    const outcomes = { acknowledged: 0, refused: 0, unknown: 0 };
+    const refusals = new Map<string, number>();
+    let { index: leader } = await ha.waitForLeader();
+    let epoch = 0;
+    for (let round = 0; round < 10; round++) {
+      let stopping = false;
+      let acksAfterKill = 0;
+      let killed = false;
+      let killNow!: () => void;
+      const readyToKill = new Promise<void>((resolve) => (killNow = resolve));
+      const worker = async (id: number): Promise<void> => {
+        const client = ha.client('failover');
+        for (let i = 0; !stopping; i++) {
+          // Every third upload overwrites the worker's own name; the others are new names.
+          const name = i % 3 === 2 ? `w${id}.bin` : `r${round}-w${id}-${i}.bin`;
+          const data = randomBytes(1 + Math.floor(Math.random() * 64 * 1024));
+          try {
+            const receipt = await client.upload(name, [data], data.length);
+            assert.strictEqual(receipt.sha256, sha256(data));
+            acknowledged.set(name, receipt.sha256);
+            undecided.delete(name);
+            outcomes.acknowledged++;
+            if (killed) {
+              acksAfterKill++;
+            } else if (outcomes.acknowledged % 4 === 0) {
+              killNow();
+            }
+          } catch (error) {
+            assert.ok(error instanceof DfsError, String(error));
+            if (error.code === 'OUTCOME_UNKNOWN' || error.code === 'TIMEOUT') {
+              outcomes.unknown++;
+              undecided.set(name, sha256(data));
+            } else {
+              // A definite "not stored": the name keeps what it had (checked below).
+              outcomes.refused++;
+              refusals.set(error.code, (refusals.get(error.code) ?? 0) + 1);
+            }
+          }
+        }
+      };
+      const workers = [0, 1, 2].map((id) => worker(id));
+      await readyToKill;
+      await ha.killPrimary(leader);
+      killed = true;
+      const next = await ha.waitForLeader({ not: leader });
+      assert.ok(next.status.epoch! > epoch, `round ${round}: the new leader's epoch ${next.status.epoch} is above the last one's ${epoch}`);
+      epoch = next.status.epoch!;
+      await waitFor(async () => acksAfterKill >= 3 || undefined, 'uploads to succeed through the new leader', 30_000);
+      stopping = true;
+      await Promise.all(workers);
+      await ha.startPrimary(leader);
+      leader = next.index;
+    }
+    const since = Date.now();
+    const stored = await assertConverged(ha, leader, 'failover', since);
+    const client = ha.client('failover');
+    const listed = new Map((await client.files()).map((file) => [file.name, file.sha256]));
+    for (const [name, digest] of acknowledged) {
+      assert.strictEqual(listed.get(name), digest, `acknowledged ${name} is missing or changed`);
+      assert.strictEqual(stored.get(name), digest, `acknowledged ${name} is not on every copy`);
+      assert.strictEqual(sha256(await download(client, name)), digest);
+    }
+    for (const [name, digest] of listed) {
+      assert.ok(acknowledged.get(name) === digest || undecided.get(name) === digest, `${name} is listed with content that was never acknowledged`);
+    }
+    console.log(
+      `      ${outcomes.acknowledged} uploads acknowledged, ${outcomes.refused} refused (${[...refusals].map(([code, count]) => `${code} ${count}`).join(', ')}), ${outcomes.unknown} of unknown outcome over 10 failovers`,
+    );
+  });
+
+  it('a paused leader (SIGSTOP past its lease, then SIGCONT) commits nothing after it resumes; the replicas follow the new epoch', async function () {
+    cluster = await HaCluster.start(this);
+    const { index: old, status } = await cluster.waitForLeader();
+    const data = randomBytes(8 * 1024 * 1024);
+    // Straight to the leader, and slowly: it is paused with the upload in flight.
+    const direct = cluster.clientOf(old, 'paused');
+    let paused = false;
+    const upload = direct
+      .upload(
+        'late.bin',
+        (async function* () {
+          for (let offset = 0; offset < data.length; offset += 256 * 1024) {
+            yield data.subarray(offset, offset + 256 * 1024);
+          }
+        })(),
+        data.length,
+        {
+          onProgress: (done) => {
+            if (!paused && done > data.length / 4) {
+              paused = true;
+              cluster!.primaries[old]!.child.kill('SIGSTOP');
+            }
+          },
+        },
+      )
+      .then(
+        () => 'stored',
+        (error: unknown) => (error instanceof DfsError ? error.code : String(error)),
+      );
+    const next = await cluster.waitForLeader({ not: old });
+    assert.ok(next.status.epoch! > status.epoch!);
+    cluster.primaries[old]!.child.kill('SIGCONT');
+    const outcome = await upload;
+    assert.notStrictEqual(outcome, 'stored', 'a paused leader acknowledged an upload after another took over');
+    const files = await cluster.client('paused').files();
+    assert.deepStrictEqual(files.map((file) => file.name), [], 'the deposed leader committed nothing');
+    for (let index = 0; index < 3; index++) {
+      assert.strictEqual((await catalogOnDisk(cluster.replicaRoot(index))).names.get('paused/late.bin'), undefined, `replica ${index + 1} holds the late upload`);
+      const replicaStatus = (await new DfsClient({ host: '127.0.0.1', port: cluster.basePort + index, clientId: 'x' }).status()) as ReplicaNodeStatus;
+      assert.strictEqual(replicaStatus.epoch, next.status.epoch, `replica ${index + 1} follows the new leader's epoch`);
+    }
+    // The resumed primary stands by: it forwards to the new leader.
+    await waitFor(async () => ((await cluster!.clientOf(old, 'probe').status().catch(() => undefined)) as ClusterStatus | undefined)?.leader === next.status.leader || undefined, 'the resumed primary to stand by');
+  });
+
+  it('a leader cut off from etcd stops leading within its lease, before another is elected; uploads go on through the new leader', async function () {
+    cluster = await HaCluster.start(this, { etcdRelays: true });
+    const { index: old, status } = await cluster.waitForLeader();
+    const client = cluster.client('cut');
+    await client.upload('before.txt', [Buffer.from('before')], 6);
+    const cutAt = Date.now();
+    cluster.cutFromEtcd(old);
+    const next = await cluster.waitForLeader({ not: old });
+    assert.ok(next.status.epoch! > status.epoch!);
+    // Both log lines carry the same machine's clock.
+    const timeOf = (lines: string[], pattern: RegExp): number => {
+      const line = lines.find((candidate) => pattern.test(candidate));
+      assert.ok(line, `no line matching ${pattern}:\n${lines.slice(-20).join('\n')}`);
+      return Date.parse(line.slice(0, line.indexOf(' ')));
+    };
+    const steppedDown = timeOf(cluster.primaries[old]!.output, /no longer leading/);
+    const elected = timeOf(cluster.primaries[next.index]!.output, new RegExp(`leading \\(epoch ${next.status.epoch}\\)`));
+    assert.ok(steppedDown - cutAt <= 2_000, `stepped down ${steppedDown - cutAt} ms after the cut; the lease is 2 s`);
+    assert.ok(steppedDown <= elected, `the cut-off leader stopped leading at ${steppedDown}, after the new one was elected at ${elected}`);
+    await client.upload('after.txt', [Buffer.from('after')], 5);
+    assert.deepStrictEqual((await client.files()).map((file) => file.name).sort(), ['after.txt', 'before.txt']);
+    cluster.reconnectToEtcd(old);
+    await waitFor(
+      async () => ((await cluster!.clientOf(old, 'probe').status().catch(() => undefined)) as ClusterStatus | undefined)?.leader === next.status.leader || undefined,
+      'the reconnected primary to stand by behind the new leader',
+    );
+  });
+});
+
+describe('failover through etcd: the cluster around it', function () {
+  this.timeout(120_000);
+  let cluster: HaCluster;
+
+  before(async function () {
+    cluster = await HaCluster.start(this);
+  });
+
+  afterEach(function () {
+    if (this.currentTest?.state === 'failed') {
+      console.log(cluster.logs());
+    }
+  });
+
+  after(async () => {
+    await cluster?.destroy();
+  });
+
+  it('a client written against the report, given the standby, uploads and lists', async () => {
+    const { index: leader } = await cluster.waitForLeader();
+    const standby = 1 - leader;
+    const body = Buffer.from('bytes from the report client through the standby\n'.repeat(100));
+    const { first, final } = await seedUpload(cluster.primaryPorts[standby], 'seed', 'via-standby.txt', body);
+    assert.strictEqual(first, 'SEND_FILE');
+    assert.strictEqual(final, 'UPLOAD_SUCCESS');
+    assert.strictEqual(await seedList(cluster.primaryPorts[standby], 'seed'), 'via-standby.txt');
+    const stored = await fs.readFile(path.join(cluster.primaryRoot(leader), 'seed', 'via-standby.txt'));
+    assert.ok(stored.equals(body), 'the leader stored the bytes');
+    assert.deepStrictEqual(await storedFiles(cluster.primaryRoot(standby)).catch(() => []), [], 'the standby stores nothing itself');
+  });
+
+  it('dfs status names the leader, its epoch and since when, and the standby', async () => {
+    const { index: leader, status } = await cluster.waitForLeader();
+    const standby = 1 - leader;
+    const viaStandby = (await cluster.clientOf(standby, 'probe').status()) as ClusterStatus;
+    assert.strictEqual(viaStandby.leader, `127.0.0.1:${cluster.primaryPorts[leader]}`);
+    assert.strictEqual(viaStandby.epoch, status.epoch);
+    assert.ok(status.epoch! > 0);
+    assert.ok((status.leaderSinceMs ?? 0) > 0 && status.leaderSinceMs! <= Date.now());
+    assert.deepStrictEqual(status.standbys, [`127.0.0.1:${cluster.primaryPorts[standby]}`]);
+  });
+
+  it('one etcd member killed changes nothing: same leader, same epoch, uploads succeed', async () => {
+    const before = await cluster.waitForLeader();
+    const member = await cluster.etcd.leaderIndex();
+    await cluster.etcd.kill(member >= 0 ? member : 0);
+    try {
+      const client = cluster.client('etcd-member');
+      for (let i = 0; i < 10; i++) {
+        await client.upload(`f${i}.txt`, [Buffer.from(`file ${i}`)], `file ${i}`.length);
+      }
+      const after = await cluster.waitForLeader();
+      assert.strictEqual(after.index, before.index);
+      assert.strictEqual(after.status.epoch, before.status.epoch);
+      assert.strictEqual((await client.files()).length, 10);
+    } finally {
+      await cluster.etcd.restart(member >= 0 ? member : 0);
+    }
+  });
+
+  it('a replica down during a failover under majority: the new leader serves every file and takes uploads; the replica converges when back', async () => {
+    const client = cluster.client('replica-down');
+    const files = new Map<string, Buffer>();
+    for (let i = 0; i < 5; i++) {
+      const data = randomBytes(1000 + i);
+      files.set(`before-${i}.bin`, data);
+      await client.upload(`before-${i}.bin`, [data], data.length);
+    }
+    await cluster.killReplica(2);
+    const { index: old } = await cluster.waitForLeader();
+    await cluster.killPrimary(old);
+    const next = await cluster.waitForLeader({ not: old });
+    for (const [name, data] of files) {
+      assert.ok((await download(client, name)).equals(data), `${name} after the failover`);
+    }
+    const after = randomBytes(3000);
+    await client.upload('after.bin', [after], after.length);
+    files.set('after.bin', after);
+    await cluster.startPrimary(old);
+    const since = Date.now();
+    await cluster.startReplica(2);
+    const stored = await assertConverged(cluster, next.index, 'replica-down', since);
+    for (const [name, data] of files) {
+      assert.strictEqual(stored.get(name), sha256(data));
+    }
+  });
+
+  it('both primaries restarted: every acknowledged file is still served, under a new epoch', async () => {
+    const client = cluster.client('restarts');
+    const data = randomBytes(5000);
+    await client.upload('kept.bin', [data], data.length);
+    const before = await cluster.waitForLeader();
+    await Promise.all([cluster.killPrimary(0), cluster.killPrimary(1)]);
+    await Promise.all([cluster.startPrimary(0), cluster.startPrimary(1)]);
+    const after = await cluster.waitForLeader();
+    assert.ok(after.status.epoch! > before.status.epoch!);
+    assert.ok((await download(client, 'kept.bin')).equals(data));
+  });
+});

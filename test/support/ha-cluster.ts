@@ -1,0 +1,212 @@
+import type { Context } from 'mocha';
+import { promises as fs } from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { DfsClient } from '../../server/client/dfs-client';
+import { PrimaryAddresses } from '../../server/client/primary-addresses';
+import type { ClusterStatus } from '../../server/protocol';
+import { EtcdCluster, startEtcdClusterOrSkip } from './etcd-cluster';
+import { freePortRange } from './ports';
+import { SpawnedNode, spawnDfs, stopChild } from './processes';
+import { TcpRelay } from './tcp-relay';
+import { waitFor } from './wait';
+
+export interface HaClusterOptions {
+  writeQuorum?: string;
+  primaries?: number;
+  replicas?: number;
+  /** Extra flags for every server. */
+  args?: string[];
+  /** Each primary reaches etcd through relays of its own, so a test can cut one primary off from etcd alone. */
+  etcdRelays?: boolean;
+}
+
+/**
+ * A real failover cluster on 127.0.0.1 with free ports: a 3-member etcd, two (or more)
+ * primaries with their own data folders, and the replicas they share.
+ */
+export class HaCluster {
+  readonly primaries: (SpawnedNode | undefined)[] = [];
+  readonly replicas: (SpawnedNode | undefined)[] = [];
+  /** Shared by every client of this cluster, so they all remember who leads. */
+  readonly addresses: PrimaryAddresses;
+  /** Per primary, one relay per etcd member (with etcdRelays). */
+  private readonly relays: (TcpRelay & { url(): string })[][] = [];
+
+  private constructor(
+    readonly etcd: EtcdCluster,
+    readonly dataDir: string,
+    readonly primaryPorts: number[],
+    readonly basePort: number,
+    readonly replicaCount: number,
+    private readonly options: HaClusterOptions,
+  ) {
+    this.addresses = new PrimaryAddresses(primaryPorts.map((port) => ({ host: '127.0.0.1', port })));
+  }
+
+  static async start(context: Context, options: HaClusterOptions = {}): Promise<HaCluster> {
+    const etcd = await startEtcdClusterOrSkip(context);
+    const primaryCount = options.primaries ?? 2;
+    const replicaCount = options.replicas ?? 3;
+    const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'dfs-ha-'));
+    const ports = await freePortRange(primaryCount + replicaCount);
+    const primaryPorts = Array.from({ length: primaryCount }, (_, index) => ports + replicaCount + index);
+    const cluster = new HaCluster(etcd, dataDir, primaryPorts, ports, replicaCount, options);
+    try {
+      if (options.etcdRelays) {
+        for (let index = 0; index < primaryCount; index++) {
+          cluster.relays[index] = await Promise.all(etcd.endpoints().map((url) => TcpRelay.to(url)));
+        }
+      }
+      await Promise.all(Array.from({ length: replicaCount }, (_, index) => cluster.startReplica(index)));
+      // One after the other, so the first one started leads.
+      for (let index = 0; index < primaryCount; index++) {
+        await cluster.startPrimary(index);
+        if (index === 0) {
+          await cluster.waitForLeader();
+        }
+      }
+    } catch (error) {
+      await cluster.destroy();
+      throw error;
+    }
+    return cluster;
+  }
+
+  get serverList(): string {
+    return this.primaryPorts.map((port) => `127.0.0.1:${port}`).join(',');
+  }
+
+  etcdEndpoints(index: number): string[] {
+    return this.relays[index]?.map((relay) => relay.url()) ?? this.etcd.endpoints();
+  }
+
+  /** Primary `index` can no longer reach any etcd member (its packets vanish); the rest of the network is untouched. */
+  cutFromEtcd(index: number): void {
+    this.relays[index].forEach((relay) => relay.cut());
+  }
+
+  reconnectToEtcd(index: number): void {
+    this.relays[index].forEach((relay) => relay.restore());
+  }
+
+  async startPrimary(index: number): Promise<SpawnedNode> {
+    const node = await spawnDfs([
+      'primary',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(this.primaryPorts[index]),
+      '--base-port',
+      String(this.basePort),
+      '--replicas',
+      String(this.replicaCount),
+      '--data-dir',
+      this.primaryDataDir(index),
+      '--write-quorum',
+      this.options.writeQuorum ?? 'majority',
+      '--etcd',
+      this.etcdEndpoints(index).join(','),
+      '--sync-interval',
+      '300',
+      ...(this.options.args ?? []),
+    ]);
+    this.primaries[index] = node;
+    return node;
+  }
+
+  async startReplica(index: number): Promise<SpawnedNode> {
+    const node = await spawnDfs([
+      'replica',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(this.basePort + index),
+      '--base-port',
+      String(this.basePort),
+      '--replicas',
+      String(this.replicaCount),
+      '--data-dir',
+      path.join(this.dataDir, 'replicas'),
+      ...(this.options.args ?? []),
+    ]);
+    this.replicas[index] = node;
+    return node;
+  }
+
+  async killPrimary(index: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const node = this.primaries[index];
+    this.primaries[index] = undefined;
+    if (node) {
+      await stopChild(node.child, signal);
+    }
+  }
+
+  async killReplica(index: number): Promise<void> {
+    const node = this.replicas[index];
+    this.replicas[index] = undefined;
+    if (node) {
+      await stopChild(node.child, 'SIGKILL');
+    }
+  }
+
+  primaryDataDir(index: number): string {
+    return path.join(this.dataDir, `primary${index + 1}`);
+  }
+
+  primaryRoot(index: number): string {
+    return path.join(this.primaryDataDir(index), 'servidor');
+  }
+
+  replicaRoot(index: number): string {
+    return path.join(this.dataDir, 'replicas', `replica${index + 1}`);
+  }
+
+  /** A client of the whole cluster: it finds the leader and follows a failover. */
+  client(clientId: string, failoverWaitMs = 15_000): DfsClient {
+    return new DfsClient({ primaries: this.addresses, clientId, failoverWaitMs, outcomeWaitMs: 20_000 });
+  }
+
+  /** A client of one primary only, whatever its role. */
+  clientOf(index: number, clientId: string): DfsClient {
+    return new DfsClient({ host: '127.0.0.1', port: this.primaryPorts[index], clientId });
+  }
+
+  /** Waits until a primary leads and serves (recovery and takeover done); returns its index. */
+  async waitForLeader(options: { not?: number; timeoutMs?: number } = {}): Promise<{ index: number; status: ClusterStatus }> {
+    return waitFor(
+      async () => {
+        for (let index = 0; index < this.primaryPorts.length; index++) {
+          if (!this.primaries[index] || index === options.not) {
+            continue;
+          }
+          const status = (await this.clientOf(index, 'probe').status().catch(() => undefined)) as ClusterStatus | undefined;
+          if (status?.role === 'primary' && status.leader === `127.0.0.1:${this.primaryPorts[index]}` && status.recovering === undefined) {
+            return { index, status };
+          }
+        }
+        return undefined;
+      },
+      options.not === undefined ? 'a primary to lead' : `a primary other than primary ${options.not + 1} to lead`,
+      options.timeoutMs ?? 20_000,
+    );
+  }
+
+  logs(): string {
+    const nodes: [string, SpawnedNode | undefined][] = [
+      ...this.primaries.map((node, index): [string, SpawnedNode | undefined] => [`primary ${index + 1}`, node]),
+      ...this.replicas.map((node, index): [string, SpawnedNode | undefined] => [`replica ${index + 1}`, node]),
+    ];
+    return nodes
+      .filter(([, node]) => node)
+      .map(([label, node]) => `--- ${label}\n${node!.output.slice(-60).join('\n')}`)
+      .join('\n');
+  }
+
+  async destroy(): Promise<void> {
+    await Promise.all([...this.primaries, ...this.replicas].filter((node): node is SpawnedNode => node !== undefined).map((node) => stopChild(node.child, 'SIGKILL')));
+    this.relays.flat().forEach((relay) => relay.close());
+    await this.etcd.destroy();
+    await fs.rm(this.dataDir, { recursive: true, force: true });
+  }
+}
