@@ -179,6 +179,11 @@ export async function showStatus(settings: Settings, json: boolean): Promise<voi
   process.stdout.write(
     `primary ${cluster.address}: ${cluster.files} files, ${formatBytes(cluster.bytes)}; ${up}/${cluster.replicas.length} replicas up; write quorum ${cluster.writeQuorum}; generation ${cluster.generation}; keeps ${cluster.keepVersions} older versions\n`,
   );
+  if (cluster.epoch) {
+    const since = cluster.leaderSinceMs ? ` since ${new Date(cluster.leaderSinceMs).toISOString()}` : '';
+    const standbys = cluster.standbys && cluster.standbys.length > 0 ? `standing by: ${cluster.standbys.join(', ')}` : 'no standby registered';
+    process.stdout.write(`  leader ${cluster.leader} (elected through etcd, epoch ${cluster.epoch})${since}; ${standbys}\n`);
+  }
   if (cluster.recovering) {
     process.stdout.write(`  RECOVERING: not serving yet: ${cluster.recovering}\n`);
   }

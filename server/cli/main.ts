@@ -8,7 +8,9 @@ const HELP = `dfs: a replicated file store
 
 Servers (each prints "listening on HOST:PORT" once it accepts connections):
   dfs cluster  [--replicas N] [--port P] [--base-port B] [--host H] [--data-dir D] [--write-quorum all|majority|K] [--keep-versions K]
+               [--ha]: also a local etcd (Debian package etcd-server) and a standby primary on port P+1
   dfs primary  [--port P] [--replicas N] [--base-port B] [--replica HOST:PORT ...] [--host H] [--data-dir D] [--write-quorum Q] [--keep-versions K]
+               [--etcd URL,URL...] [--etcd-prefix /dfs] [--lease-ttl 2]: one of several primaries elected through etcd
   dfs replica  --port P [--replicas N] [--base-port B] [--host H] [--data-dir D]
   Every server: [--max-connections N] (default: half of the open-file limit less 64,
   at most 1024) [--min-free BYTES] (disk space kept free, 64 MiB; a file that would
@@ -59,7 +61,7 @@ export async function main(argv: string[]): Promise<number> {
   const portGiven = rest.includes('--port') || rest.some((arg) => arg.startsWith('--port='));
   switch (command) {
     case 'cluster':
-      await runCluster(settings, process.argv[1]);
+      await runCluster(settings, process.argv[1], parsed.ha);
       return -1;
     case 'primary':
       await runPrimary(settings);

@@ -2,7 +2,7 @@ import { ChildProcess, spawn } from 'child_process';
 import { readFileSync } from 'fs';
 import * as path from 'path';
 import * as readline from 'readline';
-import { replicaAddresses, replicaIdForPort, replicasRequired } from '../config/cluster-layout';
+import { DEFAULT_DATA_DIR, replicaAddresses, replicaIdForPort, replicasRequired } from '../config/cluster-layout';
 import { connectionLimit } from '../config/descriptor-limit';
 import { checkExposure, loadSecurity } from '../config/security-settings';
 import { Settings } from '../config/settings';
@@ -10,6 +10,7 @@ import { ConnectionTimeouts } from '../net/connection';
 import { keepServing } from '../node/escaped-errors';
 import { EtcdClient } from '../ha/etcd-client';
 import { HaPrimary } from '../ha/ha-primary';
+import { etcdUnavailable, startLocalEtcd } from '../ha/local-etcd';
 import { PrimaryNode, PrimaryNodeOptions } from '../primary/primary-node';
 import { DfsError, formatBytes } from '../protocol';
 import { ReplicaNode } from '../replica/replica-node';
@@ -97,7 +98,7 @@ async function runElectedPrimary(settings: Settings, nodeOptions: PrimaryNodeOpt
   stopOnSignal(() => primary.stop());
   await primary.start();
   nodeOptions.log(
-    `elected through etcd (${settings.etcd.join(', ')}, prefix ${settings.etcdPrefix}, lease ${settings.leaseTtl} s); storing under ${path.join(nodeOptions.dataDir, 'servidor')} while it leads; replicas ${nodeOptions.replicas.map((r) => `${r.host}:${r.port}`).join(', ')}; write quorum ${settings.writeQuorum}`,
+    `one of the primaries elected through etcd (${settings.etcd.join(', ')}, prefix ${settings.etcdPrefix}, lease ${settings.leaseTtl} s); stores under ${path.join(nodeOptions.dataDir, 'servidor')} when it leads; replicas ${nodeOptions.replicas.map((r) => `${r.host}:${r.port}`).join(', ')}; write quorum ${settings.writeQuorum}`,
   );
 }
 
@@ -130,7 +131,21 @@ export async function runReplica(settings: Settings, portGiven: boolean): Promis
 }
 
 /** Starts each process of a local cluster as a child and resolves once all print their listening line. */
-export async function runCluster(settings: Settings, scriptPath: string): Promise<void> {
+/** Where `dfs cluster --ha` puts its etcd: clear of the primary, replica and etcd default ports. */
+const LOCAL_ETCD_PORT_OFFSET = 4379;
+
+export async function runCluster(settings: Settings, scriptPath: string, ha = false): Promise<void> {
+  if (ha) {
+    const missing = etcdUnavailable();
+    if (missing) {
+      throw new DfsError('UNREACHABLE', missing);
+    }
+    // Replicas that served primaries elected through etcd refuse a primary without it
+    // (it could be a deposed one), so the try-out keeps its own data folder.
+    if (settings.dataDir === DEFAULT_DATA_DIR) {
+      settings = { ...settings, dataDir: `${DEFAULT_DATA_DIR}-ha` };
+    }
+  }
   const common = ['--host', settings.host, '--base-port', String(settings.basePort), '--replicas', String(settings.replicas), '--data-dir', path.resolve(settings.dataDir)];
   const timing = ['--idle-timeout', String(settings.idleTimeoutMs), '--header-timeout', String(settings.headerTimeoutMs), '--max-file-size', String(settings.maxFileSize)];
   const passThrough: [string, string | undefined][] = [
@@ -152,6 +167,7 @@ export async function runCluster(settings: Settings, scriptPath: string): Promis
     timing.push('--insecure');
   }
   const children: ChildProcess[] = [];
+  let etcdUrl: string | undefined;
   let stopping = false;
   const stopAll = async (code: number): Promise<never> => {
     stopping = true;
@@ -205,10 +221,10 @@ export async function runCluster(settings: Settings, scriptPath: string): Promis
       start(`replica ${index + 1}`, ['replica', '--port', String(settings.basePort + index), ...common, ...timing]),
     );
     await Promise.all(replicaStarts);
-    await start('primary', [
+    const primaryArgs = (port: number, dataDir: string): string[] => [
       'primary',
       '--port',
-      String(settings.port),
+      String(port),
       '--write-quorum',
       String(settings.writeQuorum),
       '--sync-interval',
@@ -218,13 +234,34 @@ export async function runCluster(settings: Settings, scriptPath: string): Promis
       '--keep-versions',
       String(settings.keepVersions),
       ...common,
+      '--data-dir',
+      dataDir,
       ...timing,
-    ]);
+      ...(etcdUrl ? ['--etcd', etcdUrl, '--etcd-prefix', settings.etcdPrefix, '--lease-ttl', String(settings.leaseTtl)] : []),
+    ];
+    if (ha) {
+      const etcd = await startLocalEtcd(path.resolve(settings.dataDir, 'etcd'), settings.port + LOCAL_ETCD_PORT_OFFSET, settings.port + LOCAL_ETCD_PORT_OFFSET + 1);
+      children.push(etcd.child);
+      etcd.child.once('exit', (code, signal) => {
+        if (!stopping) {
+          process.stderr.write(`dfs cluster: etcd exited (${code ?? signal}); stopping the cluster\n`);
+          void stopAll(1);
+        }
+      });
+      etcdUrl = etcd.clientUrl;
+      process.stdout.write(`etcd serving at ${etcdUrl}, data in ${path.resolve(settings.dataDir, 'etcd')}\n`);
+    }
+    await start('primary', primaryArgs(settings.port, path.resolve(settings.dataDir)));
+    if (ha) {
+      // The standby keeps its own disk: on a takeover it fills it from the replicas.
+      await start('standby primary', primaryArgs(settings.port + 1, path.resolve(settings.dataDir, 'standby')));
+    }
   } catch (error) {
     process.stderr.write(`dfs cluster: ${(error as Error).message}\n`);
     await stopAll(1);
   }
+  const primaries = ha ? `primaries ${settings.host}:${settings.port} and ${settings.host}:${settings.port + 1} (elected through etcd at ${etcdUrl}; clients: --server ${settings.host}:${settings.port},${settings.host}:${settings.port + 1})` : `primary ${settings.host}:${settings.port}`;
   process.stdout.write(
-    `dfs cluster ready: primary ${settings.host}:${settings.port}, ${settings.replicas} replicas on ${settings.basePort}..${settings.basePort + settings.replicas - 1}, data in ${path.resolve(settings.dataDir)}. Press Ctrl-C to stop.\n`,
+    `dfs cluster ready: ${primaries}, ${settings.replicas} replicas on ${settings.basePort}..${settings.basePort + settings.replicas - 1}, data in ${path.resolve(settings.dataDir)}. Press Ctrl-C to stop.\n`,
   );
 }
