@@ -9,6 +9,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { measureUploadAgainstCopyLimit } from './large-upload';
 import { BenchCluster, killStartedServers } from './launcher';
+import { measureFailover } from './failover';
 import { measureListing } from './listing';
 import { measureLoopback } from './loopback';
 import { formatCpu } from './cpu-usage';
@@ -138,6 +139,14 @@ async function runPhases(options: BenchOptions, scratch: string, results: BenchR
       }
       await fs.rm(replicaSource, { force: true });
       results.replicas = { sizeBytes: options.replicaSize, runs };
+    });
+  }
+
+  if (wants('failover')) {
+    await attempt(`failover: kill -9 of the leader to the first upload through the new one, ${options.failoverRounds} rounds (etcd, 2 primaries, 3 replicas)`, async () => {
+      const run = await measureFailover(scratch, options.failoverRounds, log);
+      results.failover = run;
+      log(`  p50 ${(run.p50Ms / 1000).toFixed(2)} s, max ${(run.maxMs / 1000).toFixed(2)} s (lease ${run.leaseTtlSeconds} s)`);
     });
   }
 

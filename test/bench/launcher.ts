@@ -90,7 +90,8 @@ export class BenchCluster {
   }
 }
 
-function startServer(role: string, args: string[], options: LaunchOptions): Promise<ServerProcess> {
+/** Starts one `dfs` server process from `options.dataDir`; resolves once it prints its listening line. */
+export function startServer(role: string, args: string[], options: Pick<LaunchOptions, 'dataDir' | 'profileDir'>): Promise<ServerProcess> {
   const nodeFlags = options.profileDir ? ['--cpu-prof', '--cpu-prof-dir', options.profileDir, '--cpu-prof-name', `${role}.cpuprofile`] : [];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...nodeFlags, DFS_SCRIPT, ...args], {

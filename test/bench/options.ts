@@ -3,8 +3,8 @@ import { parseArgs } from 'util';
 export const MiB = 1024 * 1024;
 export const GiB = 1024 * MiB;
 
-export type Phase = 'large' | 'loopback' | 'small' | 'list' | 'replicas';
-export const PHASES: readonly Phase[] = ['large', 'loopback', 'small', 'list', 'replicas'];
+export type Phase = 'large' | 'loopback' | 'small' | 'list' | 'replicas' | 'failover';
+export const PHASES: readonly Phase[] = ['large', 'loopback', 'small', 'list', 'replicas', 'failover'];
 
 /** Every knob of one benchmark run; the defaults are the figures the README reports. */
 export interface BenchOptions {
@@ -20,6 +20,8 @@ export interface BenchOptions {
   smallSlices: number;
   listCount: number;
   listRuns: number;
+  /** Leader kills in the failover phase. */
+  failoverRounds: number;
   /** Large-file rounds (copy limit, then upload); the best of each is reported. */
   rounds: number;
   /** Bytes per read from the source, as the client reads (DfsClient READ_CHUNK) and the baseline writes. */
@@ -47,7 +49,8 @@ const HELP = `npm run bench -- [options]
   --list-runs N       timed runs of each listing; the median is reported (default 7)
   --rounds N          large-file rounds; the best of each side is reported (default 1)
   --chunk N           read size of the source (default 256KiB, the client's)
-  --only L            phases to run, of large,loopback,small,list,replicas (default all)
+  --failover-rounds N kill -9 of the leader this many times (default 10; needs etcd)
+  --only L            phases to run, of large,loopback,small,list,replicas,failover (default all)
   --dir D             where the scratch folder goes (default the OS temp folder)
   --keep              keep the scratch folder
   --profile D         run the servers under --cpu-prof, profiles and summaries in D
@@ -69,6 +72,7 @@ export function parseBenchOptions(argv: string[], defaults: { dir: string; json:
       'small-slices': { type: 'string' },
       'list-count': { type: 'string' },
       'list-runs': { type: 'string' },
+      'failover-rounds': { type: 'string' },
       rounds: { type: 'string' },
       chunk: { type: 'string' },
       only: { type: 'string' },
@@ -95,6 +99,7 @@ export function parseBenchOptions(argv: string[], defaults: { dir: string; json:
     smallSlices: quick ? 2 : 4,
     listCount: quick ? 1000 : 10_000,
     listRuns: quick ? 3 : 7,
+    failoverRounds: quick ? 3 : 10,
     rounds: 1,
     chunk: 256 * 1024,
     phases: [...PHASES],
@@ -113,6 +118,7 @@ export function parseBenchOptions(argv: string[], defaults: { dir: string; json:
   if (values['small-slices'] !== undefined) options.smallSlices = parseCount(values['small-slices'], '--small-slices');
   if (values['list-count'] !== undefined) options.listCount = parseCount(values['list-count'], '--list-count');
   if (values['list-runs'] !== undefined) options.listRuns = parseCount(values['list-runs'], '--list-runs');
+  if (values['failover-rounds'] !== undefined) options.failoverRounds = parseCount(values['failover-rounds'], '--failover-rounds');
   if (values.rounds !== undefined) options.rounds = parseCount(values.rounds, '--rounds');
   if (values.chunk !== undefined) options.chunk = parseBytes(values.chunk, '--chunk');
   if (values.dir !== undefined) options.dir = values.dir;

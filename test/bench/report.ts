@@ -1,3 +1,4 @@
+import type { FailoverRun } from './failover';
 import type { Throughput } from './copy-limit';
 import type { UploadRun } from './large-upload';
 import type { ListingRun } from './listing';
@@ -28,6 +29,7 @@ export interface BenchResults {
   small?: { fileBytes: number; one: SmallFilesRun; many: SmallFilesRun; ratio: number };
   listing?: ListingRun;
   replicas?: { sizeBytes: number; runs: ReplicaRun[] };
+  failover?: FailoverRun;
   targets: TargetCheck[];
   errors: { phase: string; message: string }[];
 }
@@ -50,6 +52,10 @@ export function targetsOf(results: BenchResults): TargetCheck[] {
   }
   if (results.small) {
     targets.push(check(`small files: ${results.small.many.clients} clients / 1 client`, results.small.ratio, 'x', 'min', 3));
+  }
+  if (results.failover) {
+    targets.push(check('failover p50', results.failover.p50Ms / 1000, 's', 'max', 3));
+    targets.push(check('failover max', results.failover.maxMs / 1000, 's', 'max', 6));
   }
   if (results.listing) {
     targets.push(check(`LIST of ${results.listing.files} files`, results.listing.listMs, 'ms', 'max', 100));
@@ -121,6 +127,11 @@ export function formatResults(results: BenchResults): string {
         '',
       ]);
     }
+  }
+  if (results.failover) {
+    const run = results.failover;
+    rows.push([`Failover (${run.rounds} rounds, lease ${run.leaseTtlSeconds} s)`, 'kill -9 of the leader to the next acknowledged upload: p50', `${(run.p50Ms / 1000).toFixed(2)} s`, '', verdict('failover p50')]);
+    rows.push(['', 'max', `${(run.maxMs / 1000).toFixed(2)} s`, '', verdict('failover max')]);
   }
   const lines = [table(['Benchmark', 'Figure', 'Value', 'Ratio', 'Target / note'], rows)];
   if (results.targets.length > 0) {
