@@ -41,6 +41,8 @@ export interface ReplicaInventory {
 export class ReplicaLink {
   reachable: boolean | undefined;
   lastError: string | undefined;
+  /** When lastError was noted: a catch-up pass that began before it says nothing about it. */
+  lastErrorMs = 0;
   /** When a catch-up pass last brought this replica fully in step. */
   lastSyncMs: number | undefined;
   repairs = 0;
@@ -110,6 +112,7 @@ export class ReplicaLink {
 
   noteFailure(error: unknown): void {
     const failure = toDfsError(error);
+    this.lastErrorMs = Date.now();
     // A replica that refused for a full disk or its connection limit answered: it is up.
     this.reachable = failure.code === 'NO_SPACE' || failure.code === 'LIMIT';
     this.lastError = failure.message;
