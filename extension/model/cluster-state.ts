@@ -49,7 +49,7 @@ export function statusBarView(state: ClusterState): StatusBarView {
       const behind = replicas.reduce((sum, replica) => sum + replica.filesBehind, 0);
       return {
         text: `$(database) DFS ${up}/${replicas.length}`,
-        tooltip: `DFS primary ${state.address}: ${up} of ${replicas.length} replicas up${behind > 0 ? `, ${behind} file copies behind` : ''}. Click for details.`,
+        tooltip: `DFS primary ${state.address}: ${up} of ${replicas.length} replicas up${behind > 0 ? `, ${behind} file copies behind` : ''}.${leadershipLine(state.status)} Click for details.`,
         warning: up < replicas.length || behind > 0,
       };
     }
@@ -97,6 +97,7 @@ export function statusReport(state: ClusterState): StatusReport {
         headline: `DFS: primary ${state.address} is up, ${up} of ${status.replicas.length} replicas up.`,
         details: [
           `Primary ${status.address}: up ${formatDuration(status.uptimeMs)}, ${status.files} files, ${formatBytes(status.bytes)}, write quorum ${status.writeQuorum}`,
+          ...(status.epoch ? [leadershipLine(status).trim()] : []),
           ...status.replicas.map(
             (replica) =>
               `Replica ${replica.id} ${replica.address}: ${replica.reachable ? 'up' : 'DOWN'}, ${replica.filesBehind} file${replica.filesBehind === 1 ? '' : 's'} behind` +
@@ -119,4 +120,14 @@ function formatDuration(ms: number): string {
     return `${minutes} min`;
   }
   return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}
+
+/** With primaries elected through etcd: who leads, since when, and who stands by. Empty for a lone primary. */
+function leadershipLine(status: ClusterStatus): string {
+  if (!status.epoch) {
+    return '';
+  }
+  const since = status.leaderSinceMs ? ` since ${new Date(status.leaderSinceMs).toLocaleString()}` : '';
+  const standbys = status.standbys && status.standbys.length > 0 ? `standing by: ${status.standbys.join(', ')}` : 'no standby primary';
+  return ` Leader ${status.leader} (epoch ${status.epoch})${since}; ${standbys}.`;
 }

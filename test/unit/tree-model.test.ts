@@ -115,6 +115,16 @@ describe('extension model: cluster state', () => {
     ]);
     assert.match(statusReport({ kind: 'offline', address: 'h:1', reason: 'nothing is listening there' }).details.join(' '), /Start Cluster/);
   });
+
+  it('names the leader, its epoch and the standbys when primaries are elected through etcd, and nothing of it for a lone primary', () => {
+    const elected = { ...status([true, true]), leader: '10.0.0.1:8000', epoch: 42, leaderSinceMs: NOW, standbys: ['10.0.0.2:8000'] };
+    const view = statusBarView({ kind: 'online', address: '10.0.0.2:8000', status: elected });
+    assert.match(view.tooltip, /Leader 10\.0\.0\.1:8000 \(epoch 42\) since .*; standing by: 10\.0\.0\.2:8000\./);
+    assert.ok(statusReport({ kind: 'online', address: '10.0.0.2:8000', status: elected }).details.some((line) => /^Leader 10\.0\.0\.1:8000 \(epoch 42\).*standing by: 10\.0\.0\.2:8000/.test(line)));
+    const lone = { ...status([true, true]), leader: '127.0.0.1:8000', epoch: 0 };
+    assert.doesNotMatch(statusBarView({ kind: 'online', address: '127.0.0.1:8000', status: lone }).tooltip, /Leader/);
+    assert.ok(!statusReport({ kind: 'online', address: '127.0.0.1:8000', status: lone }).details.some((line) => /Leader/.test(line)));
+  });
 });
 
 describe('extension model: settings, addresses and launches', () => {
