@@ -172,6 +172,13 @@ export class HaPrimary {
   private accept(socket: net.Socket): void {
     socket.on('error', () => undefined);
     socket.setNoDelay(true);
+    const limit = this.options.maxConnections;
+    if (limit !== undefined && this.served.size + this.forwarded.size >= limit) {
+      const error = new DfsError('LIMIT', `this primary is serving its limit of ${limit} connections; try again shortly`);
+      socket.end(formatFailure('ERROR', error) + '\n');
+      socket.setTimeout(this.options.timeouts.headerMs, () => socket.destroy());
+      return;
+    }
     void this.route(socket);
   }
 
