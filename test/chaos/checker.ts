@@ -8,7 +8,9 @@ import { DeleteOp, History, Operation, ReadOp, WriteOp, byName } from './history
  * What it holds the cluster to:
  * - a read returns a version some write could have produced by then: an acknowledged
  *   write with that generation and those bytes, or a write of unknown outcome with
- *   those bytes that had started before the read ended;
+ *   those bytes that had started before the read ended (or an earlier version's bytes
+ *   under a new generation, which a new leader commits in place of a write of
+ *   unknown outcome whose bytes were lost with the old leader);
  * - a write that failed is never seen;
  * - no read is older than the newest acknowledged write or delete (or completed read)
  *   that ended before it started, so an acknowledged delete is never undone and an
@@ -175,7 +177,14 @@ export function checkName(name: string, ops: Operation[]): Violation[] {
       const possible = writesOf(sha256).some(
         (write) => write.outcome !== 'failed' && write.start < read.end && (write.generation ?? revealed.get(write.id) ?? generation) === generation,
       );
-      if (!possible) {
+      // A new leader that finds a commit record whose bytes no node holds (the write's
+      // answer was lost, its outcome unknown) commits the name's previous content again
+      // under a new generation: the content was current before, only its number is new.
+      const republished =
+        !possible &&
+        writesOf(sha256).some((write) => write.outcome !== 'failed' && (write.generation ?? revealed.get(write.id) ?? Infinity) < generation) &&
+        writes.some((write) => write.outcome === 'unknown' && write.start < read.end && write.sha256 !== sha256);
+      if (!possible && !republished) {
         found('unknown-version', read, `read ${describeVersion(generation, sha256)}, which no write that had started could have produced`);
         continue;
       }

@@ -1,22 +1,19 @@
-import { spawnSync } from 'child_process';
-import { createHash, randomBytes, randomInt } from 'crypto';
+import { createHash, randomInt } from 'crypto';
 import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { performance } from 'perf_hooks';
 import { parseArgs } from 'util';
-import { DfsClient } from '../../server/client/dfs-client';
-import { ClusterStatus } from '../../server/protocol';
 import { catalogOnDisk } from '../support/catalog-on-disk';
 import { stagedFiles } from '../support/cluster';
 import { escapeFailure, takeEscapes } from '../support/escapes';
-import { NetnsCluster, netnsUnavailable, run } from '../support/netns';
 import { killAllChildren } from '../support/processes';
 import { waitFor } from '../support/wait';
 import { NodeContents, Verdict, checkConvergence, checkHistory, shrink } from './checker';
 import { ReadOp, describe } from './history';
 import { Nemesis } from './nemesis';
 import { Random } from './random';
+import { ChaosTarget, WRITE_QUORUM, haTarget, netnsTarget } from './targets';
 import { NAMES, Workload, readCurrent } from './workload';
 
 /**
@@ -25,7 +22,10 @@ import { NAMES, Workload, readCurrent } from './workload';
  * checker judges the whole history.
  *
  *   node out/test/chaos/run.js [--seconds S | --minutes M] [--seed N] [--clients C]
- *                              [--min-operations N] [--min-faults N]
+ *                              [--min-operations N] [--min-faults N] [--ha]
+ *
+ * --ha runs it against two primaries elected through etcd instead of one primary in
+ * network namespaces.
  */
 
 const { values } = parseArgs({
@@ -36,6 +36,7 @@ const { values } = parseArgs({
     clients: { type: 'string', default: '4' },
     'min-operations': { type: 'string', default: '0' },
     'min-faults': { type: 'string', default: '0' },
+    ha: { type: 'boolean', default: false },
   },
 });
 
@@ -43,47 +44,9 @@ const SECONDS = values.minutes !== undefined ? Number(values.minutes) * 60 : Num
 const SEED = values.seed !== undefined ? Number(values.seed) : randomInt(2 ** 31);
 const CLIENTS = Number(values.clients);
 const CLIENT_ID = 'chaos';
-const WRITE_QUORUM = 'majority';
-const SMALL_DISK = '32m';
-/**
- * Short timeouts, so a paused or cut-off node costs seconds, not the defaults' minutes,
- * and a free-space reserve that fits the small disk (the default, 64 MiB, is twice it).
- */
-const SERVER_ARGS = ['--idle-timeout', '4000', '--header-timeout', '4000', '--sync-interval', '500', '--min-free', String(1024 * 1024)];
 const CONVERGE_WITHIN_MS = 60_000;
-/** The servers listen on namespace addresses, so they authenticate as a real cluster would; they inherit it from this process. */
-const SECRET = randomBytes(32).toString('hex');
-process.env.DFS_SECRET = SECRET;
-
 function log(line: string): void {
   console.log(`[chaos ${(performance.now() / 1000).toFixed(1)}s] ${line}`);
-}
-
-function connectTo(cluster: NetnsCluster): (clientId: string) => DfsClient {
-  return (clientId) =>
-    new DfsClient({
-      host: cluster.primaryAddress,
-      port: 8000,
-      clientId,
-      timeouts: { headerMs: 5_000, idleMs: 5_000, settleMs: 15 },
-      connectTimeoutMs: 2_000,
-      outcomeWaitMs: 10_000,
-      security: { secret: Buffer.from(SECRET) },
-    });
-}
-
-/** Mounts a small tmpfs as one replica's data folder, so the nemesis can fill its disk. */
-async function mountSmallDisk(cluster: NetnsCluster, index: number): Promise<boolean> {
-  const root = cluster.replicaRoot(index);
-  await fs.mkdir(root, { recursive: true });
-  const mounted = await run('mount', ['-t', 'tmpfs', '-o', `size=${SMALL_DISK}`, 'tmpfs', root]);
-  if (mounted.code !== 0) {
-    log(`no full-disk faults: cannot mount a tmpfs on ${root} (${mounted.stderr.trim() || `exit ${mounted.code}`})`);
-    return false;
-  }
-  // Should the run end early, the mount must not outlive it.
-  process.once('exit', () => spawnSync('umount', [root], { stdio: 'ignore' }));
-  return true;
 }
 
 /** What a node holds at the end: its catalog's current versions, each checked against the bytes in its folder. */
@@ -108,19 +71,19 @@ async function contentsOf(root: string): Promise<{ contents: NodeContents; probl
   return { contents, problems };
 }
 
-async function converge(cluster: NetnsCluster, since: number): Promise<number> {
-  const client = connectTo(cluster)(CLIENT_ID);
+async function converge(target: ChaosTarget, since: number): Promise<number> {
   await waitFor(
     async () => {
-      const status = (await client.status().catch(() => undefined)) as ClusterStatus | undefined;
+      const status = await target.status();
       return status?.recovering === undefined && status?.replicas.every((replica) => replica.reachable && replica.filesBehind === 0 && (replica.lastSyncMs ?? 0) > since);
     },
     'every replica to catch up after the faults stopped',
     CONVERGE_WITHIN_MS,
   );
+  const roots = await target.roots();
   await waitFor(
     async () => {
-      for (const root of cluster.allRoots()) {
+      for (const [, root] of roots) {
         if ((await stagedFiles(root)).length > 0) {
           return false;
         }
@@ -134,8 +97,8 @@ async function converge(cluster: NetnsCluster, since: number): Promise<number> {
 }
 
 /** One last read of every name once everything has converged: the checker judges these too. */
-async function finalReads(cluster: NetnsCluster, nextId: number): Promise<ReadOp[]> {
-  const client = connectTo(cluster)(CLIENT_ID);
+async function finalReads(target: ChaosTarget, nextId: number): Promise<ReadOp[]> {
+  const client = target.connect(CLIENT_ID);
   const reads: ReadOp[] = [];
   for (const name of NAMES) {
     const op: ReadOp = { id: nextId++, client: -1, name, kind: 'read', start: performance.now(), end: 0, outcome: 'ok' };
@@ -167,24 +130,15 @@ function report(verdict: Verdict, history: Parameters<typeof shrink>[0]): string
 }
 
 async function main(): Promise<number> {
-  const why = await netnsUnavailable();
-  if (why) {
-    console.error(`The chaos run needs network namespaces (as root, with iproute2): ${why}`);
-    return 1;
-  }
-  log(`seed ${SEED} (replay with --seed ${SEED}), ${SECONDS} s of operations, ${CLIENTS} clients, write quorum ${WRITE_QUORUM}`);
   const random = new Random(SEED);
   const workloadRandom = random.fork(100);
   const nemesisRandom = random.fork(200);
-  const cluster = await NetnsCluster.create(3);
-  const smallDisk = 2;
-  const mounted = await mountSmallDisk(cluster, smallDisk);
+  const target = await (values.ha ? haTarget(log) : netnsTarget(log));
+  log(`seed ${SEED} (replay with --seed ${SEED}${values.ha ? ' --ha' : ''}), ${SECONDS} s of operations, ${CLIENTS} clients, ${target.describe}, write quorum ${WRITE_QUORUM}`);
   const failures: string[] = [];
   try {
-    await Promise.all([0, 1, 2].map((index) => cluster.startReplica(index, SERVER_ARGS)));
-    await cluster.startPrimary(WRITE_QUORUM, SERVER_ARGS);
-    const workload = new Workload({ clients: CLIENTS, seed: SEED, random: workloadRandom, connect: connectTo(cluster), clientId: CLIENT_ID });
-    const nemesis = new Nemesis({ cluster, random: nemesisRandom, writeQuorum: WRITE_QUORUM, serverArgs: SERVER_ARGS, smallDiskReplica: mounted ? smallDisk : undefined, log });
+    const workload = new Workload({ clients: CLIENTS, seed: SEED, random: workloadRandom, connect: (clientId) => target.connect(clientId), clientId: CLIENT_ID });
+    const nemesis = new Nemesis(target.faults, nemesisRandom, log);
     workload.start();
     nemesis.start();
     await new Promise((resolve) => setTimeout(resolve, SECONDS * 1000));
@@ -192,15 +146,15 @@ async function main(): Promise<number> {
     const healedAt = Date.now();
     log(`faults stopped after ${nemesis.faults.length}; letting the clients finish`);
     await workload.stop();
-    const convergedMs = await converge(cluster, healedAt);
+    const convergedMs = await converge(target, healedAt);
     log(`every copy caught up ${convergedMs} ms after the last fault was healed`);
 
-    const ends = await Promise.all(cluster.allRoots().map((root) => contentsOf(root)));
-    const labels = ['primary', 'replica 1', 'replica 2', 'replica 3'];
+    const roots = await target.roots();
+    const ends = await Promise.all(roots.map(([, root]) => contentsOf(root)));
     failures.push(...ends.flatMap((end) => end.problems));
-    failures.push(...checkConvergence(new Map(ends.map((end, index) => [labels[index], end.contents]))));
+    failures.push(...checkConvergence(new Map(ends.map((end, index) => [roots[index][0], end.contents]))));
 
-    const history = [...workload.history, ...(await finalReads(cluster, workload.history.length + 1_000_000))];
+    const history = [...workload.history, ...(await finalReads(target, workload.history.length + 1_000_000))];
     const verdict = checkHistory(history);
     const outcomes = { ok: 0, failed: 0, unknown: 0 };
     for (const op of history) {
@@ -226,20 +180,17 @@ async function main(): Promise<number> {
     }
   } catch (error) {
     failures.push(`the run itself failed: ${(error as Error).stack ?? error}`);
-    console.error(cluster.logs().split('\n').slice(-200).join('\n'));
+    console.error(target.logs().split('\n').slice(-200).join('\n'));
   } finally {
     await killAllChildren();
-    if (mounted) {
-      await run('umount', [cluster.replicaRoot(smallDisk)]);
-    }
-    await cluster.destroy();
+    await target.destroy();
   }
   const escaped = escapeFailure(takeEscapes(), 'during the chaos run');
   if (escaped) {
     failures.push(escaped.message);
   }
   if (failures.length > 0) {
-    console.error(`\nCHAOS RUN FAILED (seed ${SEED}; replay with --seed ${SEED}):\n${failures.join('\n')}`);
+    console.error(`\nCHAOS RUN FAILED (seed ${SEED}; replay with --seed ${SEED}${values.ha ? ' --ha' : ''}):\n${failures.join('\n')}`);
     return 1;
   }
   log(`passed: seed ${SEED}`);

@@ -5,7 +5,7 @@ import * as path from 'path';
 import { DfsClient } from '../../server/client/dfs-client';
 import { PrimaryAddresses } from '../../server/client/primary-addresses';
 import type { ClusterStatus } from '../../server/protocol';
-import { EtcdCluster, startEtcdClusterOrSkip } from './etcd-cluster';
+import { EtcdCluster, etcdMissingReason, startEtcdClusterOrSkip } from './etcd-cluster';
 import { freePortRange } from './ports';
 import { SpawnedNode, spawnDfs, stopChild } from './processes';
 import { TcpRelay } from './tcp-relay';
@@ -19,6 +19,8 @@ export interface HaClusterOptions {
   args?: string[];
   /** Each primary reaches etcd through relays of its own, so a test can cut one primary off from etcd alone. */
   etcdRelays?: boolean;
+  /** Runs once the data folder exists and before any server starts (to mount a small disk, say). */
+  beforeStart?: (cluster: HaCluster) => Promise<void>;
 }
 
 /**
@@ -44,8 +46,13 @@ export class HaCluster {
     this.addresses = new PrimaryAddresses(primaryPorts.map((port) => ({ host: '127.0.0.1', port })));
   }
 
-  static async start(context: Context, options: HaClusterOptions = {}): Promise<HaCluster> {
-    const etcd = await startEtcdClusterOrSkip(context);
+  /** Within a mocha test, a missing etcd skips it with the reason; elsewhere (the chaos run) it is an error. */
+  static async start(context: Context | undefined, options: HaClusterOptions = {}): Promise<HaCluster> {
+    const missing = context ? undefined : etcdMissingReason();
+    if (missing) {
+      throw new Error(missing);
+    }
+    const etcd = context ? await startEtcdClusterOrSkip(context) : await EtcdCluster.start();
     const primaryCount = options.primaries ?? 2;
     const replicaCount = options.replicas ?? 3;
     const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'dfs-ha-'));
@@ -53,6 +60,7 @@ export class HaCluster {
     const primaryPorts = Array.from({ length: primaryCount }, (_, index) => ports + replicaCount + index);
     const cluster = new HaCluster(etcd, dataDir, primaryPorts, ports, replicaCount, options);
     try {
+      await options.beforeStart?.(cluster);
       if (options.etcdRelays) {
         for (let index = 0; index < primaryCount; index++) {
           cluster.relays[index] = await Promise.all(etcd.endpoints().map((url) => TcpRelay.to(url)));
