@@ -140,6 +140,10 @@ class FakeEtcd implements LeadershipEtcd {
   }
 }
 
+function activeTimers(): number {
+  return process.getActiveResourcesInfo().filter((resource) => resource === 'Timeout').length;
+}
+
 describe('leadership against a fake etcd and a fake clock', () => {
   let etcd: FakeEtcd;
   let time: number;
@@ -180,6 +184,23 @@ describe('leadership against a fake etcd and a fake clock', () => {
     const outcome = leadership.commitGuarded([{ type: 'put', key: '/p/c', value: 'x' }]);
     await assert.rejects(outcome, (error: NotLeaderError) => error.code === 'OUTCOME_UNKNOWN' && /may or may not have been applied/.test(error.message));
     assert.ok(Date.now() - started < 1_000, 'it stopped waiting when validity ran out');
+  });
+
+  it('stop() revokes the lease (the leader and member keys go with it), says deposed, and leaves no timer running', async () => {
+    await leadership.stop(); // the one beforeEach started would move the count meanwhile
+    const timersBefore = activeTimers();
+    const own = new FakeEtcd();
+    const other = new Leadership({ etcd: own, prefix: '/q', address: 'h:2', clock: () => time });
+    await other.start();
+    assert.ok(other.isLeader());
+    await other.commitGuarded([{ type: 'put', key: '/q/c', value: 'x' }]);
+    assert.ok(activeTimers() > timersBefore, 'it runs timers while it takes part');
+    const deposed = new Promise<string>((resolve) => other.once('deposed', resolve));
+    await other.stop();
+    assert.strictEqual(await deposed, 'stopped');
+    assert.deepStrictEqual([...own.keys.keys()], ['/q/c']);
+    assert.strictEqual(own.leases.size, 0);
+    assert.strictEqual(activeTimers(), timersBefore, 'no timer of leadership is left');
   });
 
   it('commits while etcd still has its key; once its key is gone (lease revoked elsewhere) it refuses and is deposed', async () => {
