@@ -146,6 +146,8 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
       await this.loop;
       return;
     }
+    // Not leader from this moment: a commit racing with stop() is refused.
+    this.stepDown('stopped');
     this.stopping.abort();
     this.session?.abort();
     for (const wake of [...this.sleeps]) {
@@ -155,7 +157,6 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
     this.resolveFirstRound();
     const lease = this.lease;
     this.lease = undefined;
-    this.stepDown('stopped');
     if (lease && options.revoke !== false) {
       await this.etcd.revokeLease(lease.id, { timeoutMs: this.attemptTimeoutMs }).catch((error: unknown) => {
         this.log(`could not revoke lease ${lease.id} on stopping (it expires within ${this.ttlMs / 1000} s): ${describe(error)}`);
