@@ -386,6 +386,9 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
       } catch (error) {
         if (!signal.aborted) {
           this.log(`watch of ${this.leaderKey} failed (polling goes on): ${describe(error)}`);
+          // The next watch starts from now (the old revision may be compacted away); a campaign round covers the gap.
+          this.observedRevision = undefined;
+          this.nudge('campaign');
         }
       }
       await this.sleep(this.ttlMs / 4, signal);
