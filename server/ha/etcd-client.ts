@@ -49,8 +49,11 @@ export interface EtcdClientOptions {
   endpoints: string[];
   /** Per attempt, in ms (default 1000). */
   timeoutMs?: number;
-  /** PEM CA bundle for https endpoints (the file's contents, not its path: see EtcdClient.fromCaFile). */
+  /** PEM CA bundle for https endpoints (the file's contents, not its path: see EtcdClient.fromFiles). */
   ca?: string | Buffer;
+  /** PEM client certificate and key, for members started with --client-cert-auth. */
+  cert?: string | Buffer;
+  key?: string | Buffer;
 }
 
 export interface CallOptions {
@@ -139,7 +142,7 @@ export class EtcdClient {
   private readonly timeoutMs: number;
   private readonly httpAgent = new http.Agent({ keepAlive: true });
   private readonly httpsAgent: https.Agent;
-  private readonly ca: string | Buffer | undefined;
+  private readonly tls: https.AgentOptions;
   /** Index of the endpoint that answered last: calls start there. */
   private preferred = 0;
 
@@ -149,13 +152,15 @@ export class EtcdClient {
     }
     this.endpoints = options.endpoints.map((endpoint) => parseEndpoint(endpoint));
     this.timeoutMs = options.timeoutMs ?? 1000;
-    this.ca = options.ca;
-    this.httpsAgent = new https.Agent({ keepAlive: true, ca: options.ca });
+    this.tls = { ca: options.ca, cert: options.cert, key: options.key };
+    this.httpsAgent = new https.Agent({ keepAlive: true, ...this.tls });
   }
 
-  static async fromCaFile(options: Omit<EtcdClientOptions, 'ca'> & { caFile?: string }): Promise<EtcdClient> {
-    const ca = options.caFile === undefined ? undefined : await fs.readFile(options.caFile);
-    return new EtcdClient({ ...options, ca });
+  /** A client whose TLS material is read from PEM files (each optional). */
+  static async fromFiles(options: Omit<EtcdClientOptions, 'ca' | 'cert' | 'key'> & { caFile?: string; certFile?: string; keyFile?: string }): Promise<EtcdClient> {
+    const read = (file: string | undefined): Promise<Buffer | undefined> => (file === undefined ? Promise.resolve(undefined) : fs.readFile(file));
+    const [ca, cert, key] = await Promise.all([read(options.caFile), read(options.certFile), read(options.keyFile)]);
+    return new EtcdClient({ endpoints: options.endpoints, timeoutMs: options.timeoutMs, ca, cert, key });
   }
 
   /** Closes idle connections; calls made afterwards open new ones. */
@@ -296,7 +301,7 @@ export class EtcdClient {
           headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
           // Its own connection: a stream never goes back to the pool.
           agent: false,
-          ca: secure ? this.ca : undefined,
+          ...(secure ? this.tls : {}),
         },
         (response) => {
           let buffer = '';

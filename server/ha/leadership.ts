@@ -45,6 +45,7 @@ export interface LeaderInfo {
   since: string;
 }
 
+/** A standby's `leader` is another primary (never this one), as etcd last showed it; absent when none is known. */
 export type LeadershipState = ({ role: 'leader' } & LeaderInfo) | { role: 'standby'; leader?: LeaderInfo };
 
 export type GuardedOp = Exclude<TxnOp, { type: 'range' }>;
@@ -106,6 +107,8 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
   /** The etcd revision up to which the leader key has been seen, where a watch resumes. */
   private observedRevision: number | undefined;
   private firstRound: (() => void) | undefined;
+  /** Leases of sessions this primary gave up but could not revoke then (the last few). */
+  private readonly abandonedLeases = new Set<string>();
 
   constructor(options: LeadershipOptions) {
     super();
@@ -146,6 +149,8 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
       await this.loop;
       return;
     }
+    // Not leader from this moment: a commit racing with stop() is refused.
+    this.stepDown('stopped');
     this.stopping.abort();
     this.session?.abort();
     for (const wake of [...this.sleeps]) {
@@ -155,7 +160,6 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
     this.resolveFirstRound();
     const lease = this.lease;
     this.lease = undefined;
-    this.stepDown('stopped');
     if (lease && options.revoke !== false) {
       await this.etcd.revokeLease(lease.id, { timeoutMs: this.attemptTimeoutMs }).catch((error: unknown) => {
         this.log(`could not revoke lease ${lease.id} on stopping (it expires within ${this.ttlMs / 1000} s): ${describe(error)}`);
@@ -266,8 +270,15 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
       this.stepDown(reason);
       this.log(`lease session ended: ${reason}`);
       if (lease) {
-        // Our old leader or member key may outlive the session in etcd: release them now.
-        await this.etcd.revokeLease(lease.id, { timeoutMs: this.attemptTimeoutMs }).catch(() => undefined);
+        // Our old leader or member key may outlive the session in etcd: release them now, or when next seen.
+        this.abandonedLeases.add(lease.id);
+        await this.etcd.revokeLease(lease.id, { signal: this.stopping.signal, timeoutMs: this.attemptTimeoutMs }).then(
+          () => this.abandonedLeases.delete(lease.id),
+          () => undefined,
+        );
+        for (const old of [...this.abandonedLeases].slice(0, -8)) {
+          this.abandonedLeases.delete(old);
+        }
       }
       await this.sleep(this.ttlMs / 4, this.stopping.signal);
     }
@@ -375,6 +386,9 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
       } catch (error) {
         if (!signal.aborted) {
           this.log(`watch of ${this.leaderKey} failed (polling goes on): ${describe(error)}`);
+          // The next watch starts from now (the old revision may be compacted away); a campaign round covers the gap.
+          this.observedRevision = undefined;
+          this.nudge('campaign');
         }
       }
       await this.sleep(this.ttlMs / 4, signal);
@@ -400,7 +414,16 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
       this.becomeLeader(current.createRevision, parseLeaderValue(current.value)?.since ?? since, signal);
       return;
     }
-    const leader = current ? { address: parseLeaderValue(current.value)?.address ?? '(unreadable)', epoch: current.createRevision, since: parseLeaderValue(current.value)?.since ?? '' } : undefined;
+    if (current && this.abandonedLeases.has(current.lease)) {
+      // Our own earlier leadership, whose lease could not be revoked when we gave it up: release it now.
+      await this.etcd.revokeLease(current.lease, { signal, timeoutMs: this.attemptTimeoutMs });
+      this.abandonedLeases.delete(current.lease);
+      this.nudge('campaign');
+      return;
+    }
+    const value = current ? parseLeaderValue(current.value) : undefined;
+    // A key naming this very address under another lease is a leadership this primary gave up: nobody to follow.
+    const leader = current && value?.address !== this.address ? { address: value?.address ?? '(unreadable)', epoch: current.createRevision, since: value?.since ?? '' } : undefined;
     if (leader?.address !== this.seenLeader?.address || leader?.epoch !== this.seenLeader?.epoch) {
       this.seenLeader = leader;
       this.emit('leader', leader);
@@ -414,7 +437,7 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
       return;
     }
     this.leading = { epoch, since };
-    this.seenLeader = { address: this.address, epoch, since };
+    this.seenLeader = undefined;
     this.log(`leading with epoch ${epoch}`);
     this.armValidityTimer();
     this.emit('elected', epoch);
@@ -457,9 +480,6 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
     if (this.leading) {
       const { epoch } = this.leading;
       this.leading = undefined;
-      if (this.seenLeader?.epoch === epoch) {
-        this.seenLeader = undefined;
-      }
       this.log(`no longer leading (epoch ${epoch}): ${reason}`);
       this.emit('deposed', reason);
     }

@@ -214,7 +214,7 @@ describe('etcd client over the JSON gateway (real 3-member etcd)', function () {
     const certificates = await makeCertificates();
     const secure = await EtcdCluster.start({ members: 1, tls: certificates });
     try {
-      const trusting = await EtcdClient.fromCaFile({ endpoints: secure.endpoints(), caFile: certificates.ca });
+      const trusting = await EtcdClient.fromFiles({ endpoints: secure.endpoints(), caFile: certificates.ca });
       await trusting.put('/tls', 'over https');
       assert.strictEqual((await trusting.range('/tls')).kvs[0].value, 'over https');
       trusting.close();
@@ -224,6 +224,32 @@ describe('etcd client over the JSON gateway (real 3-member etcd)', function () {
       untrusting.close();
     } finally {
       await secure.destroy();
+    }
+  });
+
+  it('presents a client certificate to members that require one (--client-cert-auth); without one it is refused', async function () {
+    const certificates = await makeCertificates();
+    const strict = await EtcdCluster.start({ members: 1, tls: certificates, clientCertAuth: true });
+    try {
+      const anonymous = await EtcdClient.fromFiles({ endpoints: strict.endpoints(), caFile: certificates.ca });
+      const error = await rejectsWith(anonymous.range('/mtls'), 'UNAVAILABLE');
+      assert.match(error.message, /certificate|ECONNRESET|EPROTO/i);
+      anonymous.close();
+      // The test CA's one certificate has no extended key usage, so it serves as a client certificate too.
+      const identified = await EtcdClient.fromFiles({ endpoints: strict.endpoints(), caFile: certificates.ca, certFile: certificates.cert, keyFile: certificates.key });
+      const written = await identified.put('/mtls', 'with a client certificate');
+      assert.strictEqual((await identified.range('/mtls')).kvs[0].value, 'with a client certificate');
+      const controller = new AbortController();
+      const events: string[] = [];
+      const watching = identified.watch('/mtls', { startRevision: written + 1, signal: controller.signal, onEvent: (event) => events.push(event.kv.value) });
+      await identified.put('/mtls', 'watched over https');
+      await waitFor(() => events.length === 1, 'the watch event over https');
+      controller.abort();
+      await watching;
+      assert.deepStrictEqual(events, ['watched over https']);
+      identified.close();
+    } finally {
+      await strict.destroy();
     }
   });
 

@@ -52,6 +52,8 @@ export interface EtcdClusterOptions {
   members?: number;
   /** Clients then speak https to the members, which present `cert` (peers stay plain). */
   tls?: TestCertificates;
+  /** With tls: members accept only clients presenting a certificate signed by `ca` (the tests use `cert`). */
+  clientCertAuth?: boolean;
 }
 
 export const ETCD_HEARTBEAT_MS = 50;
@@ -63,6 +65,7 @@ export class EtcdCluster {
     private readonly dir: string,
     private readonly token: string,
     private readonly tls: TestCertificates | undefined,
+    private readonly clientCertAuth: boolean,
   ) {}
 
   static async start(options: EtcdClusterOptions = {}): Promise<EtcdCluster> {
@@ -77,7 +80,7 @@ export class EtcdCluster {
       dataDir: path.join(dir, `m${index}`),
       output: [],
     }));
-    const cluster = new EtcdCluster(members, dir, `dfs-test-${process.pid}-${base}`, options.tls);
+    const cluster = new EtcdCluster(members, dir, `dfs-test-${process.pid}-${base}`, options.tls, options.clientCertAuth === true);
     try {
       for (let index = 0; index < count; index++) {
         cluster.launch(index, 'new');
@@ -192,6 +195,7 @@ export class EtcdCluster {
       '--logger', 'zap',
       '--log-level', 'warn',
       ...(this.tls ? ['--cert-file', this.tls.cert, '--key-file', this.tls.key] : []),
+      ...(this.tls && this.clientCertAuth ? ['--client-cert-auth', '--trusted-ca-file', this.tls.ca] : []),
     ];
     const child = spawn('etcd', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     trackChild(child);
@@ -209,7 +213,7 @@ export class EtcdCluster {
       const url = new URL(path, member.clientUrl);
       const request = (url.protocol === 'https:' ? https : http).request(
         url,
-        { method: 'POST', timeout: 500, ca: this.tls ? readFileSync(this.tls.ca) : undefined, agent: false },
+        { method: 'POST', timeout: 500, ...this.tlsOptions(), agent: false },
         (response) => {
           let text = '';
           response.on('data', (chunk) => (text += chunk));
@@ -229,11 +233,19 @@ export class EtcdCluster {
     });
   }
 
+  /** What the harness's own requests need to pass the members' TLS checks. */
+  private tlsOptions(): https.RequestOptions {
+    if (!this.tls) {
+      return {};
+    }
+    return { ca: readFileSync(this.tls.ca), ...(this.clientCertAuth ? { cert: readFileSync(this.tls.cert), key: readFileSync(this.tls.key) } : {}) };
+  }
+
   private healthy(member: EtcdMember): Promise<boolean> {
     return new Promise((resolve) => {
       const url = new URL('/health', member.clientUrl);
       const get = url.protocol === 'https:' ? https.get : http.get;
-      const request = get(url, { timeout: 500, ca: this.tls ? readFileSync(this.tls.ca) : undefined, agent: false }, (response) => {
+      const request = get(url, { timeout: 500, ...this.tlsOptions(), agent: false }, (response) => {
         let body = '';
         response.on('data', (chunk) => (body += chunk));
         response.on('end', () => resolve(response.statusCode === 200 && /"health":\s*"true"/.test(body)));

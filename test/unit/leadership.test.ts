@@ -48,6 +48,11 @@ class FakeEtcd implements LeadershipEtcd {
   readonly leases = new Map<string, number>();
   hang = false;
   txns = 0;
+  /** Keep-alives fail at once (as with every member refusing connections). */
+  keepAliveFails = false;
+  /** How many of the next revokes fail. */
+  revokeFailures = 0;
+  readonly revoked: string[] = [];
   private nextLease = 100;
 
   async range(key: string, options: CallOptions & { prefix?: boolean } = {}): Promise<RangeResult> {
@@ -95,11 +100,19 @@ class FakeEtcd implements LeadershipEtcd {
 
   async keepAliveOnce(id: string, options: CallOptions = {}): Promise<number> {
     await this.reachable(options);
+    if (this.keepAliveFails) {
+      throw new EtcdError('UNAVAILABLE', 'ECONNREFUSED');
+    }
     return this.leases.get(id) ?? 0;
   }
 
   async revokeLease(id: string, options: CallOptions = {}): Promise<void> {
     await this.reachable(options);
+    this.revoked.push(id);
+    if (this.revokeFailures > 0) {
+      this.revokeFailures--;
+      throw new EtcdError('TIMEOUT', 'no answer');
+    }
     this.leases.delete(id);
     for (const [key, kv] of this.keys) {
       if (kv.lease === id) {
@@ -138,6 +151,10 @@ class FakeEtcd implements LeadershipEtcd {
       options.signal?.addEventListener('abort', fail, { once: true });
     });
   }
+}
+
+function activeTimers(): number {
+  return process.getActiveResourcesInfo().filter((resource) => resource === 'Timeout').length;
 }
 
 describe('leadership against a fake etcd and a fake clock', () => {
@@ -180,6 +197,55 @@ describe('leadership against a fake etcd and a fake clock', () => {
     const outcome = leadership.commitGuarded([{ type: 'put', key: '/p/c', value: 'x' }]);
     await assert.rejects(outcome, (error: NotLeaderError) => error.code === 'OUTCOME_UNKNOWN' && /may or may not have been applied/.test(error.message));
     assert.ok(Date.now() - started < 1_000, 'it stopped waiting when validity ran out');
+  });
+
+  it('stop() revokes the lease (the leader and member keys go with it), says deposed, and leaves no timer running', async () => {
+    await leadership.stop(); // the one beforeEach started would move the count meanwhile
+    const timersBefore = activeTimers();
+    const own = new FakeEtcd();
+    const other = new Leadership({ etcd: own, prefix: '/q', address: 'h:2', clock: () => time });
+    await other.start();
+    assert.ok(other.isLeader());
+    await other.commitGuarded([{ type: 'put', key: '/q/c', value: 'x' }]);
+    assert.ok(activeTimers() > timersBefore, 'it runs timers while it takes part');
+    const deposed = new Promise<string>((resolve) => other.once('deposed', resolve));
+    await other.stop();
+    assert.strictEqual(await deposed, 'stopped');
+    assert.deepStrictEqual([...own.keys.keys()], ['/q/c']);
+    assert.strictEqual(own.leases.size, 0);
+    assert.strictEqual(activeTimers(), timersBefore, 'no timer of leadership is left');
+  });
+
+  it('a primary restarted on the same address does not take its predecessor\'s key for a leader to follow, and leads once that lease ends', async () => {
+    await leadership.stop();
+    const own = new FakeEtcd();
+    const predecessor = await own.grantLease(2);
+    await own.put('/r/leader', JSON.stringify({ address: 'h:1', since: 'before the crash' }), { lease: predecessor.id });
+    const restarted = new Leadership({ etcd: own, prefix: '/r', address: 'h:1', clock: () => time });
+    try {
+      await restarted.start();
+      assert.deepStrictEqual(restarted.state(), { role: 'standby' }, 'no leader known: certainly not itself');
+      const elected = new Promise<number>((resolve) => restarted.once('elected', resolve));
+      await own.revokeLease(predecessor.id); // the crashed predecessor's lease runs out
+      const epoch = await elected;
+      assert.deepStrictEqual(restarted.state(), { role: 'leader', address: 'h:1', epoch, since: (restarted.state() as { since: string }).since });
+    } finally {
+      await restarted.stop();
+    }
+  });
+
+  it('a leader whose validity ran out (keep-alives failing) is deposed, and releases its old key when it next sees it, then leads again', async () => {
+    const oldKey = etcd.keys.get('/p/leader')!;
+    etcd.keepAliveFails = true;
+    etcd.revokeFailures = 1; // the revoke on giving up fails: the old key stays in etcd
+    const deposed = new Promise<string>((resolve) => leadership.once('deposed', resolve));
+    time += 1_500;
+    assert.match(await deposed, /validity ran out/);
+    etcd.keepAliveFails = false;
+    const epoch = await new Promise<number>((resolve) => leadership.once('elected', resolve));
+    assert.ok(epoch > oldKey.createRevision, `new epoch ${epoch} > ${oldKey.createRevision}`);
+    assert.deepStrictEqual(etcd.revoked, [oldKey.lease, oldKey.lease], 'revoked on giving up (failed), then when its key was seen again');
+    assert.strictEqual(etcd.leases.has(oldKey.lease), false);
   });
 
   it('commits while etcd still has its key; once its key is gone (lease revoked elsewhere) it refuses and is deposed', async () => {
