@@ -5,7 +5,7 @@ import { LeaseValidity } from './lease-validity';
 /**
  * Election of one primary through etcd, and the lease that bounds its leadership.
  *
- * Every participant holds a lease of `ttlSeconds`, refreshed every ttl/3, and registers
+ * Every participant holds a lease of `ttlSeconds`, refreshed every ttl/5, and registers
  * `<prefix>/members/<address>` under it. Campaigning is a transaction that creates
  * `<prefix>/leader` under the lease only if the key does not exist; the winner's
  * **epoch** is that key's create revision, which only grows from one leadership to the
@@ -315,7 +315,9 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
   private endSession: ((reason: string) => void) | undefined;
 
   private async keepAliveLoop(lease: Lease, signal: AbortSignal, end: (reason: string) => void): Promise<void> {
-    const interval = this.ttlMs / 3;
+    // Often enough that the last confirmed keep-alive is recent when etcd loses its
+    // leader: the election that follows must fit in the validity left.
+    const interval = this.ttlMs / 5;
     let nextAt = this.clock() + interval;
     while (!signal.aborted) {
       await this.sleep(Math.max(0, nextAt - this.clock()), signal);

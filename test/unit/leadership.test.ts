@@ -4,9 +4,9 @@ import { LeaseValidity, validityMarginMs } from '../../server/ha/lease-validity'
 import { Leadership, LeadershipEtcd, NotLeaderError } from '../../server/ha/leadership';
 
 describe('lease validity by the monotonic clock', () => {
-  it('the margin is a quarter of the TTL, never below 250 ms', () => {
-    assert.strictEqual(validityMarginMs(2_000), 500);
-    assert.strictEqual(validityMarginMs(8_000), 2_000);
+  it('the margin is an eighth of the TTL, never below 250 ms', () => {
+    assert.strictEqual(validityMarginMs(2_000), 250);
+    assert.strictEqual(validityMarginMs(8_000), 1_000);
     assert.strictEqual(validityMarginMs(1_000), 250);
     assert.strictEqual(validityMarginMs(600), 250);
   });
@@ -15,19 +15,19 @@ describe('lease validity by the monotonic clock', () => {
     const validity = new LeaseValidity();
     assert.strictEqual(validity.isValid(0), false, 'nothing confirmed: not valid');
     validity.confirm(10_000, 2);
-    assert.strictEqual(validity.validUntil(), 11_500);
+    assert.strictEqual(validity.validUntil(), 11_750);
     assert.strictEqual(validity.earliestExpiry(), 12_000);
-    assert.strictEqual(validity.isValid(11_499), true);
-    assert.strictEqual(validity.isValid(11_500), false);
+    assert.strictEqual(validity.isValid(11_749), true);
+    assert.strictEqual(validity.isValid(11_750), false);
   });
 
   it('moves forward with newer confirmations only, ignores TTL 0, and forgets on reset', () => {
     const validity = new LeaseValidity();
     validity.confirm(1_000, 2);
     validity.confirm(1_600, 2);
-    assert.strictEqual(validity.validUntil(), 3_100);
+    assert.strictEqual(validity.validUntil(), 3_350);
     validity.confirm(1_200, 2); // an older keep-alive's late answer
-    assert.strictEqual(validity.validUntil(), 3_100);
+    assert.strictEqual(validity.validUntil(), 3_350);
     validity.confirm(2_000, 0); // "lease gone" confirms nothing
     assert.strictEqual(validity.lastConfirmedSentAt(), 1_600);
     validity.confirm(2_000, 1); // etcd's own TTL (and its margin) is what counts
@@ -180,7 +180,7 @@ describe('leadership against a fake etcd and a fake clock', () => {
     assert.deepStrictEqual(leadership.state(), { role: 'leader', address: 'h:1', epoch: etcd.keys.get('/p/leader')!.createRevision, since: '1970-01-01T00:00:00.000Z' });
     assert.deepStrictEqual([...etcd.keys.keys()].sort(), ['/p/leader', '/p/members/h:1']);
     etcd.hang = true; // no keep-alive gets an answer from now on
-    time += 1_499;
+    time += 1_749;
     assert.strictEqual(leadership.isLeader(), true);
     time += 1;
     assert.strictEqual(leadership.isLeader(), false);
@@ -192,7 +192,7 @@ describe('leadership against a fake etcd and a fake clock', () => {
 
   it('a commit whose answer has not come when validity runs out is of unknown outcome, and says so', async () => {
     etcd.hang = true;
-    time += 1_450; // 50 ms of validity left, by the fake clock and hence by the real timer bounding the commit
+    time += 1_700; // 50 ms of validity left, by the fake clock and hence by the real timer bounding the commit
     const started = Date.now();
     const outcome = leadership.commitGuarded([{ type: 'put', key: '/p/c', value: 'x' }]);
     await assert.rejects(outcome, (error: NotLeaderError) => error.code === 'OUTCOME_UNKNOWN' && /may or may not have been applied/.test(error.message));
@@ -239,7 +239,7 @@ describe('leadership against a fake etcd and a fake clock', () => {
     etcd.keepAliveFails = true;
     etcd.revokeFailures = 1; // the revoke on giving up fails: the old key stays in etcd
     const deposed = new Promise<string>((resolve) => leadership.once('deposed', resolve));
-    time += 1_500;
+    time += 1_750;
     assert.match(await deposed, /validity ran out/);
     etcd.keepAliveFails = false;
     const epoch = await new Promise<number>((resolve) => leadership.once('elected', resolve));
