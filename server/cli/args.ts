@@ -28,8 +28,10 @@ const FLAGS = {
   'tls-key': { type: 'string' },
   'tls-ca': { type: 'string' },
   'max-connections': { type: 'string' },
+  'min-free': { type: 'string' },
   quota: { type: 'string' },
   'keep-versions': { type: 'string' },
+  'compact-after': { type: 'string' },
   'if-generation': { type: 'string' },
   'if-absent': { type: 'boolean' },
   generation: { type: 'string' },
@@ -80,8 +82,10 @@ export function parseCommandLine(argv: string[], cwd: string): ParsedCommand {
     'sync-interval': 'syncIntervalMs',
     'scrub-interval': 'scrubIntervalMs',
     'max-connections': 'maxConnections',
+    'min-free': 'minFree',
     quota: 'quota',
     'keep-versions': 'keepVersions',
+    'compact-after': 'compactAfterLines',
     'failover-wait': 'failoverWaitMs',
   };
   for (const [flag, key] of Object.entries(numeric)) {

@@ -8,8 +8,8 @@ import { ReplicaReads } from '../client/replica-reads';
 import { replicaAddresses } from '../config/cluster-layout';
 import { loadSecurity } from '../config/security-settings';
 import { Settings } from '../config/settings';
-import { ClusterStatus, DfsError, NodeStatus, Precondition, currentGenerationOf, validateClientId } from '../protocol';
-import { ProgressBar, formatBytes } from './progress';
+import { ClusterStatus, DfsError, NodeStatus, Precondition, currentGenerationOf, formatBytes, validateClientId } from '../protocol';
+import { ProgressBar } from './progress';
 
 export function clientFor(settings: Settings): DfsClient {
   return new DfsClient({

@@ -10,6 +10,9 @@ Servers (each prints "listening on HOST:PORT" once it accepts connections):
   dfs cluster  [--replicas N] [--port P] [--base-port B] [--host H] [--data-dir D] [--write-quorum all|majority|K] [--keep-versions K]
   dfs primary  [--port P] [--replicas N] [--base-port B] [--replica HOST:PORT ...] [--host H] [--data-dir D] [--write-quorum Q] [--keep-versions K]
   dfs replica  --port P [--replicas N] [--base-port B] [--host H] [--data-dir D]
+  Every server: [--max-connections N] (default: half of the open-file limit less 64,
+  at most 1024) [--min-free BYTES] (disk space kept free, 64 MiB; a file that would
+  eat into it is refused with NO_SPACE)
 
 Clients (each takes --client ID and --server HOST:PORT[,HOST:PORT...]: every primary, leader
 and standbys; a request that cannot reach one tries the next for --failover-wait MS, 8000
@@ -35,8 +38,9 @@ Clients present a key with --key-file FILE or DFS_KEY (the client id is then the
 Defaults: primary 127.0.0.1:8000, 3 replicas on 9000-9002, data under ./dfs-data,
 client id = your user name, 5 older versions kept. A dfs.config.json in the current
 folder may set any of host, port, replicas, basePort, dataDir, replica, writeQuorum,
-client, server (a list too), failoverWaitMs, maxFileSize, headerTimeoutMs, idleTimeoutMs, syncIntervalMs,
-scrubIntervalMs, keepVersions; flags win.
+client, server (a list too), failoverWaitMs, maxFileSize, headerTimeoutMs, idleTimeoutMs,
+syncIntervalMs, scrubIntervalMs, keepVersions, maxConnections, minFree, compactAfterLines
+(--compact-after: journal lines before a catalog snapshot, 20000); flags win.
 `;
 
 export async function main(argv: string[]): Promise<number> {

@@ -1,3 +1,5 @@
+import { formatBytes } from '../protocol';
+
 /** A one-line progress bar on a terminal; silent when output is not a terminal. */
 export class ProgressBar {
   private readonly started = Date.now();
@@ -30,15 +32,4 @@ export class ProgressBar {
       this.stream.write('\n');
     }
   }
-}
-
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${unit === 0 ? value.toFixed(0) : value.toFixed(1)} ${units[unit]}`;
 }

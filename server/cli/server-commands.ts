@@ -2,16 +2,30 @@ import { ChildProcess, spawn } from 'child_process';
 import * as path from 'path';
 import * as readline from 'readline';
 import { replicaAddresses, replicaIdForPort, replicasRequired } from '../config/cluster-layout';
+import { connectionLimit } from '../config/descriptor-limit';
 import { checkExposure, loadSecurity } from '../config/security-settings';
 import { Settings } from '../config/settings';
 import { ConnectionTimeouts } from '../net/connection';
 import { keepServing } from '../node/escaped-errors';
 import { PrimaryNode } from '../primary/primary-node';
-import { DfsError } from '../protocol';
+import { DfsError, formatBytes } from '../protocol';
 import { ReplicaNode } from '../replica/replica-node';
 
 function logger(role: string): (line: string) => void {
   return (line) => process.stdout.write(`${new Date().toISOString()} [${role}] ${line}\n`);
+}
+
+/** The connection limit from the flag or the open-file limit, warning when the flag asks for more than that allows. */
+function maxConnectionsOf(settings: Settings, log: (line: string) => void): number {
+  const { maxConnections, warning } = connectionLimit(settings.maxConnections);
+  if (warning) {
+    log(`warning: ${warning}`);
+  }
+  return maxConnections;
+}
+
+function limitsOf(maxConnections: number, settings: Settings): string {
+  return `at most ${maxConnections} connections; keeps ${formatBytes(settings.minFree)} of its disk free`;
 }
 
 function timeoutsOf(settings: Settings): ConnectionTimeouts {
@@ -38,11 +52,14 @@ export async function runPrimary(settings: Settings): Promise<void> {
   const log = logger('primary');
   const security = loadSecurity(settings);
   checkExposure(settings, security, log);
+  const maxConnections = maxConnectionsOf(settings, log);
   const node = new PrimaryNode({
     security,
-    maxConnections: settings.maxConnections,
+    maxConnections,
+    minFreeBytes: settings.minFree,
     quotaBytes: settings.quota,
     keepVersions: settings.keepVersions,
+    compactAfterLines: settings.compactAfterLines,
     host: settings.host,
     port: settings.port,
     dataDir: path.resolve(settings.dataDir),
@@ -60,7 +77,7 @@ export async function runPrimary(settings: Settings): Promise<void> {
   await node.start();
   log(`${security.secret ? 'cluster secret required' : 'open protocol (no secret)'}${security.tls ? ', TLS' : ''}`);
   log(
-    `storing under ${node.store.root}; replicas ${replicas.map((r) => `${r.host}:${r.port}`).join(', ') || 'none'}; write quorum ${settings.writeQuorum}; keeping ${settings.keepVersions} older versions of each file`,
+    `storing under ${node.store.root}; replicas ${replicas.map((r) => `${r.host}:${r.port}`).join(', ') || 'none'}; write quorum ${settings.writeQuorum}; keeping ${settings.keepVersions} older versions of each file; ${limitsOf(maxConnections, settings)}`,
   );
 }
 
@@ -72,9 +89,12 @@ export async function runReplica(settings: Settings, portGiven: boolean): Promis
   const log = logger(`replica ${id}`);
   const security = loadSecurity(settings);
   checkExposure(settings, security, log);
+  const maxConnections = maxConnectionsOf(settings, log);
   const node = new ReplicaNode({
     security,
-    maxConnections: settings.maxConnections,
+    maxConnections,
+    minFreeBytes: settings.minFree,
+    compactAfterLines: settings.compactAfterLines,
     id,
     host: settings.host,
     port: settings.port,
@@ -86,7 +106,7 @@ export async function runReplica(settings: Settings, portGiven: boolean): Promis
   keepServing(`replica ${id}`, log);
   stopOnSignal(() => node.stop());
   await node.start();
-  log(`storing under ${node.store.root}`);
+  log(`storing under ${node.store.root}; ${limitsOf(maxConnections, settings)}`);
 }
 
 /** Starts each process of a local cluster as a child and resolves once all print their listening line. */
@@ -98,7 +118,9 @@ export async function runCluster(settings: Settings, scriptPath: string): Promis
     ['--tls-cert', settings.tlsCert],
     ['--tls-key', settings.tlsKey],
     ['--tls-ca', settings.tlsCa],
-    ['--max-connections', String(settings.maxConnections)],
+    ['--max-connections', settings.maxConnections === undefined ? undefined : String(settings.maxConnections)],
+    ['--min-free', String(settings.minFree)],
+    ['--compact-after', settings.compactAfterLines === undefined ? undefined : String(settings.compactAfterLines)],
     ['--quota', settings.quota === undefined ? undefined : String(settings.quota)],
   ];
   for (const [flag, value] of passThrough) {

@@ -332,7 +332,12 @@ export class DfsClient {
           }
           throw error;
         });
-        const ours = versions.find((version) => version.sha256 === sha256 && version.size === size && version.generation > above);
+        // The oldest of our bytes above what the upload replaced is ours: a later version
+        // with the same bytes is a restore of it or another upload of the same content
+        // (the chaos soak caught the newest being reported, a restore's generation).
+        const ours = versions
+          .filter((version) => version.sha256 === sha256 && version.size === size && version.generation > above)
+          .sort((a, b) => a.generation - b.generation)[0];
         if (ours) {
           const record = ours.current ? (await this.files()).find((file) => file.name === name && file.generation === ours.generation) : undefined;
           return { sha256, size, generation: ours.generation, copies: record?.copies ?? 1, replicasBehind: [] };

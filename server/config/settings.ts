@@ -46,14 +46,27 @@ export interface Settings {
   tlsCert?: string;
   tlsKey?: string;
   tlsCa?: string;
-  maxConnections: number;
+  /** Unset: what the open-file limit allows (see descriptor-limit.ts). */
+  maxConnections?: number;
+  /** Bytes of its disk a server keeps free: a file that would eat into them is refused with NO_SPACE before its bytes are sent. */
+  minFree: number;
   /** Bytes each client may store in all (older versions included); unset means no quota. */
   quota?: number;
   /** Older versions the primary keeps of each file, on every copy; 0 keeps none. */
   keepVersions: number;
+  /** Catalog journal lines beyond the last snapshot before a node writes a new snapshot; unset means the store's default (20,000). */
+  compactAfterLines?: number;
 }
 
-const GiB = 1024 * 1024 * 1024;
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+
+/**
+ * Room for what a node must still write when files no longer fit: catalog journal
+ * lines (deletes too append one), the snapshot a compaction rewrites, folder entries.
+ * A catalog of 100,000 versions snapshots to about 30 MiB.
+ */
+export const DEFAULT_MIN_FREE = 64 * MiB;
 
 export function defaultSettings(): Settings {
   return {
@@ -72,7 +85,7 @@ export function defaultSettings(): Settings {
     syncIntervalMs: 5_000,
     scrubIntervalMs: 3_600_000,
     insecure: false,
-    maxConnections: 1024,
+    minFree: DEFAULT_MIN_FREE,
     keepVersions: 5,
   };
 }
@@ -170,11 +183,23 @@ const CHECKS: Record<keyof Settings, Checker> = {
   tlsCert: text,
   tlsKey: text,
   tlsCa: text,
-  maxConnections: positive,
+  maxConnections: (value, key) => {
+    if (!Number.isSafeInteger(value) || (value as number) < 1) {
+      throw invalid(key, value, 'a whole number, one or more');
+    }
+    return value;
+  },
+  minFree: positive,
   quota: positive,
   keepVersions: (value, key) => {
     if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > 1000) {
       throw invalid(key, value, 'a whole number from 0 to 1000');
+    }
+    return value;
+  },
+  compactAfterLines: (value, key) => {
+    if (!Number.isSafeInteger(value) || (value as number) < 1) {
+      throw invalid(key, value, 'a whole number, 1 or more');
     }
     return value;
   },

@@ -5,6 +5,11 @@ import { ConnectionTimeouts } from '../net/connection';
 import type { Security } from '../net/security';
 import { Handlers, serveStream } from '../net/session';
 import { DfsError, formatFailure } from '../protocol';
+import { connectionsAllowed, openDescriptors, openFilesSoftLimit } from '../config/descriptor-limit';
+import { BurstLog } from './burst-log';
+
+/** How long a refused connection may linger for its LIMIT answer to be read before it is cut. */
+const REFUSAL_GRACE_MS = 2_000;
 
 export interface NodeServerOptions {
   host: string;
@@ -27,12 +32,25 @@ export interface NodeServerOptions {
 export class NodeServer {
   private readonly server: net.Server | tls.Server;
   private readonly sockets = new Set<net.Socket>();
+  /** Refused at the limit, waiting for the peer to read LIMIT and close. */
+  private readonly refused = new Set<net.Socket>();
   private readonly inFlight = new Set<Promise<void>>();
+  private readonly refusals: BurstLog;
+  private readonly acceptFailures: BurstLog;
+  /** The open-file limit, and the connection count past which descriptors can run out. */
+  private readonly openFilesLimit = openFilesSoftLimit();
+  private readonly watchDescriptorsFrom: number;
 
   constructor(
     private readonly handlers: Handlers,
     private readonly options: NodeServerOptions,
   ) {
+    this.watchDescriptorsFrom = this.openFilesLimit === undefined ? Infinity : connectionsAllowed(this.openFilesLimit);
+    this.refusals = new BurstLog(options.log, (count, windowMs) => `refused ${count} more connections over ${windowMs / 1000} s at the limit of ${options.maxConnections} (--max-connections)`);
+    this.acceptFailures = new BurstLog(
+      options.log,
+      (count, windowMs) => `${count} more connections were accepted at the open-file limit over ${windowMs / 1000} s: this process is still out of file descriptors`,
+    );
     // Half-open sockets let a handler finish its cleanup before the peer sees the close.
     const tlsFiles = options.security?.tls;
     if (tlsFiles?.cert && tlsFiles.key) {
@@ -75,7 +93,7 @@ export class NodeServer {
       this.server.once('error', onError);
       this.server.listen(this.options.port, this.options.host, () => {
         this.server.off('error', onError);
-        this.server.on('error', (error) => this.options.log(`listener error: ${error.message}`));
+        this.server.on('error', (error: NodeJS.ErrnoException) => this.onListenerError(error));
         const address = this.server.address() as net.AddressInfo;
         const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
         this.options.log(`listening on ${host}:${address.port}`);
@@ -86,9 +104,11 @@ export class NodeServer {
 
   async close(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    for (const socket of this.sockets) {
+    for (const socket of [...this.sockets, ...this.refused]) {
       socket.destroy();
     }
+    this.refusals.stop();
+    this.acceptFailures.stop();
     await Promise.allSettled([...this.inFlight]);
     await closed;
   }
@@ -98,13 +118,69 @@ export class NodeServer {
     socket.setNoDelay(true);
     const limit = this.options.maxConnections;
     if (limit !== undefined && this.sockets.size >= limit) {
-      const error = new DfsError('LIMIT', `the ${this.options.role} is serving its limit of ${limit} connections; try again shortly`);
-      socket.end(formatFailure('ERROR', error) + '\n');
-      socket.setTimeout(this.options.timeouts.headerMs, () => socket.destroy());
+      this.refuse(socket, limit);
       return;
     }
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
+    if (this.sockets.size > this.watchDescriptorsFrom) {
+      this.checkDescriptors();
+    }
     void this.handle(socket);
+  }
+
+  /**
+   * Out of descriptors, libuv drains the kernel's queue by accepting and closing at
+   * once, and tells nobody: those peers see a close with no answer. Only a limit above
+   * what the open-file limit allows gets here, so the count is read only then.
+   */
+  private checkDescriptors(): void {
+    const open = openDescriptors();
+    if (open !== undefined && this.openFilesLimit !== undefined && open >= this.openFilesLimit - 1) {
+      this.noteOutOfDescriptors(`the open-file limit of ${this.openFilesLimit} is reached`);
+    }
+  }
+
+  private noteOutOfDescriptors(detail: string): void {
+    this.acceptFailures.note(
+      () =>
+        `cannot accept connections: this process is out of file descriptors (${detail}) while serving ${this.sockets.size} connections; new connections are closed unanswered until some end. Lower --max-connections or raise the open-file limit (ulimit -n)`,
+    );
+  }
+
+  /**
+   * Answers LIMIT and closes. What the peer sent is read and dropped (closing on unread
+   * bytes would reset the connection and could lose the answer), and the socket is cut
+   * soon after, so refused connections cannot pile up. In a burst, libuv accepts every
+   * queued connection in one go, before any peer could read its answer and close: past
+   * half the limit of refusals waiting at once, a refused connection is closed as soon as
+   * its answer is handed to the kernel, so the refusals never use up the descriptors the
+   * limit keeps free (a peer that had already sent its request may then see a reset).
+   */
+  private refuse(socket: net.Socket, limit: number): void {
+    const error = new DfsError('LIMIT', `the ${this.options.role} is serving its limit of ${limit} connections; try again shortly`);
+    this.refusals.note(
+      () =>
+        `refusing connections with LIMIT: serving the limit of ${limit} (--max-connections); if this is the normal load, raise it (and the open-file limit, ulimit -n)`,
+    );
+    if (this.refused.size >= Math.max(8, Math.floor(limit / 2))) {
+      socket.end(formatFailure('ERROR', error) + '\n');
+      socket.destroy();
+      return;
+    }
+    this.refused.add(socket);
+    socket.once('close', () => this.refused.delete(socket));
+    socket.on('data', () => undefined);
+    socket.end(formatFailure('ERROR', error) + '\n');
+    socket.setTimeout(Math.min(this.options.timeouts.headerMs, REFUSAL_GRACE_MS), () => socket.destroy());
+  }
+
+  /** Accept failures leave the listener open: said once per burst, with what to change. */
+  private onListenerError(error: NodeJS.ErrnoException): void {
+    if (error.code === 'EMFILE' || error.code === 'ENFILE') {
+      this.noteOutOfDescriptors(error.code);
+      return;
+    }
+    this.options.log(`listener error: ${error.message}`);
   }
 }

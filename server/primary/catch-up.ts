@@ -201,8 +201,12 @@ export class CatchUp {
     if (failed > 0 || this.stopped) {
       return false;
     }
-    link.reachable = true;
-    link.lastError = undefined;
+    // A failure noted since this pass began (an upload the replica could not take) is
+    // news the pass cannot have settled: it stays in STATUS.
+    if (link.lastErrorMs < passStartedMs) {
+      link.reachable = true;
+      link.lastError = undefined;
+    }
     try {
       if (certifiable > link.synced) {
         await link.certify(certifiable, inventory.header.session);

@@ -44,10 +44,14 @@ export interface PrimaryNodeOptions {
   durable?: boolean;
   security?: Security;
   maxConnections?: number;
+  /** Bytes of its disk the primary keeps free: an upload that would eat into them is refused with NO_SPACE before SEND_FILE. */
+  minFreeBytes?: number;
   /** Bytes each client may store in all (older versions included); undefined means no quota. */
   quotaBytes?: number;
   /** Older versions kept of each file on every copy; 0 keeps none. */
   keepVersions?: number;
+  /** Catalog journal lines beyond the snapshot before a new snapshot is written. */
+  compactAfterLines?: number;
   log: (line: string) => void;
 }
 
@@ -74,7 +78,14 @@ export class PrimaryNode implements CatchUpHost {
     // Fails at start-up, not at the first upload, when the quorum cannot be met.
     replicasRequired(options.writeQuorum, options.replicas.length);
     this.keepVersions = options.keepVersions ?? DEFAULT_KEEP_VERSIONS;
-    this.store = new DiskStore(path.join(options.dataDir, PRIMARY_ROOT), { durable: options.durable, log: options.log, authoritative: true });
+    this.store = new DiskStore(path.join(options.dataDir, PRIMARY_ROOT), {
+      durable: options.durable,
+      log: options.log,
+      authoritative: true,
+      node: 'the primary',
+      minFreeBytes: options.minFreeBytes,
+      compactAfterLines: options.compactAfterLines,
+    });
     this.links = options.replicas.map(
       (address) =>
         new ReplicaLink(address, {

@@ -15,6 +15,7 @@ import {
   decodeListing,
   formatReplicaChecksum,
   formatRequest,
+  isFailureToken,
   parseFileHeader,
   parseReply,
   replyError,
@@ -37,6 +38,8 @@ export interface ReplicaInventory {
 export class ReplicaLink {
   reachable: boolean | undefined;
   lastError: string | undefined;
+  /** When lastError was noted: a catch-up pass that began before it says nothing about it. */
+  lastErrorMs = 0;
   /** When a catch-up pass last brought this replica fully in step. */
   lastSyncMs: number | undefined;
   repairs = 0;
@@ -101,8 +104,11 @@ export class ReplicaLink {
   }
 
   noteFailure(error: unknown): void {
-    this.reachable = false;
-    this.lastError = toDfsError(error).message;
+    const failure = toDfsError(error);
+    this.lastErrorMs = Date.now();
+    // A replica that refused for a full disk or its connection limit answered: it is up.
+    this.reachable = failure.code === 'NO_SPACE' || failure.code === 'LIMIT';
+    this.lastError = failure.message;
   }
 
   /** Starts the two-phase REPLICA exchange; resolves once the replica said SEND_FILE. */
@@ -230,6 +236,9 @@ export class ReplicaLink {
   }
 }
 
+/** How long a replica that broke off a transfer gets to say why, when it has not yet. */
+const REASON_GRACE_MS = 500;
+
 /**
  * The primary's half of one REPLICA exchange. It never throws into the upload's
  * pipeline: a failure is recorded and the others carry on without this replica.
@@ -253,9 +262,13 @@ export class ReplicaUpload {
       return;
     }
     try {
+      if (this.conn.hasUnreadBytes()) {
+        // A replica speaks in the middle of a body only to refuse it.
+        throw new DfsError('REPLICA_FAILED', 'the replica answered before the end of the file');
+      }
       await this.conn.write(chunk);
     } catch (error) {
-      this.fail(error);
+      this.fail(await this.theReplicasReason(error));
     }
   }
 
@@ -302,6 +315,20 @@ export class ReplicaUpload {
     }
     this.finished = true;
     this.conn.destroy();
+  }
+
+  /**
+   * A replica that fails mid-body (its disk filled) answers with its reason and closes,
+   * so our next write finds the connection closed: the reason it sent, if it sent one,
+   * is what the user must hear, not the broken connection.
+   */
+  private async theReplicasReason(error: unknown): Promise<unknown> {
+    try {
+      const reply = parseReply(await this.conn.readLine(REASON_GRACE_MS));
+      return isFailureToken(reply.token) ? replyError(reply) : error;
+    } catch {
+      return error;
+    }
   }
 
   private async step(line: string, expected: string): Promise<void> {

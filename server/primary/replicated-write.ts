@@ -1,5 +1,5 @@
 import { createHash } from 'crypto';
-import { DfsError, Precondition, UploadReceipt, VersionRecord } from '../protocol';
+import { DfsError, ErrorCode, Precondition, UploadReceipt, VersionRecord, toDfsError } from '../protocol';
 import { PlacementError } from '../storage/disk-store';
 import { fileKey } from '../storage/key-lock';
 import type { StagedWrite } from '../storage/store';
@@ -41,22 +41,23 @@ export async function replicatedPut(primary: PrimaryContext, request: PutRequest
   await primary.readiness.whenReady();
   primary.gate.check({ clientId, name, size, precondition: request.precondition });
   await primary.store.assertCanPlace(clientId, name);
+  await primary.store.assertRoomFor(size);
   const required = primary.replicasRequired();
   const opened = await Promise.allSettled(primary.links.map((link) => link.openUpload(clientId, name, size)));
   const replicas: ReplicaUpload[] = [];
-  const unreachable: string[] = [];
+  const refused: { label: string; error: DfsError }[] = [];
   opened.forEach((result, index) => {
     if (result.status === 'fulfilled') {
       replicas.push(result.value);
     } else {
-      unreachable.push(`${primary.links[index].label}: ${(result.reason as Error).message}`);
+      refused.push({ label: primary.links[index].label, error: toDfsError(result.reason, 'UNREACHABLE') });
     }
   });
   const belowQuorum = (stage: string): DfsError => {
-    const failures = [...unreachable, ...replicas.filter((replica) => !replica.ok).map((replica) => `${replica.link.label}: ${replica.failure?.message}`)];
-    return new DfsError(
-      'QUORUM',
-      `${stage}: ${replicas.filter((replica) => replica.ok).length} of ${primary.links.length} replicas available, ${required} required (${failures.join('; ')}). Nothing was stored. Start the missing replicas (dfs status shows which) or lower the write quorum.`,
+    const failures = [...refused, ...replicas.filter((replica) => !replica.ok).map((replica) => ({ label: replica.link.label, error: replica.failure! }))];
+    return shortOfQuorum(
+      `${stage}: ${replicas.filter((replica) => replica.ok).length} of ${primary.links.length} replicas available, ${required} required`,
+      failures,
     );
   };
   const abortReplicas = (): Promise<unknown> => Promise.all(replicas.map((replica) => replica.abort()));
@@ -151,4 +152,26 @@ export async function replicatedPut(primary: PrimaryContext, request: PutRequest
     }
     throw error;
   }
+}
+
+/**
+ * Too few replicas for the write quorum. A replica whose disk is full or which is at
+ * its connection limit answered: that, not the quorum, is what the user must act on,
+ * so it gives the code, and the advice covers each kind of failure named.
+ */
+function shortOfQuorum(summary: string, failures: { label: string; error: DfsError }[]): DfsError {
+  const codes = new Set(failures.map((failure) => failure.error.code));
+  const code: ErrorCode = codes.has('NO_SPACE') ? 'NO_SPACE' : codes.has('LIMIT') ? 'LIMIT' : 'QUORUM';
+  const advice: string[] = [];
+  if (codes.has('NO_SPACE')) {
+    advice.push('Free space on the full disk named above and try again.');
+  }
+  if (codes.has('LIMIT')) {
+    advice.push('A replica is serving its connection limit: try again shortly.');
+  }
+  if ([...codes].some((other) => other !== 'NO_SPACE' && other !== 'LIMIT')) {
+    advice.push('Start the missing replicas (dfs status shows which) or lower the write quorum.');
+  }
+  const reasons = failures.map((failure) => `${failure.label}: ${failure.error.message}`).join('; ');
+  return new DfsError(code, `${summary} (${reasons}). Nothing was stored. ${advice.join(' ')}`.trim());
 }

@@ -26,6 +26,7 @@ export const ErrorCodes = [
   'AUTH',
   'FORBIDDEN',
   'LIMIT',
+  'NO_SPACE',
   'INTERNAL',
   // Our client's own verdict, never on the wire: an answer was lost and what happened cannot be told.
   'OUTCOME_UNKNOWN',

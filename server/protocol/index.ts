@@ -8,3 +8,4 @@ export * from './listing';
 export * from './preconditions';
 export * from './keys';
 export * from './authorization';
+export * from './bytes';

@@ -27,6 +27,10 @@ export interface ReplicaNodeOptions {
   durable?: boolean;
   security?: Security;
   maxConnections?: number;
+  /** Bytes of its disk the replica keeps free: a file that would eat into them is refused with NO_SPACE before any byte is sent. */
+  minFreeBytes?: number;
+  /** Catalog journal lines beyond the snapshot before a new snapshot is written. */
+  compactAfterLines?: number;
   log: (line: string) => void;
 }
 
@@ -38,7 +42,13 @@ export class ReplicaNode {
   private address: ReplicaAddress | undefined;
 
   constructor(private readonly options: ReplicaNodeOptions) {
-    this.store = new DiskStore(path.join(options.dataDir, replicaRoot(options.id)), { durable: options.durable, log: options.log });
+    this.store = new DiskStore(path.join(options.dataDir, replicaRoot(options.id)), {
+      durable: options.durable,
+      log: options.log,
+      node: `replica ${options.id}`,
+      minFreeBytes: options.minFreeBytes,
+      compactAfterLines: options.compactAfterLines,
+    });
     this.server = new NodeServer(
       {
         REPLICA: replicateHandler(this.store, Math.max(10 * options.timeouts.idleMs, 60_000)),

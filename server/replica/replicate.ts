@@ -20,6 +20,7 @@ export function replicateHandler(store: DiskStore, commitTimeoutMs: number): Han
     const { clientId, name, size } = session.request;
     // Refused before any byte is sent: a link where the file would go is never followed.
     await store.assertCanPlace(clientId, name);
+    await store.assertRoomFor(size);
     const staged = await store.stage();
     try {
       await session.reply(Reply.SEND_FILE);

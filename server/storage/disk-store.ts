@@ -1,5 +1,5 @@
 import { randomBytes } from 'crypto';
-import { constants } from 'fs';
+import { constants, promises as fsPromises } from 'fs';
 import type { Readable } from 'stream';
 import {
   ClientRecord,
@@ -14,6 +14,7 @@ import { caseClash } from './case-folding';
 import { CatalogChange, CatalogMarks } from './catalog';
 import { ContainmentError } from './contained-fs';
 import { DamageMarks } from './damage';
+import { DiskFailures } from './disk-failures';
 import { CATALOG_DIR, DiskLayout, STATE_DIR, TMP_DIR, VERSIONS_DIR } from './disk-layout';
 import { DiskRecovery } from './disk-recovery';
 import { hashHandle } from './file-hash';
@@ -40,6 +41,12 @@ export interface DiskStoreOptions {
    * generations that win over the replicas' copies, as that release's catch-up did.
    */
   authoritative?: boolean;
+  /** How messages name this node ("the primary", "replica 2"): a full disk is reported with it. */
+  node?: string;
+  /** Bytes of the disk a new file must leave free (--min-free); refused with NO_SPACE otherwise. */
+  minFreeBytes?: number;
+  /** Catalog journal lines beyond the snapshot before a new snapshot is written. */
+  compactAfterLines?: number;
 }
 
 interface LegacyUpgrade {
@@ -73,6 +80,8 @@ export class DiskStore implements Store {
   private readonly durable: boolean;
   private readonly authoritative: boolean;
   private readonly log: (line: string) => void;
+  private readonly failures: DiskFailures;
+  private readonly minFreeBytes: number;
 
   /** `root` must be the real path of the data folder (the CLI resolves it). */
   constructor(root: string, options: DiskStoreOptions = {}) {
@@ -80,9 +89,11 @@ export class DiskStore implements Store {
     this.durable = options.durable ?? true;
     this.authoritative = options.authoritative ?? false;
     this.log = options.log ?? (() => undefined);
+    this.failures = new DiskFailures(options.node ?? 'this node', root);
+    this.minFreeBytes = options.minFreeBytes ?? 0;
     this.layout = new DiskLayout(root, this.durable);
     this.placement = new Placement(this.layout, this.damage, (clientId, name, generation, file) => this.placed(clientId, name, generation, file));
-    this.catalog = new JournalCatalog({ files: this.layout.fs, dir: CATALOG_DIR }, { durable: this.durable, log: this.log });
+    this.catalog = new JournalCatalog({ files: this.layout.fs, dir: CATALOG_DIR }, { durable: this.durable, log: this.log, failures: this.failures, compactAfterLines: options.compactAfterLines });
   }
 
   get marks(): Readonly<CatalogMarks> {
@@ -146,9 +157,21 @@ export class DiskStore implements Store {
   async stage(): Promise<StagedWrite> {
     const file = `${TMP_DIR}/${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`;
     const handle = await this.layout.fs.openFile(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL).catch((error: Error) => {
-      throw error instanceof DfsError ? error : new DfsError('STORAGE', `cannot stage bytes under ${this.layout.fs.absolute(TMP_DIR)}: ${error.message}`);
+      throw this.failures.of(error, `stage bytes under ${this.layout.fs.absolute(TMP_DIR)}`);
     });
-    return new DiskStagedWrite(file, handle, this.durable, this.layout.syncer, this.layout.fs);
+    return new DiskStagedWrite(file, handle, this.durable, this.layout.syncer, this.layout.fs, this.failures);
+  }
+
+  /**
+   * Refuses, before any byte is sent, a file of `size` bytes that would leave the disk
+   * with less than the reserve: a disk that fills mid-transfer costs the whole transfer,
+   * and a little room must stay for the catalog and for deletes.
+   */
+  async assertRoomFor(size: number): Promise<void> {
+    const free = await freeBytes(this.root);
+    if (free !== undefined && free - size < this.minFreeBytes) {
+      throw this.failures.noRoom(free, size, this.minFreeBytes);
+    }
   }
 
   async commitVersion(staged: StagedWrite | undefined, record: VersionRecord, keep: number, onRecorded?: () => Promise<void>): Promise<ApplyOutcome> {
@@ -621,6 +644,15 @@ export class DiskStore implements Store {
       await this.layout.fs.unlink(probe).catch(() => undefined);
     }
   }
+}
+
+/** Bytes an unprivileged process may still write on the disk holding `folder`; undefined where statfs is missing. */
+async function freeBytes(folder: string): Promise<number | undefined> {
+  if (typeof fsPromises.statfs !== 'function') {
+    return undefined;
+  }
+  const stats = await fsPromises.statfs(folder);
+  return stats.bavail * stats.bsize;
 }
 
 function tombstone(clientId: string, name: string, generation: number, mtimeMs: number): VersionRecord {

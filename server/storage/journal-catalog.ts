@@ -6,12 +6,13 @@ import { AppliedChange, Catalog, CatalogChange, CatalogMarks, CatalogOpening, Fi
 import { CatalogIndex } from './catalog-index';
 import { NameState, applyRecord, isEmptyState, withoutVersion } from './name-state';
 import { ContainedFs } from './contained-fs';
+import type { DiskFailures } from './disk-failures';
 import { JournalWriter } from './journal-writer';
 
 const FORMAT = 1;
 const SNAPSHOT = 'snapshot.jsonl';
 /** A snapshot is written once the journal has this many lines beyond it. */
-const COMPACT_AFTER_LINES = 20_000;
+export const DEFAULT_COMPACT_AFTER_LINES = 20_000;
 
 interface JournalLine {
   /** A version or tombstone, the `keep` it was applied with, and the staged bytes it names. */
@@ -37,6 +38,8 @@ export interface JournalCatalogOptions {
   log?: (line: string) => void;
   /** Journal lines beyond the snapshot before a new snapshot is written. */
   compactAfterLines?: number;
+  /** Names the node when its disk is full. */
+  failures?: DiskFailures;
 }
 
 /**
@@ -58,6 +61,7 @@ export class JournalCatalog implements Catalog {
   private readonly durable: boolean;
   private readonly log: (line: string) => void;
   private readonly compactAfterLines: number;
+  private readonly failures: DiskFailures | undefined;
 
   private files: ContainedFs | undefined;
   /** The catalog's folder, relative to the files' root. */
@@ -75,7 +79,8 @@ export class JournalCatalog implements Catalog {
   ) {
     this.durable = options.durable ?? true;
     this.log = options.log ?? (() => undefined);
-    this.compactAfterLines = options.compactAfterLines ?? COMPACT_AFTER_LINES;
+    this.compactAfterLines = options.compactAfterLines ?? DEFAULT_COMPACT_AFTER_LINES;
+    this.failures = options.failures;
   }
 
   private get contained(): ContainedFs {
@@ -171,7 +176,7 @@ export class JournalCatalog implements Catalog {
     const file = this.journalFile(this.journalSeq);
     const handle = await this.openForAppend(file);
     const { size } = await handle.stat();
-    this.writer = new JournalWriter(handle, size, this.durable, `the catalog journal ${file}`);
+    this.writer = new JournalWriter(handle, size, this.durable, `the catalog journal ${file}`, this.failures);
     this.writer.betweenBatches = () => this.compactIfDue();
     if (this.durable) {
       await this.contained.syncFolder(this.dir);
@@ -389,8 +394,13 @@ export class JournalCatalog implements Catalog {
       if (this.durable) {
         await handle.sync();
       }
+    } catch (error) {
+      // A snapshot cut short by a full disk must not keep the space it took.
+      await handle.close().catch(() => undefined);
+      await this.contained.unlink(temporary).catch(() => undefined);
+      throw error;
     } finally {
-      await handle.close();
+      await handle.close().catch(() => undefined);
     }
     await this.contained.rename(temporary, file);
     if (this.durable) {

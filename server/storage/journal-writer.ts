@@ -1,5 +1,6 @@
 import type { promises as fs } from 'fs';
 import { DfsError } from '../protocol';
+import { DiskFailures } from './disk-failures';
 
 interface PendingAppend {
   text: string;
@@ -37,6 +38,8 @@ export class JournalWriter {
     length: number,
     private readonly durable: boolean,
     private readonly describe: string,
+    /** Names the node when its disk is full. */
+    private readonly failures = new DiskFailures('this node', 'its data folder'),
   ) {
     this.goodLength = length;
   }
@@ -118,7 +121,7 @@ export class JournalWriter {
         this.stats.syncs++;
       }
     } catch (error) {
-      const failure = new DfsError('STORAGE', `cannot write ${this.describe}: ${(error as Error).message}`);
+      const failure = this.failures.of(error, `write ${this.describe}`);
       await this.cutBack(failure);
       batch.forEach((append) => append.reject(failure));
       return;

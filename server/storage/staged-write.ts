@@ -1,6 +1,7 @@
 import type { promises as fs } from 'fs';
 import { DfsError } from '../protocol';
 import type { ContainedFs } from './contained-fs';
+import type { DiskFailures } from './disk-failures';
 import { parentOf } from './disk-layout';
 import type { StagedWrite } from './store';
 import type { DirectorySyncer } from './sync';
@@ -35,6 +36,7 @@ export class DiskStagedWrite implements StagedWrite {
     private readonly durable: boolean,
     private readonly syncer: DirectorySyncer,
     private readonly files: ContainedFs,
+    private readonly failures: DiskFailures,
   ) {
     this.handle = handle;
   }
@@ -73,7 +75,7 @@ export class DiskStagedWrite implements StagedWrite {
         await writeAll(this.handle, batch);
       }
     } catch (error) {
-      this.failure = new DfsError('STORAGE', `cannot write to disk: ${(error as Error).message}`);
+      this.failure = this.failures.of(error, 'write the bytes being received');
     } finally {
       this.flushing = undefined;
     }
@@ -105,7 +107,7 @@ export class DiskStagedWrite implements StagedWrite {
         await Promise.all([handle.sync(), this.syncer.sync(parentOf(this.file))]);
       }
     } catch (error) {
-      throw error instanceof DfsError ? error : new DfsError('STORAGE', `cannot flush to disk: ${(error as Error).message}`);
+      throw this.failures.of(error, 'flush the bytes received to disk');
     } finally {
       this.handle = undefined;
       await handle.close();

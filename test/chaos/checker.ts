@@ -205,7 +205,13 @@ export function checkName(name: string, ops: Operation[]): Violation[] {
       }
     } else {
       const previous = before[before.length - 1];
-      if (previous && previous.op.kind === 'write') {
+      // A delete whose outcome is unknown (its generation too) may be what came in between.
+      const deletedBetween =
+        previous &&
+        deletes.some(
+          (del) => del.outcome !== 'failed' && del.start < write.end && (del.generation === undefined || (del.generation > previous.generation && del.generation < write.generation!)),
+        );
+      if (previous && previous.op.kind === 'write' && !deletedBetween) {
         found('precondition-broken', write, `required the name absent and became ${write.generation}, but #${previous.op.id} (generation ${previous.generation}) was current before it`);
       }
     }

@@ -170,3 +170,35 @@ describe('an upload whose answer is lost in a primary restart', function () {
     );
   });
 });
+
+describe('an upload whose answer is lost, then restored elsewhere before the client asks', function () {
+  this.timeout(60_000);
+
+  it('reports the generation the upload got, not that of a later restore of the same bytes', async () => {
+    const cluster = await TestCluster.start({ replicas: 2 });
+    const relay = new CuttingRelay(cluster.primaryPort, 'after-the-answer', 6);
+    try {
+      const direct = cluster.client('lost');
+      await direct.upload('doc', [Buffer.from('first')], 5);
+      const port = await relay.listen();
+      const client = new DfsClient({ host: '127.0.0.1', port, clientId: 'lost', outcomeWaitMs: 20_000 });
+      const outcome = client.upload('doc', [Buffer.from('second')], 6).then(
+        (receipt) => receipt,
+        (error: unknown) => error,
+      );
+      await relay.cut;
+      const stored = (await direct.versions('doc'))[0];
+      assert.strictEqual(stored.size, 6, 'the primary committed the upload whose answer was cut');
+      await direct.upload('doc', [Buffer.from('third!!')], 7);
+      const restored = await direct.restore('doc', stored.generation);
+      assert.ok(restored.generation > stored.generation);
+      relay.release();
+      const receipt = await outcome;
+      assert.ok(!(receipt instanceof Error), `expected the upload to be reported stored, got ${String(receipt)}`);
+      assert.strictEqual((receipt as { generation: number }).generation, stored.generation, 'the generation the upload got, not the restore of its bytes');
+    } finally {
+      relay.close();
+      await cluster.destroy();
+    }
+  });
+});

@@ -3,78 +3,31 @@ import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { DfsClient } from '../../server/client/dfs-client';
+import type { ClusterStatus } from '../../server/protocol';
+import { run } from '../support/netns';
 import { freePortRange } from '../support/ports';
 import { SpawnedNode, spawnDfs, stopChild } from '../support/processes';
-import { run } from '../support/netns';
+import { Trace, parseStrace } from '../support/strace-parse';
+import { SyncReport, checkSyncOrder, describeViolation } from '../support/sync-rules';
+import { waitFor } from '../support/wait';
 
 /**
  * A kill -9 keeps the page cache, so no crash test can show a sync that is missing or
- * comes too late. This test watches the syscalls instead (strace, from Debian's strace
- * package): for one upload and one delete, every fsync the durability promise rests
- * on must have returned before the reply that depends on it was written, on the
- * primary and on the replica.
+ * comes too late. This test watches the syscalls instead (strace, Debian's package)
+ * of a primary and its replica through uploads, overwrites, deletes, a catch-up of the
+ * replica after it was down, and catalog compactions (made frequent with
+ * --compact-after), and checks every node's trace against the ordering rules in
+ * test/support/sync-rules.ts: bytes synced before the rename or record that publishes
+ * them, folders synced after their entries change and before the reply, journal
+ * records synced before any message announcing them, old journals removed only after
+ * the snapshot replacing them is durably in place.
  */
 
-interface Syscall {
-  /** Line number of the call's start in the trace. */
-  start: number;
-  /** Line number where it returned (the same line unless strace saw it interrupted). */
-  end: number;
-  name: string;
-  args: string;
-}
+const STRACE = ['strace', '-f', '-yy', '-s', '4096', '-e', 'trace=fsync,fdatasync,read,write,writev,pwrite64,openat,rename,renameat,renameat2,link,linkat,unlink,unlinkat,mkdir,mkdirat,rmdir'];
+/** Small enough that every node compacts its catalog several times during the test. */
+const COMPACT_AFTER = '4';
 
-/** Parses `strace -f -yy -s N` output into calls, pairing "<unfinished ...>" with "<... resumed>". */
-function parseTrace(text: string): Syscall[] {
-  const calls: Syscall[] = [];
-  const open = new Map<string, Syscall>();
-  text.split('\n').forEach((line, index) => {
-    const match = /^(\d+)\s+(.*)$/.exec(line);
-    if (!match) {
-      return;
-    }
-    const [, pid, rest] = match;
-    const resumed = /^<\.\.\. (\w+) resumed>/.exec(rest);
-    if (resumed) {
-      const call = open.get(pid);
-      if (call) {
-        call.end = index;
-        open.delete(pid);
-      }
-      return;
-    }
-    const started = /^(\w+)\((.*)$/.exec(rest);
-    if (!started) {
-      return;
-    }
-    const call: Syscall = { start: index, end: index, name: started[1], args: started[2] };
-    calls.push(call);
-    if (rest.endsWith('<unfinished ...>')) {
-      open.set(pid, call);
-    }
-  });
-  return calls;
-}
-
-class Trace {
-  constructor(readonly calls: Syscall[]) {}
-
-  /** The first call matching, at or after line `after`. */
-  find(name: string | RegExp, args: RegExp, after = -1): Syscall {
-    const call = this.calls.find((candidate) => candidate.start > after && (typeof name === 'string' ? candidate.name === name : name.test(candidate.name)) && args.test(candidate.args));
-    assert.ok(call, `no ${String(name)} call matching ${args} after line ${after}`);
-    return call;
-  }
-
-  /** Asserts `first` returned before `then` started, with a reason for the failure. */
-  before(first: Syscall, then: Syscall, what: string): void {
-    assert.ok(first.end < then.start, `${what}: ${first.name}(${first.args.slice(0, 90)}) returned at line ${first.end}, after ${then.name}(${then.args.slice(0, 60)}) started at line ${then.start}`);
-  }
-}
-
-const STRACE = ['strace', '-f', '-yy', '-s', '200', '-e', 'trace=fsync,fdatasync,write,writev,rename,link,unlink'];
-
-/** SIGTERM to the server strace runs (strace's child); resolves once strace has exited too. */
+/** SIGTERM to the server strace runs (strace's child); resolves once strace has exited too, its log complete. */
 async function stopTraced(node: SpawnedNode): Promise<void> {
   const pid = node.child.pid!;
   const children = (await fs.readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '')).trim().split(/\s+/).filter(Boolean);
@@ -92,13 +45,34 @@ async function straceUnavailable(): Promise<string | undefined> {
   return probe.code === 0 ? undefined : `strace cannot trace here: ${probe.stderr.trim()}`;
 }
 
-describe('durability: every sync returns before the reply that depends on it (strace)', function () {
+interface Checked {
+  trace: Trace;
+  report: SyncReport;
+}
+
+async function check(file: string): Promise<Checked> {
+  const trace = parseStrace(await fs.readFile(file, 'utf8'));
+  return { trace, report: checkSyncOrder(trace) };
+}
+
+function assertNoViolations({ trace, report }: Checked, node: string): void {
+  const { violations } = report;
+  assert.ok(violations.length === 0, `${node}: ${violations.length} sync ordering violations:\n\n${violations.slice(0, 5).map((violation) => describeViolation(violation, trace)).join('\n\n')}`);
+}
+
+/** At least `least` messages of this kind were checked, each with a journal record of its own. */
+function assertRecorded({ report }: Checked, label: string, least: number, node: string): void {
+  const recorded = report.coverage.recorded.get(label) ?? 0;
+  assert.ok(recorded >= least, `${node}: expected at least ${least} "${label}" with a journal record checked, saw ${recorded} (checked: ${JSON.stringify([...report.coverage.messages])})`);
+}
+
+describe('durability: the sync ordering rules hold on every node (strace)', function () {
   this.timeout(120_000);
   let dataDir: string;
-  let primary: SpawnedNode | undefined;
-  let replica: SpawnedNode | undefined;
-  let primaryTrace: Trace;
-  let replicaTrace: Trace;
+  const nodes: SpawnedNode[] = [];
+  let primary: Checked;
+  let replicaBefore: Checked;
+  let replicaCaughtUp: Checked;
 
   before(async function () {
     const reason = await straceUnavailable();
@@ -108,68 +82,82 @@ describe('durability: every sync returns before the reply that depends on it (st
     }
     dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'dfs-sync-'));
     const base = await freePortRange(1);
-    const common = ['--host', '127.0.0.1', '--base-port', String(base), '--replicas', '1', '--data-dir', dataDir];
-    const traces = { primary: path.join(dataDir, 'primary.trace'), replica: path.join(dataDir, 'replica.trace') };
-    replica = await spawnDfs(['replica', '--port', String(base), ...common], { launcher: [...STRACE, '-o', traces.replica], readyTimeoutMs: 30_000 });
-    primary = await spawnDfs(['primary', '--port', '0', ...common], { launcher: [...STRACE, '-o', traces.primary], readyTimeoutMs: 30_000 });
-    const client = new DfsClient({ host: '127.0.0.1', port: primary.port, clientId: 'synced' });
-    await client.upload('deep/file.bin', [Buffer.from('bytes that must be on disk first')], 32);
-    await client.delete('deep/file.bin');
+    const common = ['--host', '127.0.0.1', '--base-port', String(base), '--replicas', '1', '--data-dir', dataDir, '--compact-after', COMPACT_AFTER];
+    const traces = { primary: path.join(dataDir, 'primary.trace'), replica1: path.join(dataDir, 'replica-1.trace'), replica2: path.join(dataDir, 'replica-2.trace') };
+    const startReplica = async (trace: string): Promise<SpawnedNode> => {
+      const node = await spawnDfs(['replica', '--port', String(base), ...common], { launcher: [...STRACE, '-o', trace], readyTimeoutMs: 30_000 });
+      nodes.push(node);
+      return node;
+    };
+    let replica = await startReplica(traces.replica1);
+    // Quorum 0: the primary goes on taking writes while its replica is down, for catch-up to bring over.
+    const primaryNode = await spawnDfs(['primary', '--port', '0', '--write-quorum', '0', '--sync-interval', '300', ...common], {
+      launcher: [...STRACE, '-o', traces.primary],
+      readyTimeoutMs: 30_000,
+    });
+    nodes.push(primaryNode);
+    const client = new DfsClient({ host: '127.0.0.1', port: primaryNode.port, clientId: 'synced' });
+    const put = (name: string, text: string): Promise<unknown> => client.upload(name, [Buffer.from(text)], Buffer.byteLength(text));
+
+    await put('a.txt', 'first bytes of a');
+    await put('deep/er/b.bin', 'bytes of b, two folders down');
+    await put('a.txt', 'second bytes of a, an overwrite');
+    await client.delete('deep/er/b.bin');
+    await put('c.txt', 'c before the replica goes down');
+    await stopTraced(replica);
+
+    // Missed by the replica: a new name, an overwrite, a delete of a name it holds.
+    await put('d.txt', 'd while the replica is down');
+    await put('c.txt', 'c overwritten while the replica is down');
+    await client.delete('a.txt');
+
+    const restartedMs = Date.now();
+    replica = await startReplica(traces.replica2);
+    await waitFor(
+      async () => {
+        const status = (await client.status()) as ClusterStatus;
+        const link = status.replicas[0];
+        return link.reachable && link.filesBehind === 0 && (link.lastSyncMs ?? 0) >= restartedMs;
+      },
+      'the restarted replica to be caught up',
+      60_000,
+    );
     // strace writes its log as the traced server exits: stop the servers, not strace.
-    await Promise.all([stopTraced(primary), stopTraced(replica)]);
-    primaryTrace = new Trace(parseTrace(await fs.readFile(traces.primary, 'utf8')));
-    replicaTrace = new Trace(parseTrace(await fs.readFile(traces.replica, 'utf8')));
+    await Promise.all([stopTraced(primaryNode), stopTraced(replica)]);
+    [primary, replicaBefore, replicaCaughtUp] = await Promise.all([check(traces.primary), check(traces.replica1), check(traces.replica2)]);
   });
 
   after(async () => {
-    await Promise.all([primary, replica].filter((node) => node).map((node) => stopChild(node!.child, 'SIGKILL')));
+    await Promise.all(nodes.map((node) => stopChild(node.child, 'SIGKILL')));
     if (dataDir) {
       await fs.rm(dataDir, { recursive: true, force: true });
     }
   });
 
-  it('the primary: staged bytes and their folder, then the catalog record (the commit point), then the replicas may commit, then the answer', () => {
-    const t = primaryTrace;
-    const checksum = t.find(/^writev?$/, /TCP:.*"CHECKSUM [0-9a-f]{64} /);
-    const stagedSync = t.find('fsync', /servidor\/\.dfs\/tmp\/[^>]+>/, checksum.start - 40);
-    const tmpSync = t.find('fsync', /servidor\/\.dfs\/tmp>/, checksum.start - 40);
-    const commit = t.find(/^writev?$/, /TCP:.*"COMMIT\\n"/, checksum.start);
-    const record = t.calls.filter((call) => call.name === 'fsync' && /servidor\/\.dfs\/catalog\/journal-/.test(call.args) && call.start > Math.max(stagedSync.start, tmpSync.start) && call.end < commit.start).at(-1);
-    assert.ok(record, 'the primary synced its catalog journal between staging the bytes and telling the replica to commit');
-    t.before(stagedSync, record, 'the staged bytes are synced before the record naming them');
-    t.before(tmpSync, record, 'the staged file\'s folder entry is synced before the record naming it');
-    // Renames reach both folders through verified handles: /proc/self/fd/<n>/<name>.
-    const placed = t.find('rename', /"[^"]+\/file\.bin"/, record.end);
-    const folderSync = t.find('fsync', /servidor\/synced\/deep>/, placed.start);
-    const answer = t.find(/^writev?$/, /"UPLOAD_SUCCESS /, commit.start);
-    t.before(folderSync, answer, 'the file\'s folder is synced before UPLOAD_SUCCESS');
-    t.before(record, commit, 'the replicas commit only after the primary\'s record is on disk');
+  it('the primary: uploads, overwrites and deletes, with and without its replica, and its compactions', () => {
+    assertNoViolations(primary, 'primary');
+    assertRecorded(primary, 'UPLOAD -> UPLOAD_SUCCESS', 6, 'primary');
+    assertRecorded(primary, 'DELETE -> DELETE_SUCCESS', 2, 'primary');
+    assertRecorded(primary, '(out) REPLICA -> COMMIT', 4, 'primary');
+    const { coverage } = primary.report;
+    assert.ok((coverage.messages.get('(out) REPLICA_DELETE') ?? 0) >= 2, 'the primary told its replica of a delete as it happened and in catch-up');
+    assert.ok(coverage.stagedRecords >= 6, `every upload's record names its staged bytes (saw ${coverage.stagedRecords})`);
+    assert.ok(coverage.compactions >= 1, 'the primary compacted its catalog at least once');
   });
 
-  it('the replica: bytes and folder entry before PREPARED; its record and the file\'s folder before SUCCESS', () => {
-    const t = replicaTrace;
-    const prepared = t.find(/^writev?$/, /"REPLICA_PREPARED\\n"/);
-    t.before(t.find('fsync', /replica1\/\.dfs\/tmp\/[^>]+>/), prepared, 'the staged bytes are synced before REPLICA_PREPARED');
-    t.before(t.find('fsync', /replica1\/\.dfs\/tmp>/, prepared.start - 40), prepared, 'the staging folder is synced before REPLICA_PREPARED');
-    const success = t.find(/^writev?$/, /"REPLICA_SUCCESS\\n"/, prepared.start);
-    const record = t.find('fsync', /replica1\/\.dfs\/catalog\/journal-/, prepared.start);
-    t.before(record, success, 'the replica\'s catalog record is synced before REPLICA_SUCCESS');
-    const folderSync = t.find('fsync', /replica1\/synced\/deep>/, record.end);
-    t.before(folderSync, success, 'the file\'s folder is synced before REPLICA_SUCCESS');
+  it('the replica while in step: two-phase uploads, overwrites, a delete, its compactions', () => {
+    assertNoViolations(replicaBefore, 'replica (first run)');
+    assertRecorded(replicaBefore, 'REPLICA -> REPLICA_SUCCESS', 4, 'replica (first run)');
+    assertRecorded(replicaBefore, 'REPLICA_DELETE -> REPLICA_SUCCESS', 1, 'replica (first run)');
+    assert.ok((replicaBefore.report.coverage.messages.get('REPLICA -> REPLICA_PREPARED') ?? 0) >= 4, 'REPLICA_PREPARED was checked for every upload');
+    assert.ok(replicaBefore.report.coverage.compactions >= 1, 'the replica compacted its catalog at least once');
   });
 
-  it('a delete: the primary\'s tombstone record before the replica is told; the replica\'s record and the removal before it answers', () => {
-    const p = primaryTrace;
-    const tell = p.find(/^writev?$/, /"REPLICA_DELETE synced /);
-    const tombstone = p.calls.filter((call) => call.name === 'fsync' && /servidor\/\.dfs\/catalog\/journal-/.test(call.args) && call.end < tell.start).at(-1)!;
-    const unlink = p.find('unlink', /\/file\.bin"/, tombstone.end);
-    p.before(tombstone, unlink, 'the tombstone is recorded before the file is removed');
-    p.before(tombstone, tell, 'the tombstone is recorded before the replicas are told');
-    p.before(p.find('fsync', /servidor\/synced/, unlink.start), p.find(/^writev?$/, /"DELETE_SUCCESS/, tell.start), 'the removal is synced before DELETE_SUCCESS');
-    const r = replicaTrace;
-    const removed = r.find('unlink', /\/file\.bin"/);
-    const answer = r.find(/^writev?$/, /"REPLICA_SUCCESS\\n"/, removed.start);
-    r.before(r.calls.filter((call) => call.name === 'fsync' && /replica1\/\.dfs\/catalog\/journal-/.test(call.args) && call.end < removed.start).at(-1)!, removed, 'the replica records the tombstone before removing the file');
-    r.before(r.find('fsync', /replica1\/synced/, removed.start), answer, 'the removal is synced before the replica answers');
+  it('the replica caught up after being down: what it missed arrives with the same ordering', () => {
+    assertNoViolations(replicaCaughtUp, 'replica (caught up)');
+    assertRecorded(replicaCaughtUp, 'REPLICA -> REPLICA_SUCCESS', 2, 'replica (caught up)');
+    assertRecorded(replicaCaughtUp, 'REPLICA_DELETE -> REPLICA_SUCCESS', 1, 'replica (caught up)');
+    assertRecorded(replicaCaughtUp, 'SYNCED -> OK', 1, 'replica (caught up)');
+    assert.ok(replicaCaughtUp.report.coverage.compactions >= 1, 'the caught-up replica compacted its catalog at least once');
   });
 });

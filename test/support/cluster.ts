@@ -19,6 +19,8 @@ export interface ClusterOptions {
   env?: NodeJS.ProcessEnv;
   /** How test clients connect: the secret and TLS files they present. */
   clientSecurity?: Security;
+  /** A command every server is exec'd through (`bash -c 'ulimit -n 256 && exec "$0" "$@"'`). */
+  launcher?: string[];
 }
 
 /** A real cluster of separate processes on 127.0.0.1 with free ports, for one test. */
@@ -61,13 +63,13 @@ export class TestCluster {
     if (this.options.writeQuorum) {
       args.push('--write-quorum', this.options.writeQuorum);
     }
-    this.primary = await spawnDfs(args, { env: this.options.env });
+    this.primary = await spawnDfs(args, { env: this.options.env, launcher: this.options.launcher });
     return this.primary;
   }
 
   /** Starts replica `index` (0-based); `extraArgs` apply to this replica only (later flags win). */
   async startReplica(index: number, extraArgs: string[] = []): Promise<SpawnedNode> {
-    const node = await spawnDfs(['replica', '--port', String(this.basePort + index), ...this.commonArgs(), ...extraArgs], { env: this.options.env });
+    const node = await spawnDfs(['replica', '--port', String(this.basePort + index), ...this.commonArgs(), ...extraArgs], { env: this.options.env, launcher: this.options.launcher });
     this.replicas[index] = node;
     return node;
   }
