@@ -15,6 +15,14 @@ export interface ReplicaReadsOptions {
   connectTimeoutMs?: number;
 }
 
+/**
+ * Replicas answer reads at once (they hold no request for recovery), so one that is
+ * silent for seconds is left out rather than waited on: the others serve the read.
+ */
+const REPLICA_READ_TIMEOUTS: ConnectionTimeouts = { headerMs: 5_000, idleMs: 5_000, settleMs: 15 };
+/** A status probe runs while someone looks at the UI. */
+const PROBE_TIMEOUTS: ConnectionTimeouts = { headerMs: 3_000, idleMs: 3_000, settleMs: 15 };
+
 /** Which replicas answered a read, for the read-only notice. */
 export interface ReplicaReach {
   answered: number;
@@ -39,7 +47,7 @@ export class ReplicaReads {
 
   /** How many replicas answer STATUS now; none is an error. */
   async reach(): Promise<ReplicaReach> {
-    await this.fromEach((client) => client.status());
+    await this.fromEach((_, replica) => this.clientOf(replica, PROBE_TIMEOUTS).status());
     return this.lastReach;
   }
 
@@ -116,7 +124,7 @@ export class ReplicaReads {
     const answers = await Promise.allSettled(this.options.replicas.map((replica) => ask(this.clientOf(replica), replica)));
     const answered = answers.flatMap((answer) => (answer.status === 'fulfilled' ? [answer.value] : []));
     this.lastReach = { answered: answered.length, of: this.options.replicas.length };
-    const refusal = answers.find((answer): answer is PromiseRejectedResult => answer.status === 'rejected' && !(answer.reason instanceof DfsError && answer.reason.code === 'UNREACHABLE'));
+    const refusal = answers.find((answer): answer is PromiseRejectedResult => answer.status === 'rejected' && !unavailable(answer.reason));
     if (refusal) {
       // A replica that answers with a refusal (a key it does not accept) says more than silence does.
       throw refusal.reason;
@@ -127,15 +135,20 @@ export class ReplicaReads {
     return answered;
   }
 
-  private clientOf(replica: ReplicaAddress): DfsClient {
+  private clientOf(replica: ReplicaAddress, timeouts = this.options.timeouts ?? REPLICA_READ_TIMEOUTS): DfsClient {
     return new DfsClient({
       host: replica.host,
       port: replica.port,
       clientId: this.options.clientId,
       security: this.options.security,
-      timeouts: this.options.timeouts,
+      timeouts,
       connectTimeoutMs: this.options.connectTimeoutMs,
       failoverWaitMs: 0,
     });
   }
+}
+
+/** Cannot be reached, stays silent, or drops the connection: left out. A refusal (a key it does not accept) is an answer. */
+function unavailable(error: unknown): boolean {
+  return error instanceof DfsError && (error.code === 'UNREACHABLE' || error.code === 'TIMEOUT' || error.code === 'PROTOCOL');
 }

@@ -474,7 +474,11 @@ describe('extension: activate() against real primary and replica processes', fun
   });
 
   it('Start Cluster says clearly when a port is taken, and leaves nothing running', async () => {
+    // It accepts and never reads. With no primary, the status check asks the replicas'
+    // ports too, so close the connections it took, or close() waits on them forever.
     const blocker = net.createServer();
+    const accepted = new Set<net.Socket>();
+    blocker.on('connection', (socket) => accepted.add(socket));
     await new Promise<void>((resolve) => blocker.listen(layout.basePort, '127.0.0.1', resolve));
     try {
       const from = testing.messages.length;
@@ -488,6 +492,7 @@ describe('extension: activate() against real primary and replica processes', fun
       assert.ok(!(await portAnswers(layout.port)), 'the primary was not left running');
       assert.ok(!(await portAnswers(layout.basePort + 1)), 'the other replica was stopped again');
     } finally {
+      accepted.forEach((socket) => socket.destroy());
       await new Promise((resolve) => blocker.close(resolve));
     }
   });
