@@ -1,6 +1,6 @@
 import { promises as fs } from 'fs';
 import { HaCluster } from '../support/ha-cluster';
-import { Fault, fillDisk } from './nemesis';
+import { Fault, fullDiskFault, pauseFault } from './nemesis';
 
 /**
  * Faults for two primaries elected through a 3-member etcd and their replicas, on
@@ -33,16 +33,10 @@ export function haFaults(cluster: HaCluster, options: { smallDiskReplica: number
         return `primary ${index + 1}`;
       },
     },
-    'pause-leader': {
-      weight: 3,
-      inject: async (_random, hold) => {
-        const index = await leader();
-        cluster.primaries[index]!.child.kill('SIGSTOP');
-        await hold();
-        cluster.primaries[index]!.child.kill('SIGCONT');
-        return `primary ${index + 1}`;
-      },
-    },
+    'pause-leader': pauseFault(3, async () => {
+      const index = await leader();
+      return { child: cluster.primaries[index]!.child, label: `primary ${index + 1}` };
+    }),
     'cut-leader-from-etcd': {
       weight: 3,
       inject: async (_random, hold) => {
@@ -73,26 +67,11 @@ export function haFaults(cluster: HaCluster, options: { smallDiskReplica: number
         return `replica ${index + 1}`;
       },
     },
-    'pause-replica': {
-      weight: 2,
-      inject: async (random, hold) => {
-        const index = anyReplica(random);
-        cluster.replicas[index]!.child.kill('SIGSTOP');
-        await hold();
-        cluster.replicas[index]!.child.kill('SIGCONT');
-        return `replica ${index + 1}`;
-      },
-    },
-    'full-disk': {
-      weight: 2,
-      available: () => options.smallDiskReplica !== undefined,
-      inject: async (_random, hold) => {
-        const filler = await fillDisk(cluster.replicaRoot(options.smallDiskReplica!));
-        await hold();
-        await fs.rm(filler, { force: true });
-        return `disk of replica ${options.smallDiskReplica! + 1}`;
-      },
-    },
+    'pause-replica': pauseFault(2, async (random) => {
+      const index = anyReplica(random);
+      return { child: cluster.replicas[index]!.child, label: `replica ${index + 1}` };
+    }),
+    'full-disk': fullDiskFault(2, options.smallDiskReplica, (index) => cluster.replicaRoot(index)),
     'wipe-standby': {
       weight: 1,
       inject: async () => {

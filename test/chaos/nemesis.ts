@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'child_process';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { performance } from 'perf_hooks';
@@ -76,6 +77,34 @@ export class Nemesis {
       this.log(`fault ${this.faults.length}: ${kind} ${target}, ${Math.round(fault.end - fault.start)} ms`);
     }
   }
+}
+
+/** SIGSTOP, hold, SIGCONT of the process `pick` chooses (it names it). */
+export function pauseFault(weight: number, pick: (random: Random) => Promise<{ child: ChildProcess; label: string }>): Fault {
+  return {
+    weight,
+    inject: async (random, hold) => {
+      const { child, label } = await pick(random);
+      child.kill('SIGSTOP');
+      await hold();
+      child.kill('SIGCONT');
+      return label;
+    },
+  };
+}
+
+/** The small disk of `replica` filled to the last byte, held, then freed; never when there is none. */
+export function fullDiskFault(weight: number, replica: number | undefined, rootOf: (index: number) => string): Fault {
+  return {
+    weight,
+    available: () => replica !== undefined,
+    inject: async (_random, hold) => {
+      const filler = await fillDisk(rootOf(replica!));
+      await hold();
+      await fs.rm(filler, { force: true });
+      return `disk of replica ${replica! + 1}`;
+    },
+  };
 }
 
 /** Fills the file system holding `root` to the last byte; returns the file that did it. */

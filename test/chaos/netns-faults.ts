@@ -2,7 +2,7 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import { NetnsCluster } from '../support/netns';
 import { stopChild } from '../support/processes';
-import { Fault, fillDisk } from './nemesis';
+import { Fault, fullDiskFault, pauseFault } from './nemesis';
 
 /**
  * Faults for one primary and its replicas, each in its own network namespace: kill -9
@@ -41,25 +41,11 @@ export function netnsFaults(cluster: NetnsCluster, options: { writeQuorum: strin
         return 'primary';
       },
     },
-    'pause-replica': {
-      weight: 2,
-      inject: async (random, hold) => {
-        const index = anyReplica(random);
-        cluster.replicas[index]!.child.kill('SIGSTOP');
-        await hold();
-        cluster.replicas[index]!.child.kill('SIGCONT');
-        return `replica ${index + 1}`;
-      },
-    },
-    'pause-primary': {
-      weight: 2,
-      inject: async (_random, hold) => {
-        cluster.primary!.child.kill('SIGSTOP');
-        await hold();
-        cluster.primary!.child.kill('SIGCONT');
-        return 'primary';
-      },
-    },
+    'pause-replica': pauseFault(2, async (random) => {
+      const index = anyReplica(random);
+      return { child: cluster.replicas[index]!.child, label: `replica ${index + 1}` };
+    }),
+    'pause-primary': pauseFault(2, async () => ({ child: cluster.primary!.child, label: 'primary' })),
     'cut-link': {
       weight: 3,
       inject: async (random, hold) => {
@@ -70,16 +56,7 @@ export function netnsFaults(cluster: NetnsCluster, options: { writeQuorum: strin
         return `link to replica ${index + 1}`;
       },
     },
-    'full-disk': {
-      weight: 2,
-      available: () => options.smallDiskReplica !== undefined,
-      inject: async (_random, hold) => {
-        const filler = await fillDisk(cluster.replicaRoot(options.smallDiskReplica!));
-        await hold();
-        await fs.rm(filler, { force: true });
-        return `disk of replica ${options.smallDiskReplica! + 1}`;
-      },
-    },
+    'full-disk': fullDiskFault(2, options.smallDiskReplica, (index) => cluster.replicaRoot(index)),
     'wipe-primary': {
       weight: 1,
       inject: async () => {

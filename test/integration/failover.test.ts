@@ -1,11 +1,11 @@
 import * as assert from 'assert';
-import { createHash, randomBytes } from 'crypto';
+import { randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
 import * as path from 'path';
-import { PassThrough } from 'stream';
 import { DfsClient } from '../../server/client/dfs-client';
 import { ClusterStatus, DfsError, ReplicaNodeStatus } from '../../server/protocol';
 import { catalogOnDisk } from '../support/catalog-on-disk';
+import { downloadBytes, sha256 } from '../support/convergence';
 import { stagedFiles, storedFiles } from '../support/cluster';
 import { HaCluster } from '../support/ha-cluster';
 import { seedList, seedUpload } from '../support/raw-client';
@@ -18,15 +18,6 @@ import { waitFor } from '../support/wait';
  * nothing.
  */
 
-const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
-
-async function download(client: DfsClient, name: string): Promise<Buffer> {
-  const sink = new PassThrough();
-  const chunks: Buffer[] = [];
-  sink.on('data', (chunk: Buffer) => chunks.push(chunk));
-  await client.download(name, sink);
-  return Buffer.concat(chunks);
-}
 
 /** Every replica and the leader hold the same current generation and bytes of every name. */
 async function assertConverged(cluster: HaCluster, leader: number, clientId: string, since: number): Promise<Map<string, string>> {
@@ -139,7 +130,7 @@ describe('failover through etcd', function () {
     for (const [name, digest] of acknowledged) {
       assert.strictEqual(listed.get(name), digest, `acknowledged ${name} is missing or changed`);
       assert.strictEqual(stored.get(name), digest, `acknowledged ${name} is not on every copy`);
-      assert.strictEqual(sha256(await download(client, name)), digest);
+      assert.strictEqual(sha256(await downloadBytes(client, name)), digest);
     }
     for (const [name, digest] of listed) {
       assert.ok(acknowledged.get(name) === digest || undecided.get(name) === digest, `${name} is listed with content that was never acknowledged`);
@@ -296,7 +287,7 @@ describe('failover through etcd: the cluster around it', function () {
     await cluster.killPrimary(old);
     const next = await cluster.waitForLeader({ not: old });
     for (const [name, data] of files) {
-      assert.ok((await download(client, name)).equals(data), `${name} after the failover`);
+      assert.ok((await downloadBytes(client, name)).equals(data), `${name} after the failover`);
     }
     const after = randomBytes(3000);
     await client.upload('after.bin', [after], after.length);
@@ -319,6 +310,6 @@ describe('failover through etcd: the cluster around it', function () {
     await Promise.all([cluster.startPrimary(0), cluster.startPrimary(1)]);
     const after = await cluster.waitForLeader();
     assert.ok(after.status.epoch! > before.status.epoch!);
-    assert.ok((await download(client, 'kept.bin')).equals(data));
+    assert.ok((await downloadBytes(client, 'kept.bin')).equals(data));
   });
 });

@@ -7,20 +7,12 @@ import { DfsClient } from '../../server/client/dfs-client';
 import { ClusterStatus, DfsError, currentGenerationOf } from '../../server/protocol';
 import { catalogOnDisk, generationOnDisk } from '../support/catalog-on-disk';
 import { TestCluster, stagedSize, storedFiles } from '../support/cluster';
-import { assertIdenticalCopies, sha256, waitForConvergence } from '../support/convergence';
+import { assertIdenticalCopies, downloadBytes, sha256, waitForConvergence } from '../support/convergence';
 import { stopChild } from '../support/processes';
 import { RawClient } from '../support/raw-client';
 import { waitFor } from '../support/wait';
 
 const SYNC = ['--sync-interval', '200'];
-
-async function download(client: DfsClient, name: string): Promise<Buffer> {
-  const sink = new PassThrough();
-  const chunks: Buffer[] = [];
-  sink.on('data', (chunk: Buffer) => chunks.push(chunk));
-  await client.download(name, sink);
-  return Buffer.concat(chunks);
-}
 
 /** The current generation of `client/name` in every node's catalog on disk. */
 async function generationsEverywhere(cluster: TestCluster, key: string): Promise<(number | 'deleted' | undefined)[]> {
@@ -65,7 +57,7 @@ describe('generations: recovery never rolls back or resurrects', function () {
     for (const state of await generationsEverywhere(cluster, 'stale/c')) {
       assert.ok(state === 'deleted' || state === undefined, `c is ${state}`);
     }
-    assert.strictEqual((await download(client, 'a')).toString(), 'a v2');
+    assert.strictEqual((await downloadBytes(client, 'a')).toString(), 'a v2');
     // New writes get generations above everything the cluster ever issued.
     assert.ok((await put(client, 'd', 'after')) > Math.max(a2, b, cDeleted));
   });
@@ -317,7 +309,7 @@ describe('generations: a replica that fails after the commit point', function ()
     assert.match(error.message, /x\.txt is stored as generation \d+, but only 2 of the 3 replicas/);
     const [stored] = await client.files();
     assert.strictEqual(stored.name, 'x.txt');
-    assert.strictEqual((await download(client, 'x.txt')).toString(), 'committed');
+    assert.strictEqual((await downloadBytes(client, 'x.txt')).toString(), 'committed');
     const status = (await client.status()) as ClusterStatus;
     assert.strictEqual(status.replicas[1].filesBehind, 1);
     await fs.rm(path.join(cluster.replicaRoot(1), 'late'));
@@ -385,7 +377,7 @@ describe('generations: concurrency, conditional writes and versions', function (
     assert.ok(second > first);
     await assert.rejects(client.upload('doc', [Buffer.from('late')], 4, { precondition: { kind: 'generation', generation: first } }), (error: unknown) => currentGenerationOf(error) === second);
     await assert.rejects(client.delete('doc', { ifGeneration: first }), (error: unknown) => currentGenerationOf(error) === second);
-    assert.strictEqual((await download(client, 'doc')).toString(), 'two');
+    assert.strictEqual((await downloadBytes(client, 'doc')).toString(), 'two');
     const deleted = await client.delete('doc', { ifGeneration: second });
     assert.ok(deleted.generation > second);
     await assert.rejects(client.upload('doc', [Buffer.from('x')], 1, { precondition: { kind: 'generation', generation: second } }), (error: unknown) => currentGenerationOf(error) === null);
@@ -416,7 +408,7 @@ describe('generations: concurrency, conditional writes and versions', function (
         assert.ok(!seen.has(sha256(contenders[index])), `contender ${index} lost, yet a reader saw it`);
       }
     }
-    assert.strictEqual((await download(client, 'page')).toString(), winners[0]);
+    assert.strictEqual((await downloadBytes(client, 'page')).toString(), winners[0]);
   });
 
   it('downloads racing overwrites and deletes of the same name get a version or NOT_FOUND, never "damaged" (found by the chaos run)', async () => {
@@ -433,7 +425,7 @@ describe('generations: concurrency, conditional writes and versions', function (
       await Promise.all(
         [0, 1, 2, 3].map(async () => {
           for (let attempt = 0; attempt < 150; attempt++) {
-            const outcome = await download(client, 'hot').then(
+            const outcome = await downloadBytes(client, 'hot').then(
               (bytes) => (/^round \d+\.\d+$/.test(bytes.toString()) ? 'a version' : `bytes ${bytes.toString().slice(0, 40)}`),
               (error: unknown) => (error instanceof DfsError ? error.code : String(error)),
             );
@@ -467,7 +459,7 @@ describe('generations: concurrency, conditional writes and versions', function (
     assert.strictEqual(old.generation, generations[0]);
     const restored = await client.restore('notes.md', generations[0]);
     assert.ok(restored.generation > generations[2]);
-    assert.strictEqual((await download(client, 'notes.md')).toString(), 'v1');
+    assert.strictEqual((await downloadBytes(client, 'notes.md')).toString(), 'v1');
     await waitForConvergence(cluster, Date.now());
     for (const root of cluster.allRoots()) {
       const state = (await catalogOnDisk(root)).names.get('history/notes.md')!;

@@ -2,12 +2,23 @@ import * as assert from 'assert';
 import { createHash } from 'crypto';
 import { promises as fs } from 'fs';
 import * as path from 'path';
+import { PassThrough } from 'stream';
+import type { DfsClient } from '../../server/client/dfs-client';
 import type { ClusterStatus } from '../../server/protocol';
 import { TestCluster, stagedFiles, storedFiles } from './cluster';
 import { waitFor } from './wait';
 
 export function sha256(data: Buffer | string): string {
   return createHash('sha256').update(data).digest('hex');
+}
+
+/** The current version of a stored file, as a buffer (checked against its checksum by the client). */
+export async function downloadBytes(client: DfsClient, name: string): Promise<Buffer> {
+  const sink = new PassThrough();
+  const chunks: Buffer[] = [];
+  sink.on('data', (chunk: Buffer) => chunks.push(chunk));
+  await client.download(name, sink);
+  return Buffer.concat(chunks);
 }
 
 /** name -> sha256 of every stored file under a node's root. */
