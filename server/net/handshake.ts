@@ -1,4 +1,19 @@
-import { Auth, Credential, DfsError, Principal, formatChallenge, formatResponse, formatServerProof, newNonce, parseChallenge, proofKey, verifyResponse, verifyServerProof } from '../protocol';
+import {
+  Auth,
+  Credential,
+  DfsError,
+  Principal,
+  formatChallenge,
+  formatResponse,
+  formatServerProof,
+  newNonce,
+  parseChallenge,
+  parseReply,
+  proofKey,
+  replyError,
+  verifyResponse,
+  verifyServerProof,
+} from '../protocol';
 import type { Connection } from './connection';
 
 /** The server's side: challenge, check the answer (the cluster secret or a key), prove ourselves. Returns who the peer is. */
@@ -22,6 +37,14 @@ export async function offerHandshake(conn: Connection, credential: Credential): 
         )
       : error;
   });
+  if (!challenge.startsWith(Auth.CHALLENGE)) {
+    // A server refusing before any handshake (its connection limit; a standby that knows
+    // no leader) says why in a failure line: that is the news, not a missing challenge.
+    const refusal = parseReply(challenge);
+    if (refusal.code) {
+      throw replyError(refusal);
+    }
+  }
   const serverNonce = parseChallenge(challenge);
   const clientNonce = newNonce();
   await conn.writeLine(formatResponse(credential, serverNonce, clientNonce));

@@ -41,9 +41,9 @@ export function haFaults(cluster: HaCluster, options: { smallDiskReplica: number
       weight: 3,
       inject: async (_random, hold) => {
         const index = await leader();
-        cluster.cutFromEtcd(index);
+        await cluster.cutFromEtcd(index);
         await hold();
-        cluster.reconnectToEtcd(index);
+        await cluster.reconnectToEtcd(index);
         return `primary ${index + 1}`;
       },
     },

@@ -2,7 +2,6 @@ import * as assert from 'assert';
 import { randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
 import * as path from 'path';
-import { DfsClient } from '../../server/client/dfs-client';
 import { ClusterStatus, DfsError, ReplicaNodeStatus } from '../../server/protocol';
 import { catalogOnDisk } from '../support/catalog-on-disk';
 import { downloadBytes, sha256 } from '../support/convergence';
@@ -178,7 +177,7 @@ describe('failover through etcd', function () {
     assert.deepStrictEqual(files.map((file) => file.name), [], 'the deposed leader committed nothing');
     for (let index = 0; index < 3; index++) {
       assert.strictEqual((await catalogOnDisk(cluster.replicaRoot(index))).names.get('paused/late.bin'), undefined, `replica ${index + 1} holds the late upload`);
-      const replicaStatus = (await new DfsClient({ host: '127.0.0.1', port: cluster.basePort + index, clientId: 'x' }).status()) as ReplicaNodeStatus;
+      const replicaStatus = (await cluster.replicaClient(index, 'x').status()) as ReplicaNodeStatus;
       assert.strictEqual(replicaStatus.epoch, next.status.epoch, `replica ${index + 1} follows the new leader's epoch`);
     }
     // The resumed primary stands by: it forwards to the new leader.
@@ -186,12 +185,15 @@ describe('failover through etcd', function () {
   });
 
   it('a leader cut off from etcd stops leading within its lease, before another is elected; uploads go on through the new leader', async function () {
-    cluster = await HaCluster.start(this, { etcdRelays: true });
+    // The first primary started leads, on a host (network namespace) of its own.
+    cluster = await HaCluster.start(this, { isolate: 0 });
     const { index: old, status } = await cluster.waitForLeader();
+    assert.strictEqual(old, 0);
     const client = cluster.client('cut');
     await client.upload('before.txt', [Buffer.from('before')], 6);
     const cutAt = Date.now();
-    cluster.cutFromEtcd(old);
+    // A blackhole route on its host: its packets to etcd vanish, the replicas and its clients still reach it.
+    await cluster.cutFromEtcd(old);
     const next = await cluster.waitForLeader({ not: old });
     assert.ok(next.status.epoch! > status.epoch!);
     // Both log lines carry the same machine's clock.
@@ -206,7 +208,7 @@ describe('failover through etcd', function () {
     assert.ok(steppedDown <= elected, `the cut-off leader stopped leading at ${steppedDown}, after the new one was elected at ${elected}`);
     await client.upload('after.txt', [Buffer.from('after')], 5);
     assert.deepStrictEqual((await client.files()).map((file) => file.name).sort(), ['after.txt', 'before.txt']);
-    cluster.reconnectToEtcd(old);
+    await cluster.reconnectToEtcd(old);
     await waitFor(
       async () => ((await cluster!.clientOf(old, 'probe').status().catch(() => undefined)) as ClusterStatus | undefined)?.leader === next.status.leader || undefined,
       'the reconnected primary to stand by behind the new leader',

@@ -50,6 +50,8 @@ export interface EtcdMember {
 
 export interface EtcdClusterOptions {
   members?: number;
+  /** A second address every member also serves clients on (as well as 127.0.0.1). */
+  alsoListenOn?: string;
   /** Clients then speak https to the members, which present `cert` (peers stay plain). */
   tls?: TestCertificates;
   /** With tls: members accept only clients presenting a certificate signed by `ca` (the tests use `cert`). */
@@ -60,6 +62,8 @@ export const ETCD_HEARTBEAT_MS = 50;
 export const ETCD_ELECTION_MS = 500;
 
 export class EtcdCluster {
+  private alsoListenOn: string | undefined;
+
   private constructor(
     readonly members: EtcdMember[],
     private readonly dir: string,
@@ -81,6 +85,7 @@ export class EtcdCluster {
       output: [],
     }));
     const cluster = new EtcdCluster(members, dir, `dfs-test-${process.pid}-${base}`, options.tls, options.clientCertAuth === true);
+    cluster.alsoListenOn = options.alsoListenOn;
     try {
       for (let index = 0; index < count; index++) {
         cluster.launch(index, 'new');
@@ -95,6 +100,16 @@ export class EtcdCluster {
 
   endpoints(): string[] {
     return this.members.map((member) => member.clientUrl);
+  }
+
+  /** The members' client URLs on the second address they listen on (alsoListenOn). */
+  endpointsOn(host: string): string[] {
+    return this.members.map((member) => this.urlOn(member, host));
+  }
+
+  private urlOn(member: EtcdMember, host: string): string {
+    const url = new URL(member.clientUrl);
+    return `${url.protocol}//${host}:${url.port}`;
   }
 
   /** kill -9: the member is gone until restart(). */
@@ -183,7 +198,7 @@ export class EtcdCluster {
     const args = [
       '--name', member.name,
       '--data-dir', member.dataDir,
-      '--listen-client-urls', member.clientUrl,
+      '--listen-client-urls', [member.clientUrl, ...(this.alsoListenOn ? [this.urlOn(member, this.alsoListenOn)] : [])].join(','),
       '--advertise-client-urls', member.clientUrl,
       '--listen-peer-urls', member.peerUrl,
       '--initial-advertise-peer-urls', member.peerUrl,

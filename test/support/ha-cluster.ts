@@ -1,11 +1,15 @@
 import type { Context } from 'mocha';
+import { randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { DfsClient } from '../../server/client/dfs-client';
 import { PrimaryAddresses } from '../../server/client/primary-addresses';
+import type { Security } from '../../server/net/security';
 import type { ClusterStatus } from '../../server/protocol';
 import { EtcdCluster, etcdMissingReason, startEtcdClusterOrSkip } from './etcd-cluster';
+import { IsolatedHost } from './isolated-host';
+import { netnsUnavailable } from './netns';
 import { freePortRange } from './ports';
 import { SpawnedNode, spawnDfs, stopChild } from './processes';
 import { TcpRelay } from './tcp-relay';
@@ -21,6 +25,12 @@ export interface HaClusterOptions {
   etcdRelays?: boolean;
   /** Runs once the data folder exists and before any server starts (to mount a small disk, say). */
   beforeStart?: (cluster: HaCluster) => Promise<void>;
+  /**
+   * Runs this primary on a host of its own (a network namespace), so a test can cut
+   * that host off from etcd alone. Every server then listens beyond loopback, with a
+   * cluster secret.
+   */
+  isolate?: number;
 }
 
 /**
@@ -34,6 +44,8 @@ export class HaCluster {
   readonly addresses: PrimaryAddresses;
   /** Per primary, one relay per etcd member (with etcdRelays). */
   private readonly relays: (TcpRelay & { url(): string })[][] = [];
+  /** With `isolate`, the secret every server and client holds. */
+  private readonly secret = randomBytes(32).toString('hex');
 
   private constructor(
     readonly etcd: EtcdCluster,
@@ -42,8 +54,23 @@ export class HaCluster {
     readonly basePort: number,
     readonly replicaCount: number,
     private readonly options: HaClusterOptions,
+    /** The isolated primary's own host (with `isolate`). */
+    readonly host: IsolatedHost | undefined,
   ) {
-    this.addresses = new PrimaryAddresses(primaryPorts.map((port) => ({ host: '127.0.0.1', port })));
+    this.addresses = new PrimaryAddresses(primaryPorts.map((port, index) => ({ host: this.hostOf(index), port })));
+  }
+
+  /** Where primary `index` listens. */
+  hostOf(index: number): string {
+    return !this.host ? '127.0.0.1' : index === this.options.isolate ? this.host.hostAddress : this.host.serviceAddress;
+  }
+
+  private get replicaHost(): string {
+    return this.host?.serviceAddress ?? '127.0.0.1';
+  }
+
+  private get security(): Security | undefined {
+    return this.host ? { secret: Buffer.from(this.secret) } : undefined;
   }
 
   /** Within a mocha test, a missing etcd skips it with the reason; elsewhere (the chaos run) it is an error. */
@@ -52,13 +79,26 @@ export class HaCluster {
     if (missing) {
       throw new Error(missing);
     }
-    const etcd = context ? await startEtcdClusterOrSkip(context) : await EtcdCluster.start();
+    let host: IsolatedHost | undefined;
+    if (options.isolate !== undefined) {
+      const why = await netnsUnavailable();
+      if (why) {
+        if (!context) {
+          throw new Error(why);
+        }
+        console.log(`      skipped: ${why}`);
+        context.skip();
+      }
+      host = await IsolatedHost.create();
+    }
+    const etcdOptions = { alsoListenOn: host?.etcdAddress };
+    const etcd = context ? await startEtcdClusterOrSkip(context, etcdOptions) : await EtcdCluster.start(etcdOptions);
     const primaryCount = options.primaries ?? 2;
     const replicaCount = options.replicas ?? 3;
     const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'dfs-ha-'));
     const ports = await freePortRange(primaryCount + replicaCount);
     const primaryPorts = Array.from({ length: primaryCount }, (_, index) => ports + replicaCount + index);
-    const cluster = new HaCluster(etcd, dataDir, primaryPorts, ports, replicaCount, options);
+    const cluster = new HaCluster(etcd, dataDir, primaryPorts, ports, replicaCount, options, host);
     try {
       await options.beforeStart?.(cluster);
       if (options.etcdRelays) {
@@ -82,33 +122,44 @@ export class HaCluster {
   }
 
   get serverList(): string {
-    return this.primaryPorts.map((port) => `127.0.0.1:${port}`).join(',');
+    return this.primaryPorts.map((port, index) => `${this.hostOf(index)}:${port}`).join(',');
   }
 
   etcdEndpoints(index: number): string[] {
+    if (this.host && index === this.options.isolate) {
+      return this.etcd.endpointsOn(this.host.etcdAddress);
+    }
     return this.relays[index]?.map((relay) => relay.url()) ?? this.etcd.endpoints();
   }
 
   /** Primary `index` can no longer reach any etcd member (its packets vanish); the rest of the network is untouched. */
-  cutFromEtcd(index: number): void {
-    this.relays[index].forEach((relay) => relay.cut());
+  async cutFromEtcd(index: number): Promise<void> {
+    if (this.host && index === this.options.isolate) {
+      await this.host.cutFrom(this.host.etcdAddress);
+    } else {
+      this.relays[index].forEach((relay) => relay.cut());
+    }
   }
 
-  reconnectToEtcd(index: number): void {
-    this.relays[index].forEach((relay) => relay.restore());
+  async reconnectToEtcd(index: number): Promise<void> {
+    if (this.host && index === this.options.isolate) {
+      await this.host.reconnectTo(this.host.etcdAddress);
+    } else {
+      this.relays[index].forEach((relay) => relay.restore());
+    }
   }
 
   async startPrimary(index: number): Promise<SpawnedNode> {
+    const replicas = this.host
+      ? Array.from({ length: this.replicaCount }, (_, replica) => ['--replica', `${this.replicaHost}:${this.basePort + replica}`]).flat()
+      : ['--base-port', String(this.basePort), '--replicas', String(this.replicaCount)];
     const node = await spawnDfs([
       'primary',
       '--host',
-      '127.0.0.1',
+      this.hostOf(index),
       '--port',
       String(this.primaryPorts[index]),
-      '--base-port',
-      String(this.basePort),
-      '--replicas',
-      String(this.replicaCount),
+      ...replicas,
       '--data-dir',
       this.primaryDataDir(index),
       '--write-quorum',
@@ -118,7 +169,7 @@ export class HaCluster {
       '--sync-interval',
       '300',
       ...(this.options.args ?? []),
-    ]);
+    ], { env: this.serverEnv(), launcher: this.host && index === this.options.isolate ? this.host.launcher : undefined });
     this.primaries[index] = node;
     return node;
   }
@@ -127,7 +178,7 @@ export class HaCluster {
     const node = await spawnDfs([
       'replica',
       '--host',
-      '127.0.0.1',
+      this.replicaHost,
       '--port',
       String(this.basePort + index),
       '--base-port',
@@ -137,9 +188,18 @@ export class HaCluster {
       '--data-dir',
       path.join(this.dataDir, 'replicas'),
       ...(this.options.args ?? []),
-    ]);
+    ], { env: this.serverEnv() });
     this.replicas[index] = node;
     return node;
+  }
+
+  private serverEnv(): NodeJS.ProcessEnv | undefined {
+    return this.host ? { DFS_SECRET: this.secret } : undefined;
+  }
+
+  /** A client of replica `index` directly. */
+  replicaClient(index: number, clientId: string): DfsClient {
+    return new DfsClient({ host: this.replicaHost, port: this.basePort + index, clientId, security: this.security });
   }
 
   async killPrimary(index: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
@@ -172,12 +232,12 @@ export class HaCluster {
 
   /** A client of the whole cluster: it finds the leader and follows a failover. */
   client(clientId: string, failoverWaitMs = 15_000): DfsClient {
-    return new DfsClient({ primaries: this.addresses, clientId, failoverWaitMs, outcomeWaitMs: 20_000 });
+    return new DfsClient({ primaries: this.addresses, clientId, failoverWaitMs, outcomeWaitMs: 20_000, security: this.security });
   }
 
   /** A client of one primary only, whatever its role. */
   clientOf(index: number, clientId: string): DfsClient {
-    return new DfsClient({ host: '127.0.0.1', port: this.primaryPorts[index], clientId });
+    return new DfsClient({ host: this.hostOf(index), port: this.primaryPorts[index], clientId, security: this.security });
   }
 
   /** Waits until a primary leads and serves (recovery and takeover done); returns its index. */
@@ -189,7 +249,7 @@ export class HaCluster {
             continue;
           }
           const status = (await this.clientOf(index, 'probe').status().catch(() => undefined)) as ClusterStatus | undefined;
-          if (status?.role === 'primary' && status.leader === `127.0.0.1:${this.primaryPorts[index]}` && status.recovering === undefined) {
+          if (status?.role === 'primary' && status.leader === `${this.hostOf(index)}:${this.primaryPorts[index]}` && status.recovering === undefined) {
             return { index, status };
           }
         }
@@ -215,6 +275,7 @@ export class HaCluster {
     await Promise.all([...this.primaries, ...this.replicas].filter((node): node is SpawnedNode => node !== undefined).map((node) => stopChild(node.child, 'SIGKILL')));
     this.relays.flat().forEach((relay) => relay.close());
     await this.etcd.destroy();
+    await this.host?.destroy();
     await fs.rm(this.dataDir, { recursive: true, force: true });
   }
 }

@@ -48,7 +48,7 @@ export function run(command: string, args: string[]): Promise<CommandResult> {
 }
 
 /** Runs a command that must succeed. */
-async function must(command: string, args: string[]): Promise<string> {
+export async function must(command: string, args: string[]): Promise<string> {
   const result = await run(command, args);
   if (result.code !== 0) {
     throw new Error(`${command} ${args.join(' ')} failed (${result.missing ? 'not installed' : `exit ${result.code}`}): ${result.stderr.trim()}`);
