@@ -186,7 +186,8 @@ export async function runCluster(settings: Settings, scriptPath: string, ha = fa
     );
     process.exit(code);
   };
-  const start = (label: string, args: string[]): Promise<void> =>
+  // With --ha a primary may die: that is what the standby is for, so it does not stop the rest.
+  const start = (label: string, args: string[], essential = true): Promise<void> =>
     new Promise((resolve, reject) => {
       const child = spawn(process.execPath, [scriptPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
       children.push(child);
@@ -207,9 +208,11 @@ export async function runCluster(settings: Settings, scriptPath: string, ha = fa
       child.once('exit', (code, signal) => {
         if (!ready) {
           reject(new DfsError('UNREACHABLE', `${label} did not start (${errors.at(-1) ?? `exit ${code ?? signal}`})`));
-        } else if (!stopping) {
+        } else if (!stopping && essential) {
           process.stderr.write(`dfs cluster: ${label} exited (${code ?? signal}); stopping the cluster\n`);
           void stopAll(1);
+        } else if (!stopping) {
+          process.stderr.write(`dfs cluster: ${label} exited (${code ?? signal}); the other primary leads now, the cluster goes on\n`);
         }
       });
     });
@@ -251,10 +254,10 @@ export async function runCluster(settings: Settings, scriptPath: string, ha = fa
       etcdUrl = etcd.clientUrl;
       process.stdout.write(`etcd serving at ${etcdUrl}, data in ${path.resolve(settings.dataDir, 'etcd')}\n`);
     }
-    await start('primary', primaryArgs(settings.port, path.resolve(settings.dataDir)));
+    await start('primary', primaryArgs(settings.port, path.resolve(settings.dataDir)), !ha);
     if (ha) {
       // The standby keeps its own disk: on a takeover it fills it from the replicas.
-      await start('standby primary', primaryArgs(settings.port + 1, path.resolve(settings.dataDir, 'standby')));
+      await start('standby primary', primaryArgs(settings.port + 1, path.resolve(settings.dataDir, 'standby')), false);
     }
   } catch (error) {
     process.stderr.write(`dfs cluster: ${(error as Error).message}\n`);

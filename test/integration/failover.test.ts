@@ -1,12 +1,18 @@
 import * as assert from 'assert';
+import { spawn } from 'child_process';
 import { randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
+import * as os from 'os';
 import * as path from 'path';
+import * as readline from 'readline';
 import { ClusterStatus, DfsError, ReplicaNodeStatus } from '../../server/protocol';
 import { catalogOnDisk } from '../support/catalog-on-disk';
 import { downloadBytes, sha256 } from '../support/convergence';
 import { stagedFiles, storedFiles } from '../support/cluster';
+import { etcdMissingReason } from '../support/etcd-cluster';
 import { HaCluster } from '../support/ha-cluster';
+import { freePortRange } from '../support/ports';
+import { DFS_SCRIPT, runDfs } from '../support/processes';
 import { seedList, seedUpload } from '../support/raw-client';
 import { waitFor } from '../support/wait';
 
@@ -313,5 +319,62 @@ describe('failover through etcd: the cluster around it', function () {
     const after = await cluster.waitForLeader();
     assert.ok(after.status.epoch! > before.status.epoch!);
     assert.ok((await downloadBytes(client, 'kept.bin')).equals(data));
+  });
+});
+
+describe('dfs cluster --ha', function () {
+  this.timeout(120_000);
+
+  it('starts a local etcd, a leader and a standby on the next port; clients given both addresses follow a kill -9 of the leader; Ctrl-C stops everything', async function () {
+    const missing = etcdMissingReason();
+    if (missing) {
+      console.log(`      skipped: ${missing}`);
+      this.skip();
+    }
+    const base = await freePortRange(3);
+    const port = await freePortRange(2);
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'dfs-cluster-ha-'));
+    const child = spawn(process.execPath, [DFS_SCRIPT, 'cluster', '--ha', '--port', String(port), '--base-port', String(base), '--write-quorum', 'majority'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const lines: string[] = [];
+    try {
+      await new Promise<void>((resolve, reject) => {
+        readline.createInterface({ input: child.stdout! }).on('line', (line) => {
+          lines.push(line);
+          if (line.startsWith('dfs cluster ready')) {
+            resolve();
+          }
+        });
+        child.once('exit', (code) => reject(new Error(`dfs cluster --ha exited ${code}: ${lines.join('\n')}`)));
+      });
+      assert.match(lines.join('\n'), new RegExp(`primaries 127\\.0\\.0\\.1:${port} and 127\\.0\\.0\\.1:${port + 1} \\(elected through etcd`));
+      const servers = `127.0.0.1:${port},127.0.0.1:${port + 1}`;
+      const source = path.join(dir, 'notes.txt');
+      await fs.writeFile(source, 'kept through a failover');
+      const upload = await runDfs(['upload', source, '--server', servers, '--client', 'ha'], { cwd: dir });
+      assert.strictEqual(upload.code, 0, upload.stderr);
+      const status = JSON.parse((await runDfs(['status', '--json', '--server', servers])).stdout) as ClusterStatus;
+      assert.strictEqual(status.leader, `127.0.0.1:${port}`);
+      assert.ok(status.epoch! > 0);
+      assert.deepStrictEqual(status.standbys, [`127.0.0.1:${port + 1}`]);
+      // The leader's own process, among dfs cluster's children by its command line.
+      const children = (await fs.readFile(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8')).trim().split(/\s+/).map(Number);
+      const commandLines = await Promise.all(children.map(async (pid) => [pid, (await fs.readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0')] as const));
+      const leader = commandLines.find(([, args]) => args.includes('primary') && args[args.indexOf('--port') + 1] === String(port));
+      assert.ok(leader, `no primary on port ${port} among ${JSON.stringify(commandLines)}`);
+      process.kill(leader[0], 'SIGKILL');
+      // The standby takes over within seconds; the client, given both addresses, waits for it.
+      const ls = await runDfs(['ls', '--server', servers, '--client', 'ha', '--failover-wait', '15000'], { cwd: dir });
+      assert.strictEqual(ls.code, 0, ls.stderr);
+      assert.match(ls.stdout, /notes\.txt/);
+      const after = JSON.parse((await runDfs(['status', '--json', '--server', servers])).stdout) as ClusterStatus;
+      assert.strictEqual(after.leader, `127.0.0.1:${port + 1}`);
+      assert.ok((await fs.stat(path.join(dir, 'dfs-data-ha', 'servidor', 'ha', 'notes.txt'))).isFile(), 'the first leader stored under dfs-data-ha');
+      assert.ok(child.exitCode === null, 'dfs cluster --ha goes on without the primary that died');
+    } finally {
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      child.kill('SIGINT');
+      assert.strictEqual(await exited, 0);
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   });
 });
