@@ -89,8 +89,9 @@ export class HaPrimary {
     await closed;
   }
 
-  /** Who leads and who stands by, as etcd says (STATUS on the leader). */
-  describe(): HaStatus {
+  /** Who leads and who stands by, as etcd says (STATUS on the leader: one read of the members). */
+  async describe(): Promise<HaStatus> {
+    await this.refreshStandbys();
     const state = this.leadership?.state();
     const self = `${this.address.host}:${this.address.port}`;
     return {
@@ -101,6 +102,7 @@ export class HaPrimary {
     };
   }
 
+  /** The members etcd listed at the last STATUS; the last list stands when etcd cannot be read. */
   private standbys: string[] = [];
 
   /** Leadership changes run one at a time, in the order they happened. */
@@ -139,7 +141,6 @@ export class HaPrimary {
     );
     this.node = await this.starting;
     this.starting = undefined;
-    void this.refreshStandbys();
   }
 
   private async standBy(reason: string): Promise<void> {
@@ -192,7 +193,6 @@ export class HaPrimary {
     if (node && this.node === node) {
       this.served.add(socket);
       socket.once('close', () => this.served.delete(socket));
-      void this.refreshStandbys();
       await node.handle(socket);
       return;
     }

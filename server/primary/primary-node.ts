@@ -68,7 +68,7 @@ export interface LeadershipTerm {
   /** Runs once enough replicas were compared and before anything is served: the commit records are settled here. */
   takeOver(node: PrimaryNode): Promise<void>;
   /** Who leads and who stands by, for STATUS. */
-  describe(): HaStatus;
+  describe(): Promise<HaStatus>;
 }
 
 /** The primary: serves clients, stores under `<data-dir>/servidor`, and coordinates the replicas. */

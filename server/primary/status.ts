@@ -5,9 +5,9 @@ import type { PrimaryContext } from './primary-context';
 import type { ReplicaLink } from './replica-link';
 
 /** STATUS: asks every replica at once, so one dead replica costs one timeout, not one each. Never waits for recovery. */
-export function statusHandler(primary: PrimaryContext, address: () => string, startedAt: number, ha?: () => HaStatus): Handler {
+export function statusHandler(primary: PrimaryContext, address: () => string, startedAt: number, ha?: () => Promise<HaStatus>): Handler {
   return async (session) => {
-    const replicas = await Promise.all(primary.links.map((link) => probe(link)));
+    const [replicas, leadership] = await Promise.all([Promise.all(primary.links.map((link) => probe(link))), ha?.()]);
     const principal = session.principal;
     const files = principal.kind === 'client' ? primary.store.list(principal.clientId) : primary.store.all();
     const status: ClusterStatus = {
@@ -23,7 +23,7 @@ export function statusHandler(primary: PrimaryContext, address: () => string, st
       ...(primary.readiness.isReady ? {} : { recovering: primary.readiness.description || 'comparing its catalog with the replicas' }),
       ...(principal.kind === 'client' ? {} : { revokedKeys: primary.store.marks.revoked }),
       // Without etcd this primary is the only one: it leads, under no epoch.
-      ...(ha ? ha() : { leader: address(), epoch: 0 }),
+      ...(leadership ?? { leader: address(), epoch: 0 }),
     };
     // A client key sees whether replicas are up and in step, not where they are or why they failed.
     await session.reply(Reply.OK, principal.kind === 'client' ? forClient(status) : status);
