@@ -1,69 +1,14 @@
 import * as assert from 'assert';
 import { createHash, randomBytes } from 'crypto';
-import { once } from 'events';
 import { promises as fs } from 'fs';
-import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { DfsClient } from '../../server/client/dfs-client';
 import { TestCluster } from '../support/cluster';
+import { CuttingRelay } from '../support/cutting-relay';
 import { freePortRange } from '../support/ports';
 import { runDfs, stopChild } from '../support/processes';
 import { waitFor } from '../support/wait';
-
-/** A path to the primary that breaks, and stops listening, after `limit` bytes from the client: a leader dying mid-upload. */
-async function relayThatDies(primaryPort: number, limit: number): Promise<{ port: number; cut: Promise<void> }> {
-  let onCut: () => void = () => undefined;
-  const cut = new Promise<void>((resolve) => (onCut = resolve));
-  const server = net.createServer((client) => {
-    const upstream = net.connect({ host: '127.0.0.1', port: primaryPort });
-    let forwarded = 0;
-    upstream.on('data', (chunk) => client.write(chunk));
-    upstream.on('error', () => client.destroy());
-    client.on('error', () => upstream.destroy());
-    client.on('data', (chunk: Buffer) => {
-      const room = limit - forwarded;
-      upstream.write(chunk.subarray(0, Math.max(0, room)));
-      forwarded += chunk.length;
-      if (forwarded >= limit) {
-        server.close();
-        client.destroy();
-        upstream.destroy();
-        onCut();
-      }
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return { port: (server.address() as net.AddressInfo).port, cut };
-}
-
-/** A path to the primary that passes SEND_FILE, then loses the primary's answer and stops listening: a leader dying as it answers. */
-async function relayThatLosesTheAnswer(primaryPort: number): Promise<{ port: number; cut: Promise<void> }> {
-  let onCut: () => void = () => undefined;
-  const cut = new Promise<void>((resolve) => (onCut = resolve));
-  const server = net.createServer((client) => {
-    const upstream = net.connect({ host: '127.0.0.1', port: primaryPort });
-    let linesPassed = 0;
-    upstream.on('data', (chunk: Buffer) => {
-      if (linesPassed === 0) {
-        client.write(chunk);
-        linesPassed = chunk.includes(0x0a) ? 1 : 0;
-        return;
-      }
-      server.close();
-      client.destroy();
-      upstream.destroy();
-      onCut();
-    });
-    upstream.on('error', () => client.destroy());
-    client.on('error', () => upstream.destroy());
-    client.on('data', (chunk) => upstream.write(chunk));
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return { port: (server.address() as net.AddressInfo).port, cut };
-}
 
 /** Our clients with several primary addresses, and reading from the replicas when no primary answers. */
 describe('clients: several primaries, and read-only from the replicas', function () {
@@ -135,7 +80,8 @@ describe('clients: several primaries, and read-only from the replicas', function
     cluster = await TestCluster.start({ replicas: 2 });
     work = await fs.mkdtemp(path.join(os.tmpdir(), 'dfs-ha-'));
     const content = randomBytes(4 * 1024 * 1024);
-    const relay = await relayThatDies(cluster.primaryPort, 1024 * 1024);
+    // A leader dying mid-upload: the path to it breaks after 1 MiB and nothing listens there any more.
+    const relay = await CuttingRelay.start(cluster.primaryPort, { cut: { at: 'after-bytes', bytes: 1024 * 1024 }, afterCut: 'refuse' });
     const client = new DfsClient({ primaries: [{ host: '127.0.0.1', port: relay.port }, { host: '127.0.0.1', port: cluster.primaryPort }], clientId: 'ha' });
     const local = path.join(work, 'big.bin');
     await fs.writeFile(local, content);
@@ -152,7 +98,8 @@ describe('clients: several primaries, and read-only from the replicas', function
   it('settles an upload whose answer was lost by asking the primary that took over on the next address: stored, reported once', async () => {
     cluster = await TestCluster.start({ replicas: 2 });
     work = await fs.mkdtemp(path.join(os.tmpdir(), 'dfs-ha-'));
-    const relay = await relayThatLosesTheAnswer(cluster.primaryPort);
+    // A leader dying as it answers.
+    const relay = await CuttingRelay.start(cluster.primaryPort, { cut: { at: 'after-the-answer' }, afterCut: 'refuse' });
     const second = await freePortRange(1);
     const client = new DfsClient({ primaries: [{ host: '127.0.0.1', port: relay.port }, { host: '127.0.0.1', port: second }], clientId: 'ha', failoverWaitMs: 20_000, outcomeWaitMs: 30_000 });
     const outcome = client.upload('answer.txt', [Buffer.from('committed, answer lost')], 22);
