@@ -12,7 +12,7 @@
 //   4. open a stored file from the tree        -> 04-open-read-only.png
 //   5. Delete from the tree, confirm           -> 05-delete-confirm.png, 05-delete.png
 //   6. DFS: Stop Cluster                       -> 06-stop-cluster.png
-// Exit code 0 only when all six pass and nothing this run started is left running.
+// Exit code 0 only when every step passes and nothing this run started is left running.
 //
 // Environment: DFS_E2E_VSIX=path uses that .vsix as it is (no packaging);
 // DFS_E2E_CACHE, DFS_E2E_OUTPUT, DFS_E2E_KEEP as in code-server.mjs.
@@ -226,11 +226,21 @@ const STEPS = [
   { n: 3, title: 'Multi-select two files and a folder -> Upload to DFS; all in the tree and on disk', shot: '03-upload-multi', needs: [1] },
   { n: 4, title: 'Open a stored file from the tree; content shown read-only', shot: '04-open-read-only', needs: [2] },
   { n: 5, title: 'Delete from the tree with confirmation; gone from tree and every server', shot: '05-delete', needs: [2] },
+  // Steps run in the order of this table; a step's number names it (and its screenshot), not its place.
+  // -- edit and save in place (7, 8)
+
+  // -- versions and rename (9, 10)
+
+  // -- sync a folder (11)
+
+  // -- cluster health (12)
+
   { n: 6, title: 'DFS: Stop Cluster; welcome content again, no server process left', shot: '06-stop-cluster', needs: [1] },
 ];
 const SHOTS = [...STEPS.map((s) => s.shot), '05-delete-confirm', 'dfs-failure'];
 
 const results = new Map(); // n -> { ok, detail, ms }
+const COUNT = STEPS.length;
 
 async function main() {
   const e2e = new E2E({ name: 'dfs' });
@@ -335,7 +345,7 @@ async function main() {
     log(`FAIL setup: ${e.message}`);
   }
 
-  // ---------------------------------------------------------------- the six steps
+  // ---------------------------------------------------------------- the steps
   const bodies = {
     1: async () => {
       for (let attempt = 1; ; attempt++) {
@@ -448,6 +458,14 @@ async function main() {
       return `confirmed in the modal; hello.txt gone from the tree and from ${SERVER_DIRS.join(', ')}${rest.length ? `; the other ${rest.length} files kept` : ''}`;
     },
 
+    // -- edit and save in place (7, 8)
+
+    // -- versions and rename (9, 10)
+
+    // -- sync a folder (11)
+
+    // -- cluster health (12)
+
     6: async () => {
       await runCommand(page, 'DFS: Stop Cluster');
       await waitForToast(page, 'DFS: cluster stopped.', { timeout: T.ui });
@@ -470,7 +488,7 @@ async function main() {
 
   for (const step of STEPS) {
     const started = Date.now();
-    const label = `${step.n}/6 ${step.title}`;
+    const label = `${step.n} (${STEPS.indexOf(step) + 1}/${COUNT}) ${step.title}`;
     const missing = step.needs.filter((n) => !results.get(n)?.ok);
     if (setupError || missing.length) {
       const why = setupError ? `not run: setup failed (${setupError.message.split('\n')[0]})` : `not run: needs step ${missing.join(', ')}`;
@@ -521,16 +539,18 @@ async function main() {
   else log(`  ok   cleanup: no ${DFS_SCRIPT} process of this run left`);
   log(`screenshots: ${output}/{${STEPS.map((s) => s.shot).join(',')}}.png`);
   const passed = [...results.values()].filter((r) => r.ok).length;
+  // .ci/run's closing line counts these.
+  fs.writeFileSync(path.join(output, 'summary.json'), `${JSON.stringify({ steps: COUNT, passed })}\n`);
   if (anyFailed || killed.length) {
     log(`code-server log: ${e2e.logFile}`);
     if (copied) {
       const channel = fs.readdirSync(copied, { recursive: true }).map(String).find((f) => f.endsWith(path.join('dfs-team.dfs', 'DFS.log')));
       log(`VS Code logs: ${copied}${channel ? ` (the extension's "DFS" output channel: ${path.join(copied, channel)})` : ''}`);
     }
-    log(`FAILED: ${passed}/6 steps passed${killed.length ? ', processes left behind' : ''}`);
+    log(`FAILED: ${passed}/${COUNT} steps passed${killed.length ? ', processes left behind' : ''}`);
     return 1;
   }
-  log('PASSED: 6/6 steps');
+  log(`PASSED: ${COUNT}/${COUNT} steps`);
   return 0;
 }
 

@@ -5,9 +5,9 @@
 #      time on a fresh machine, ~0.1 s once cached);
 #   2. `npm run package` when dfs.vsix is missing or older than anything it is built
 #      from (manifest, bundles, extension/ and server/ sources, media, README, LICENSE);
-#   3. node test/e2e/dfs.mjs: the six steps in a real VS Code, with screenshots in
+#   3. node test/e2e/dfs.mjs: the steps in a real VS Code, with screenshots in
 #      test/e2e/output/.
-# Exit code: that of dfs.mjs (0 only when all six steps pass and nothing is left running).
+# Exit code: that of dfs.mjs (0 only when every step passes and nothing is left running).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
