@@ -3,8 +3,8 @@ import { parseArgs } from 'util';
 export const MiB = 1024 * 1024;
 export const GiB = 1024 * MiB;
 
-export type Phase = 'large' | 'loopback' | 'small' | 'list' | 'replicas' | 'failover';
-export const PHASES: readonly Phase[] = ['large', 'loopback', 'small', 'list', 'replicas', 'failover'];
+export type Phase = 'large' | 'loopback' | 'download' | 'small' | 'list' | 'replicas' | 'failover';
+export const PHASES: readonly Phase[] = ['large', 'loopback', 'download', 'small', 'list', 'replicas', 'failover'];
 
 /** Every knob of one benchmark run; the defaults are the figures the README reports. */
 export interface BenchOptions {
@@ -50,7 +50,7 @@ const HELP = `npm run bench -- [options]
   --rounds N          large-file rounds; the best of each side is reported (default 1)
   --chunk N           read size of the source (default 256KiB, the client's)
   --failover-rounds N kill -9 of the leader this many times (default 10; needs etcd)
-  --only L            phases to run, of large,loopback,small,list,replicas,failover (default all)
+  --only L            phases to run, of large,loopback,download,small,list,replicas,failover (default all)
   --dir D             where the scratch folder goes (default the OS temp folder)
   --keep              keep the scratch folder
   --profile D         run the servers under --cpu-prof, profiles and summaries in D
