@@ -129,6 +129,12 @@ export async function replicatedPut(primary: PrimaryContext, request: PutRequest
             link.lastError = undefined;
           } else {
             link.markBehind(key);
+            // Noted again now it is decided: a catch-up pass that planned from the catalog
+            // before this version was in it may have cleared the failure meanwhile.
+            const failure = replicas.find((replica) => replica.link === link)?.failure ?? refused.find((entry) => entry.label === link.label)?.error;
+            if (failure) {
+              link.noteFailure(failure);
+            }
           }
         }
         const behind = primary.links.filter((link) => !inStep.some((replica) => replica.link === link)).map((link) => link.address.id);
