@@ -169,7 +169,7 @@ export class CatchUp {
         link.behind.delete(key);
       }
     }
-    planned.forEach((key) => link.markBehind(key, link.behind.get(key)?.reason));
+    planned.forEach((key) => link.markBehind(key));
 
     for (const keyId of this.primary.store.marks.revoked.filter((revoked) => !(inventory.header.revoked ?? []).includes(revoked))) {
       await link.revoke(keyId).catch(() => {

@@ -91,8 +91,10 @@ export class ReplicaLink {
     }
   }
 
+  /** Without a reason, the last failure to settle the name (if any) stays its reason: it is still the latest known. */
   markBehind(key: string, reason?: string): void {
-    this.behind.set(key, { sinceMs: this.behind.get(key)?.sinceMs ?? Date.now(), reason });
+    const known = this.behind.get(key);
+    this.behind.set(key, { sinceMs: known?.sinceMs ?? Date.now(), reason: reason ?? known?.reason });
   }
 
   /** The names that failed to settle, with why (for STATUS). */
