@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'crypto';
 import { createWriteStream, promises as fs } from 'fs';
 import * as path from 'path';
-import type { Writable } from 'stream';
+import { once } from 'events';
+import { Writable } from 'stream';
 import { Connection, ConnectionTimeouts, DEFAULT_TIMEOUTS } from '../net/connection';
 import { refuseIfChallenged } from '../net/handshake';
 import type { Security } from '../net/security';
@@ -10,6 +11,7 @@ import {
   ClientRecord,
   DeleteReceipt,
   DfsError,
+  ErrorCode,
   FileRecord,
   NodeStatus,
   Precondition,
@@ -488,10 +490,8 @@ export class DfsClient {
         hash.update(chunk);
         received += chunk.length;
         if (!sink.write(chunk)) {
-          await new Promise<void>((resolve, reject) => {
-            sink.once('drain', resolve);
-            sink.once('error', reject);
-          });
+          // events.once removes both of its listeners whichever fires: no listener is left per wait.
+          await once(sink, 'drain');
         }
         options.onProgress?.(received, size);
       }
@@ -507,9 +507,29 @@ export class DfsClient {
     }
   }
 
-  /** Downloads into a file atomically: a failed or cancelled download leaves the destination untouched. */
+  /**
+   * Downloads into a file atomically: a failed or cancelled download leaves the
+   * destination untouched. A transfer cut short is asked for again once, from the
+   * start: a server cuts a download one chunk short when its copy fails its checksum
+   * at the end, and serves a repaired or another copy the next time.
+   */
   downloadToFile(name: string, destination: string, options: DownloadOptions = {}): Promise<DownloadResult> {
-    return downloadAtomically(destination, (sink) => this.download(name, sink, options));
+    return askedAgainIfCut(options.signal, () => downloadAtomically(destination, (sink) => this.download(name, sink, options)));
+  }
+
+  /** A stored file's verified bytes in memory (for files known to be small enough), asked for again once if cut short. */
+  downloadBytes(name: string, options: DownloadOptions = {}): Promise<{ bytes: Buffer } & DownloadResult> {
+    return askedAgainIfCut(options.signal, async () => {
+      const chunks: Buffer[] = [];
+      const sink = new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          chunks.push(chunk);
+          done();
+        },
+      });
+      const result = await this.download(name, sink, options);
+      return { bytes: Buffer.concat(chunks), ...result };
+    });
   }
 
   private async records<T>(request: Request): Promise<T[]> {
@@ -568,6 +588,20 @@ function isConnectionLoss(error: unknown): boolean {
     error instanceof DfsError &&
     ((error.code === 'PROTOCOL' && /^connection (failed|closed by the peer|is already closed)/.test(error.message)) || (error.code === 'TIMEOUT' && /^peer did not read/.test(error.message)))
   );
+}
+
+/** A transfer cut short (how a server ends the download of a copy it finds damaged), or bytes that arrived but did not hash right. */
+const CUT_SHORT: readonly ErrorCode[] = ['SHORT_BODY', 'CHECKSUM'];
+
+async function askedAgainIfCut<T>(signal: AbortSignal | undefined, attempt: () => Promise<T>): Promise<T> {
+  try {
+    return await attempt();
+  } catch (error) {
+    if (signal?.aborted || !(error instanceof DfsError) || !CUT_SHORT.includes(error.code)) {
+      throw error;
+    }
+    return attempt();
+  }
 }
 
 /** Streams a download into a temporary file beside `destination` and renames it there only once it is complete and verified. */

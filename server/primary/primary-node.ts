@@ -4,12 +4,12 @@ import { ConnectionTimeouts } from '../net/connection';
 import type { Security } from '../net/security';
 import { DEFAULT_RETRY, RetryPolicy } from '../net/tcp';
 import { clientsHandler } from '../node/handlers/clients';
-import { DownloadSource, downloadHandler } from '../node/handlers/download';
+import { DownloadHooks, DownloadSource, downloadHandler } from '../node/handlers/download';
 import { filesHandler } from '../node/handlers/files';
 import { listHandler } from '../node/handlers/list';
 import { versionsHandler } from '../node/handlers/versions';
 import { NodeServer } from '../node/node-server';
-import { DfsError, FileRecord, HaStatus, InventoryHeader, Reply } from '../protocol';
+import { DfsError, FileRecord, HaStatus, InventoryHeader, Reply, VersionRecord } from '../protocol';
 import type { Duplex } from 'stream';
 import type { CommitPoint } from './commit-point';
 import { DiskStore } from '../storage/disk-store';
@@ -90,6 +90,7 @@ export class PrimaryNode implements CatchUpHost {
   /** The highest generation any replica said was reserved or recorded. */
   private learnedFloor = 0;
   private takingOver = false;
+  private readonly repairs = new Map<string, Promise<void>>();
 
   constructor(private readonly options: PrimaryNodeOptions) {
     // Fails at start-up, not at the first upload, when the quorum cannot be met.
@@ -125,6 +126,10 @@ export class PrimaryNode implements CatchUpHost {
     this.catchUp = new CatchUp(this, options.syncIntervalMs ?? 5_000);
     this.scrubber = new Scrubber(this, this.catchUp, options.scrubIntervalMs ?? 0);
     const ready = (): Promise<void> => this.readiness.whenReady();
+    const downloads: DownloadHooks = {
+      resolve: (clientId, name, generation) => this.servableCopy(clientId, name, generation),
+      onDamaged: (record) => this.repairInBackground(record),
+    };
     this.server = new NodeServer(
       {
         UPLOAD: uploadHandler(this),
@@ -133,8 +138,8 @@ export class PrimaryNode implements CatchUpHost {
         FILES: filesHandler(this.store, (file) => this.copiesOf(file), ready),
         CLIENTS: clientsHandler(this.store, ready),
         VERSIONS: versionsHandler(this.store, ready),
-        DOWNLOAD: downloadHandler(this.store, (clientId, name, generation) => this.verifiedCopy(clientId, name, generation)),
-        DOWNLOAD_VERSION: downloadHandler(this.store, (clientId, name, generation) => this.verifiedCopy(clientId, name, generation)),
+        DOWNLOAD: downloadHandler(this.store, downloads),
+        DOWNLOAD_VERSION: downloadHandler(this.store, downloads),
         RESTORE: restoreHandler(this),
         SCRUB: async (session) => {
           await ready();
@@ -277,6 +282,7 @@ export class PrimaryNode implements CatchUpHost {
     this.catchUp.stop();
     this.scrubber.stop();
     await this.server.close();
+    await Promise.all(this.repairs.values());
     await this.store.close();
   }
 
@@ -381,8 +387,12 @@ export class PrimaryNode implements CatchUpHost {
     }
   }
 
-  /** Serves only bytes that hash right: a damaged or corrupted copy is rewritten from a replica first. */
-  private async verifiedCopy(clientId: string, name: string, generation?: number): Promise<DownloadSource> {
+  /**
+   * The copy to serve. One unchanged since it was placed or last checked streams at
+   * once (the download handler checks its hash as it sends it, for bit rot); one
+   * written over since is hashed first; a damaged one is rewritten from a replica first.
+   */
+  private async servableCopy(clientId: string, name: string, generation?: number): Promise<DownloadSource> {
     await this.readiness.whenReady();
     for (;;) {
       const state = this.store.state(clientId, name);
@@ -393,8 +403,22 @@ export class PrimaryNode implements CatchUpHost {
           generation === undefined ? `${name} is not stored for client ${clientId}` : `generation ${generation} of ${name} is not kept for client ${clientId} (dfs versions lists the kept ones)`,
         );
       }
-      if (this.store.hasBytes(clientId, name, record.generation) && (await this.store.verify(clientId, name, record.generation))) {
-        return this.store.openRead(clientId, name, record.generation);
+      if (this.store.hasBytes(clientId, name, record.generation)) {
+        const opened = await this.store.openRead(clientId, name, record.generation).catch((error: unknown) => {
+          // Missing on disk (now marked damaged): repaired below, like a copy found damaged before.
+          if (error instanceof DfsError && error.code === 'CHECKSUM') {
+            return undefined;
+          }
+          throw error;
+        });
+        if (opened?.unchanged) {
+          return opened;
+        }
+        // Written over since it was placed or checked (or never fingerprinted): hash it before the first byte goes.
+        opened?.body.destroy();
+        if (opened && (await this.store.verify(clientId, name, record.generation))) {
+          return this.store.openRead(clientId, name, record.generation);
+        }
       }
       // A delete or an overwrite that committed while this was being checked moves or
       // removes those bytes: that is no damage, the name simply has a newer state.
@@ -407,6 +431,24 @@ export class PrimaryNode implements CatchUpHost {
       }
       return this.store.openRead(clientId, name, record.generation);
     }
+  }
+
+  /** One repair per damaged version at a time, so a burst of downloads of it does not copy it once each. */
+  private repairInBackground(record: VersionRecord): void {
+    const key = `${fileKey(record.clientId, record.name)}#${record.generation}`;
+    if (this.repairs.has(key)) {
+      return;
+    }
+    this.log(`DOWNLOAD ${record.clientId}/${record.name}: the primary's copy of generation ${record.generation} failed its checksum while being sent; copying it from a replica`);
+    const repair = repairVersion(this, record)
+      .then((repaired) => {
+        if (!repaired) {
+          this.log(`repair: no replica holds a good copy of ${record.clientId}/${record.name} generation ${record.generation}`);
+        }
+      })
+      .catch((error: unknown) => this.log(`repair of ${record.clientId}/${record.name} generation ${record.generation} failed: ${(error as Error).message}`))
+      .finally(() => this.repairs.delete(key));
+    this.repairs.set(key, repair);
   }
 
   private copiesOf(file: FileRecord): number {

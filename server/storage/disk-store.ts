@@ -1,6 +1,5 @@
 import { randomBytes } from 'crypto';
 import { constants, promises as fsPromises } from 'fs';
-import type { Readable } from 'stream';
 import {
   ClientRecord,
   DfsError,
@@ -24,7 +23,7 @@ import { ApplyOutcome, LEGACY_GENERATION, NameState, applyRecord, currentOf, isN
 import { NameLock } from './name-lock';
 import { Placement } from './placement';
 import { DiskStagedWrite } from './staged-write';
-import type { StagedWrite, Store, StoreOpening } from './store';
+import type { OpenedCopy, StagedWrite, Store, StoreOpening } from './store';
 
 /** A change the catalog recorded (so it stands) whose bytes could not be put in place on this node. */
 export class PlacementError extends DfsError {
@@ -424,7 +423,7 @@ export class DiskStore implements Store {
     }
   }
 
-  async openRead(clientId: string, name: string, generation?: number): Promise<{ record: VersionRecord; body: Readable }> {
+  async openRead(clientId: string, name: string, generation?: number): Promise<OpenedCopy> {
     this.layout.live(clientId, name);
     // Shared with other readers, never alongside a commit that is moving this name's bytes.
     return this.locks.run(
@@ -446,7 +445,10 @@ export class DiskStore implements Store {
           }
           return Promise.reject(error instanceof DfsError ? error : new DfsError('STORAGE', error.message));
         });
-        return { record, body: handle.createReadStream({ highWaterMark: 256 * 1024 }) };
+        const stat = await handle.stat().catch(() => undefined);
+        const print = this.catalog.fingerprint(clientId, name, record.generation);
+        const unchanged = Boolean(stat && print && stat.ino === print.ino && stat.size === print.size && stat.mtimeMs === print.mtimeMs);
+        return { record, body: handle.createReadStream({ highWaterMark: 1024 * 1024 }), unchanged };
       },
       'shared',
     );
@@ -483,6 +485,8 @@ export class DiskStore implements Store {
       const { sha256, size } = await hashHandle(handle);
       if (sha256 === record.sha256 && size === record.size) {
         this.damage.clear(clientId, name, record.generation);
+        const stat = await handle.stat();
+        this.catalog.note([{ clientId, name, generation: record.generation, fingerprint: { ino: stat.ino, size: stat.size, mtimeMs: stat.mtimeMs } }]);
         return true;
       }
       // Damaged, unless the version was replaced or moved meanwhile (then these bytes say nothing).

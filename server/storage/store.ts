@@ -14,6 +14,18 @@ export interface StagedWrite {
   abort(): Promise<void>;
 }
 
+/** A version's bytes, opened for reading. */
+export interface OpenedCopy {
+  record: VersionRecord;
+  body: Readable;
+  /**
+   * The file is the one placed or last verified, unchanged since (same inode, size and
+   * modification time). Bit rot changes none of these, so the bytes must still be
+   * checked as they are read; a file written over in place changes them.
+   */
+  unchanged: boolean;
+}
+
 /** What open() found and did, for the log. */
 export interface StoreOpening {
   /** Files of a data folder written before catalogs, now recorded (at generation 0, or fresh ones on an authoritative primary). */
@@ -75,7 +87,7 @@ export interface Store {
   inventory(): { header: InventoryHeader; records: InventoryRecord[] };
   /** True when the version is held and its bytes are in place (not known to be damaged). */
   hasBytes(clientId: string, name: string, generation: number): boolean;
-  openRead(clientId: string, name: string, generation?: number): Promise<{ record: VersionRecord; body: Readable }>;
+  openRead(clientId: string, name: string, generation?: number): Promise<OpenedCopy>;
   /** Hashes a version's bytes again; false (and marked damaged) when missing or changed, throws when unreadable. */
   verify(clientId: string, name: string, generation?: number): Promise<boolean>;
   markDamaged(clientId: string, name: string, generation: number, reason: string): void;

@@ -7,6 +7,7 @@
 import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { measureDownload } from './download';
 import { measureUploadAgainstCopyLimit } from './large-upload';
 import { BenchCluster, killStartedServers } from './launcher';
 import { measureFailover } from './failover';
@@ -106,7 +107,7 @@ async function runPhases(options: BenchOptions, scratch: string, results: BenchR
   };
 
   const source = path.join(scratch, 'source.bin');
-  if (wants('large') || wants('loopback')) {
+  if (wants('large') || wants('loopback') || wants('download')) {
     log(`generating ${size(options.size)} of incompressible bytes`);
     await generateSource(source, options.size);
   }
@@ -123,6 +124,12 @@ async function runPhases(options: BenchOptions, scratch: string, results: BenchR
       results.loopback = await measureLoopback(source, scratch, options.chunk);
       log(`  ${results.loopback.mbps.toFixed(0)} MB/s`);
       if (results.loopback.cpu) log(`    ${formatCpu(results.loopback.cpu)}`);
+    });
+  }
+  if (wants('download')) {
+    const rounds = Math.max(options.rounds, 3);
+    await attempt(`download: ${size(options.size)} stored with 3 replicas, time to first byte and throughput (${rounds} rounds)`, async () => {
+      results.download = await measureDownload(source, scratch, rounds, log);
     });
   }
   await fs.rm(source, { force: true });

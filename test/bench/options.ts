@@ -3,8 +3,8 @@ import { parseArgs } from 'util';
 export const MiB = 1024 * 1024;
 export const GiB = 1024 * MiB;
 
-export type Phase = 'large' | 'loopback' | 'small' | 'list' | 'replicas' | 'failover' | 'multihost';
-export const PHASES: readonly Phase[] = ['large', 'loopback', 'small', 'list', 'replicas', 'failover', 'multihost'];
+export type Phase = 'large' | 'loopback' | 'download' | 'small' | 'list' | 'replicas' | 'failover' | 'multihost';
+export const PHASES: readonly Phase[] = ['large', 'loopback', 'download', 'small', 'list', 'replicas', 'failover', 'multihost'];
 
 /** Every knob of one benchmark run; the defaults are the figures the README reports. */
 export interface BenchOptions {
@@ -56,8 +56,9 @@ const HELP = `npm run bench -- [options]
   --failover-rounds N kill -9 of the leader this many times (default 10; needs etcd)
   --multihost-size N  size of the upload between hosts (default 128MiB)
   --link-mbit N       rate of every link between hosts, each way, in Mbit/s (default 200)
-  --only L            phases to run, of large,loopback,small,list,replicas,failover,multihost
-                      (default all; multihost needs root, ip and tc, and --quick leaves it out)
+  --only L            phases to run, of large,loopback,download,small,list,replicas,failover,
+                      multihost (default all; multihost needs root, ip and tc, and --quick
+                      leaves it out)
   --dir D             where the scratch folder goes (default the OS temp folder)
   --keep              keep the scratch folder
   --profile D         run the servers under --cpu-prof, profiles and summaries in D

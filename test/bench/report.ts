@@ -1,3 +1,4 @@
+import type { DownloadRun } from './download';
 import type { FailoverRun } from './failover';
 import type { Throughput } from './copy-limit';
 import type { UploadRun } from './large-upload';
@@ -29,6 +30,7 @@ export interface BenchResults {
   options: Record<string, unknown>;
   large?: UploadRun & { sizeBytes: number; replicas: number };
   loopback?: Throughput;
+  download?: DownloadRun;
   small?: {
     fileBytes: number;
     one: SmallFilesRun;
@@ -70,6 +72,9 @@ export function targetsOf(results: BenchResults): TargetCheck[] {
     if (results.large.replicaMemory) {
       targets.push(check('replica peak memory during it', results.large.replicaMemory.hwm / MiB, 'MiB', 'max', 100));
     }
+  }
+  if (results.download) {
+    targets.push(check(`time to first byte of a ${size(results.download.sizeBytes)} download`, results.download.firstByteMs, 'ms', 'max', 50));
   }
   if (results.small?.vsPerFile !== undefined) {
     targets.push(check(`small files: DFS / minimal per-file-fsync server, ${results.small.many.clients} clients`, results.small.vsPerFile, 'x', 'min', 2));
@@ -132,6 +137,15 @@ export function formatResults(results: BenchResults): string {
     rows.push(['Memory during the large upload', `primary peak RSS (VmHWM; idle ${mib(large.primaryMemory.startRss)})`, mib(large.primaryMemory.hwm), '', verdict('primary peak memory during it')]);
     if (large.replicaMemory) {
       rows.push(['', `replica 1 peak RSS (VmHWM; idle ${mib(large.replicaMemory.startRss)})`, mib(large.replicaMemory.hwm), '', verdict('replica peak memory during it')]);
+    }
+  }
+  if (results.download) {
+    const run = results.download;
+    const name = `time to first byte of a ${size(run.sizeBytes)} download`;
+    rows.push([`Download (${size(run.sizeBytes)}), 3 replicas`, `time to first byte (best of ${run.rounds})`, ms(run.firstByteMs), '', verdict(name)]);
+    rows.push(['', 'verified download via DfsClient.download', mbps(run.download), '', '']);
+    if (results.loopback) {
+      rows.push(['', 'download / raw loopback', '', (run.download.mbps / results.loopback.mbps).toFixed(2), '']);
     }
   }
   if (results.small) {
