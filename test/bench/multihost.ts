@@ -1,7 +1,9 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { DfsClient } from '../../server/client/dfs-client';
+import type { ClusterStatus } from '../../server/protocol/records';
 import { BridgedHosts, bridgedHostsUnavailable } from '../support/bridged-hosts';
+import { waitFor } from '../support/wait';
 import { throughput } from './copy-limit';
 import { CpuMeter, CpuReport, formatCpu } from './cpu-usage';
 import { LinkRate, measureLinkRate, StreamEnd } from './link-rate';
@@ -103,6 +105,17 @@ export async function measureMultihost(
       try {
         log(`  ${mode}: ${cluster.primary.output.find((line) => /replicas /.test(line))?.replace(/^\S+ /, '') ?? 'primary started'}`);
         const client = new DfsClient({ host: lan.host('primary').address, port: PRIMARY_PORT, clientId: 'bench', timeouts: BENCH_TIMEOUTS });
+        // Timed from a primary that serves and sees every replica: its start-up is not the upload's.
+        const status = await waitFor(
+          async () => {
+            const answer = (await client.status()) as ClusterStatus;
+            return answer.recovering === undefined && answer.replicas.every((replica) => replica.reachable) && answer;
+          },
+          'the primary to serve with every replica reachable',
+          30_000,
+        );
+        const reported = (status as ClusterStatus & { replication?: unknown }).replication;
+        log(`  ${mode}: STATUS reports replication ${reported === undefined ? '(not reported by this build)' : JSON.stringify(reported)}`);
         await settleDisk();
         const meter = new CpuMeter(Object.fromEntries(cluster.all.map((node) => [node.role, node.pid])));
         const started = process.hrtime.bigint();

@@ -1,5 +1,5 @@
 import { spawnSync } from 'child_process';
-import { must, run } from './netns';
+import { must, netnsUnavailable, run } from './netns';
 
 /**
  * Hosts on one switched LAN, each a Linux network namespace, for measuring what
@@ -48,7 +48,8 @@ export async function bridgedHostsUnavailable(): Promise<string | undefined> {
       return `the "${command}" command is not installed (Debian package iproute2)`;
     }
   }
-  return undefined;
+  // Root may still lack CAP_NET_ADMIN (an unprivileged container): try one namespace.
+  return netnsUnavailable();
 }
 
 const live = new Set<BridgedHosts>();
@@ -194,7 +195,7 @@ async function removeStale(): Promise<void> {
   }
 }
 
-/** A /24 in 198.18.160.0 to 198.18.199.0 that no address of the root namespace is in. */
+/** A /24 from 198.18.160.0/24 to 198.18.199.0/24 that no address of the root namespace is in. */
 async function freeSubnet(): Promise<string> {
   const used = await must('ip', ['-o', '-4', 'addr', 'show']);
   for (let attempt = 0; attempt < 40; attempt++) {
