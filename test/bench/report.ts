@@ -223,7 +223,7 @@ export function formatMachine(machine: MachineInfo): string {
 function multihostRows(run: MultihostRun, verdict: (name: string) => string): string[][] {
   const rate = (value: number): string => `${value.toFixed(1)} MB/s (${(value * 8).toFixed(0)} Mbit/s)`;
   const rows: string[][] = [];
-  rows.push([`Multihost (${size(run.sizeBytes)}, 3 replicas, links of ${run.linkMbit} Mbit/s)`, `link rate: raw TCP stream between hosts (lowest of ${run.links.length})`, rate(run.linkMbps), '', run.links.map((link) => `${link.path} ${link.mbps.toFixed(1)}`).join(', ')]);
+  rows.push([`Multihost (${size(run.sizeBytes)}, 3 replicas, links of ${run.linkMbit} Mbit/s)`, `link rate: raw TCP stream between hosts (median of ${run.links.length})`, rate(run.linkMbps), '', run.links.map((link) => `${link.path} ${link.mbps.toFixed(1)}`).join(', ')]);
   rows.push(['', 'upload, primary in fan-out mode', rate(run.fanout.mbps), run.fanout.ratio.toFixed(2), verdict('multihost: fan-out upload / link rate') + (run.fanout.note ? `; ${run.fanout.note}` : '')]);
   if (run.pipeline.ratio !== undefined && run.pipeline.mbps !== undefined) {
     rows.push(['', 'upload, primary in pipeline mode', rate(run.pipeline.mbps), run.pipeline.ratio.toFixed(2), verdict('multihost: pipeline upload / link rate')]);
