@@ -95,7 +95,7 @@ export async function measureMultihost(
     // The median: one stream slowed by another job on the machine should not move every ratio.
     const linkMbps = median(links.map((link) => link.mbps));
     if (linkMbps < shapedMbps * 0.7) {
-      log(`  warning: a stream carried ${linkMbps.toFixed(1)} MB/s, well under the ${shapedMbps.toFixed(1)} MB/s it is shaped to: this machine, not the shaping, bounds it; the uploads are still set against it`);
+      log(`  warning: the link rate (median of the streams) is ${linkMbps.toFixed(1)} MB/s, well under the ${shapedMbps.toFixed(1)} MB/s the links are shaped to: this machine, not the shaping, bounds it; the uploads are still set against it`);
     }
 
     log(`  generating ${(options.sizeBytes / 1024 / 1024).toFixed(0)} MiB of incompressible bytes`);
