@@ -21,7 +21,7 @@ import { BenchResults, ReplicaRun, formatMachine, formatResults, size, targetsOf
 import { settleDisk } from './settle';
 import { MinimalBaseline } from './minimal-baseline';
 import { measureMultihost } from './multihost';
-import { cpuPerUpload, dfsTarget, measureSmallFiles, SmallFilesRun, warmUp } from './small-files';
+import { cpuPerUpload, dfsTarget, measureSmallFiles, SmallFilesRun, WARM_UP_FILES, warmUp } from './small-files';
 import { generateSource } from './source-file';
 
 const REPO_ROOT = path.resolve(__dirname, '..');
@@ -188,6 +188,8 @@ async function runPhases(options: BenchOptions, scratch: string, results: BenchR
             log(`  ${label}: ${run.filesPerSecond.toFixed(0)} files/s, p50 ${run.p50Ms.toFixed(1)} ms, p99 ${run.p99Ms.toFixed(1)} ms; CPU per upload ${cpu.totalMs.toFixed(2)} ms`);
             log(`    ${formatCpu(run.cpu)}`);
           };
+          await perFile.checkStored(WARM_UP_FILES + options.smallCount, options.smallSize);
+          await groupCommit.checkStored(WARM_UP_FILES + options.smallCount, options.smallSize);
           report('DFS, 1 client', runs.one);
           report(`DFS, ${options.concurrency} clients`, runs.many);
           report(`minimal per-file-fsync server, ${options.concurrency} clients`, runs.perFile);

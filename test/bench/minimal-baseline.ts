@@ -1,4 +1,5 @@
 import { promises as fs } from 'fs';
+import * as path from 'path';
 import { MINIMAL_SERVER_SCRIPT, ServerProcess, startServer, stopServer } from './launcher';
 import { MinimalClient } from './minimal-framing';
 import type { MinimalMode } from './minimal-server';
@@ -28,6 +29,31 @@ export class MinimalBaseline {
       processes: { [this.server.role]: this.server.pid },
       client: (clientId) => MinimalClient.connect(this.server.port, clientId),
     };
+  }
+
+  /**
+   * Checks what the server claims to have stored: `files` files of `size` bytes in
+   * each copy root's client folders, none of them left in staging.
+   */
+  async checkStored(files: number, size: number): Promise<void> {
+    for (let copy = 0; copy < this.copies; copy++) {
+      const root = path.join(this.dataDir, `copy${copy}`);
+      let found = 0;
+      for (const entry of await fs.readdir(root, { withFileTypes: true })) {
+        if (!entry.isDirectory() || entry.name === 'tmp') continue;
+        for (const name of await fs.readdir(path.join(root, entry.name))) {
+          const stat = await fs.stat(path.join(root, entry.name, name));
+          if (stat.size !== size) {
+            throw new Error(`${this.server.role}: ${entry.name}/${name} in copy ${copy} has ${stat.size} bytes, expected ${size}`);
+          }
+          found++;
+        }
+      }
+      const staged = (await fs.readdir(path.join(root, 'tmp'))).length;
+      if (found !== files || staged !== 0) {
+        throw new Error(`${this.server.role}: copy ${copy} holds ${found} files (expected ${files}) and ${staged} staged`);
+      }
+    }
   }
 
   async stop(): Promise<void> {

@@ -142,9 +142,11 @@ export async function measureSmallFiles(
   return runs as SmallFilesRuns;
 }
 
+export const WARM_UP_FILES = 20;
+
 /** Untimed uploads that warm the code paths of every process. */
 export async function warmUp(target: SmallFileTarget, size: number): Promise<void> {
-  await uploadBatch(target, { count: 20, size, clients: 4, clientPrefix: 'warmup', firstFile: 0 });
+  await uploadBatch(target, { count: WARM_UP_FILES, size, clients: 4, clientPrefix: 'warmup', firstFile: 0 });
 }
 
 /** CPU milliseconds per upload, by process and in total (the bench process is the clients'). */
