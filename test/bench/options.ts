@@ -63,7 +63,7 @@ const HELP = `npm run bench -- [options]
   --keep              keep the scratch folder
   --profile D         run the servers under --cpu-prof, profiles and summaries in D
   --json F            where the figures go (default bench-results/latest.json)
-  --quick             small sizes and counts, under a minute
+  --quick             small sizes and counts (about 2 minutes on a loaded 2-core machine)
 `;
 
 export function parseBenchOptions(argv: string[], defaults: { dir: string; json: string }): BenchOptions | undefined {
