@@ -1,4 +1,4 @@
-// Bundles the servers/CLI, the extension and the benchmark into dist/.
+// Bundles the servers/CLI, the extension and the benchmark (with its minimal baseline server) into dist/.
 import * as esbuild from 'esbuild';
 
 const production = process.argv.includes('--production');
@@ -18,6 +18,7 @@ const builds = [
   { ...common, entryPoints: ['server/cli/main.ts'], outfile: 'dist/dfs.js', banner: { js: '#!/usr/bin/env node' } },
   { ...common, entryPoints: ['extension/extension.ts'], outfile: 'dist/extension.js', external: ['vscode'] },
   { ...common, entryPoints: ['test/bench/bench.ts'], outfile: 'dist/bench.js' },
+  { ...common, entryPoints: ['test/bench/minimal-server.ts'], outfile: 'dist/bench-minimal-server.js' },
 ];
 
 import { existsSync } from 'fs';

@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: how close DFS gets to this machine's limits, measured against
  * baselines taken in the same run. Starts real clusters (separate processes), prints
- * a table with the targets of issue 5 and writes the same figures as JSON. Exits 0
+ * a table with the targets of issues 5 and 13 and writes the same figures as JSON. Exits 0
  * when targets are missed (it is a benchmark); 1 only when a phase could not run.
  */
 import { promises as fs } from 'fs';
@@ -19,7 +19,9 @@ import { summariseProfiles } from './cpu-profile';
 import { BenchOptions, parseBenchOptions } from './options';
 import { BenchResults, ReplicaRun, formatMachine, formatResults, size, targetsOf } from './report';
 import { settleDisk } from './settle';
-import { measureSmallFiles, warmUp } from './small-files';
+import { MinimalBaseline } from './minimal-baseline';
+import { measureMultihost } from './multihost';
+import { cpuPerUpload, dfsTarget, measureSmallFiles, SmallFilesRun, WARM_UP_FILES, warmUp } from './small-files';
 import { generateSource } from './source-file';
 
 const REPO_ROOT = path.resolve(__dirname, '..');
@@ -64,6 +66,7 @@ async function main(): Promise<number> {
     options: { ...options },
     targets: [],
     errors: [],
+    skipped: [],
   };
   log(`DFS benchmark${options.quick ? ' (quick)' : ''} on ${formatMachine(machine)}`);
   log(`scratch folder ${scratch}`);
@@ -158,21 +161,51 @@ async function runPhases(options: BenchOptions, scratch: string, results: BenchR
   }
 
   if (wants('small')) {
-    await attempt(`small files: ${options.smallCount} x ${size(options.smallSize)} from 1 client and from ${options.concurrency}, in ${options.smallSlices} alternating slices`, async () => {
-      const cluster = await BenchCluster.start({ replicas: 3, dataDir: path.join(scratch, 'cluster-small'), profileDir: profileDir && path.join(profileDir, 'small') });
-      try {
-        await warmUp(cluster, options.smallSize);
-        await settleDisk();
-        const { one, many } = await measureSmallFiles(cluster, { count: options.smallCount, size: options.smallSize, concurrency: options.concurrency, slices: options.smallSlices });
-        log(`  1 client: ${one.filesPerSecond.toFixed(0)} files/s, p50 ${one.p50Ms.toFixed(1)} ms, p99 ${one.p99Ms.toFixed(1)} ms`);
-        log(`    ${formatCpu(one.cpu)}`);
-        log(`  ${options.concurrency} clients: ${many.filesPerSecond.toFixed(0)} files/s, p50 ${many.p50Ms.toFixed(1)} ms, p99 ${many.p99Ms.toFixed(1)} ms`);
-        log(`    ${formatCpu(many.cpu)}`);
-        results.small = { fileBytes: options.smallSize, one, many, ratio: many.filesPerSecond / one.filesPerSecond };
-      } finally {
-        await cluster.stop();
-      }
-    });
+    await attempt(
+      `small files: ${options.smallCount} x ${size(options.smallSize)} from 1 client and from ${options.concurrency}, and from ${options.concurrency} to a minimal per-file-fsync server and one with group commit (4 copies each), in ${options.smallSlices} alternating slices`,
+      async () => {
+        const cluster = await BenchCluster.start({ replicas: 3, dataDir: path.join(scratch, 'cluster-small'), profileDir: profileDir && path.join(profileDir, 'small') });
+        const copies = cluster.all.length;
+        const baselines: MinimalBaseline[] = [];
+        try {
+          const perFile = await MinimalBaseline.start('per-file', copies, path.join(scratch, 'minimal-per-file'));
+          baselines.push(perFile);
+          const groupCommit = await MinimalBaseline.start('group-commit', copies, path.join(scratch, 'minimal-group-commit'));
+          baselines.push(groupCommit);
+          const dfs = dfsTarget(cluster);
+          for (const target of [dfs, perFile.target, groupCommit.target]) {
+            await warmUp(target, options.smallSize);
+          }
+          await settleDisk();
+          const runs = await measureSmallFiles(
+            dfs,
+            { perFile: perFile.target, groupCommit: groupCommit.target },
+            { count: options.smallCount, size: options.smallSize, concurrency: options.concurrency, slices: options.smallSlices },
+          );
+          const report = (label: string, run: SmallFilesRun | undefined): void => {
+            if (!run) return;
+            const cpu = cpuPerUpload(run);
+            log(`  ${label}: ${run.filesPerSecond.toFixed(0)} files/s, p50 ${run.p50Ms.toFixed(1)} ms, p99 ${run.p99Ms.toFixed(1)} ms; CPU per upload ${cpu.totalMs.toFixed(2)} ms`);
+            log(`    ${formatCpu(run.cpu)}`);
+          };
+          await perFile.checkStored(WARM_UP_FILES + options.smallCount, options.smallSize);
+          await groupCommit.checkStored(WARM_UP_FILES + options.smallCount, options.smallSize);
+          report('DFS, 1 client', runs.one);
+          report(`DFS, ${options.concurrency} clients`, runs.many);
+          report(`minimal per-file-fsync server, ${options.concurrency} clients`, runs.perFile);
+          report(`minimal server with group commit, ${options.concurrency} clients`, runs.groupCommit);
+          results.small = {
+            fileBytes: options.smallSize,
+            ...runs,
+            ratio: runs.many.filesPerSecond / runs.one.filesPerSecond,
+            vsPerFile: runs.perFile && runs.many.filesPerSecond / runs.perFile.filesPerSecond,
+          };
+        } finally {
+          await Promise.all(baselines.map((baseline) => baseline.stop()));
+          await cluster.stop();
+        }
+      },
+    );
   }
 
   if (wants('list')) {
@@ -184,6 +217,21 @@ async function runPhases(options: BenchOptions, scratch: string, results: BenchR
         results.listing = listing;
       } finally {
         await cluster.stop();
+      }
+    });
+  }
+
+  if (wants('multihost')) {
+    await attempt(`multihost: ${size(options.multihostSize)} with 3 replicas on other hosts, links of ${options.linkMbit} Mbit/s, fan-out and pipeline against the link rate`, async () => {
+      const run = await measureMultihost(
+        { sizeBytes: options.multihostSize, linkMbit: options.linkMbit, linkBytes: Math.min(options.multihostSize, 64 * 1024 * 1024), scratch },
+        log,
+      );
+      if ('skipped' in run) {
+        log(`  skipped: ${run.skipped}`);
+        results.skipped.push({ phase: 'multihost', reason: run.skipped });
+      } else {
+        results.multihost = run;
       }
     });
   }

@@ -7,6 +7,8 @@ import { freePortRange } from '../support/ports';
 
 /** dist/bench.js sits next to dist/dfs.js. */
 export const DFS_SCRIPT = path.join(__dirname, 'dfs.js');
+/** The small-file baseline (minimal-server.ts), bundled next to them. */
+export const MINIMAL_SERVER_SCRIPT = path.join(__dirname, 'bench-minimal-server.js');
 
 /** Generous, so a 1 GiB fsync at the end of an upload never trips a timeout. */
 export const BENCH_IDLE_TIMEOUT_MS = 300_000;
@@ -28,6 +30,13 @@ export interface LaunchOptions {
   dataDir: string;
   /** When set, each process writes a CPU profile named after its role here on exit. */
   profileDir?: string;
+}
+
+export interface SpawnOptions extends Pick<LaunchOptions, 'dataDir' | 'profileDir'> {
+  /** The script node runs (default dist/dfs.js). */
+  script?: string;
+  /** A command that execs node in place (`ip netns exec NS`), so the child's pid stays the server's. */
+  launcher?: string[];
 }
 
 /**
@@ -90,11 +99,23 @@ export class BenchCluster {
   }
 }
 
-/** Starts one `dfs` server process from `options.dataDir`; resolves once it prints its listening line. */
-export function startServer(role: string, args: string[], options: Pick<LaunchOptions, 'dataDir' | 'profileDir'>): Promise<ServerProcess> {
+/** A server that exited before it printed its listening line: `output` says why (an unknown flag, ...). */
+export class ServerExitedEarly extends Error {
+  constructor(
+    readonly role: string,
+    readonly exit: string,
+    readonly output: string[],
+  ) {
+    super(`${role} exited (${exit}) before listening:\n${output.join('\n')}`);
+  }
+}
+
+/** Starts one `dfs` server process (or another script) from `options.dataDir`; resolves once it prints its listening line. */
+export function startServer(role: string, args: string[], options: SpawnOptions): Promise<ServerProcess> {
   const nodeFlags = options.profileDir ? ['--cpu-prof', '--cpu-prof-dir', options.profileDir, '--cpu-prof-name', `${role}.cpuprofile`] : [];
+  const [command, ...commandArgs] = [...(options.launcher ?? []), process.execPath, ...nodeFlags, options.script ?? DFS_SCRIPT, ...args];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...nodeFlags, DFS_SCRIPT, ...args], {
+    const child = spawn(command, commandArgs, {
       cwd: options.dataDir,
       env: process.env,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -128,7 +149,7 @@ export function startServer(role: string, args: string[], options: Pick<LaunchOp
       running.delete(child);
       if (!ready) {
         clearTimeout(timer);
-        reject(new Error(`${role} exited (${code ?? signal}) before listening:\n${output.join('\n')}`));
+        reject(new ServerExitedEarly(role, String(code ?? signal), output));
       }
     });
   });

@@ -3,8 +3,8 @@ import { parseArgs } from 'util';
 export const MiB = 1024 * 1024;
 export const GiB = 1024 * MiB;
 
-export type Phase = 'large' | 'loopback' | 'download' | 'small' | 'list' | 'replicas' | 'failover';
-export const PHASES: readonly Phase[] = ['large', 'loopback', 'download', 'small', 'list', 'replicas', 'failover'];
+export type Phase = 'large' | 'loopback' | 'download' | 'small' | 'list' | 'replicas' | 'failover' | 'multihost';
+export const PHASES: readonly Phase[] = ['large', 'loopback', 'download', 'small', 'list', 'replicas', 'failover', 'multihost'];
 
 /** Every knob of one benchmark run; the defaults are the figures the README reports. */
 export interface BenchOptions {
@@ -24,6 +24,10 @@ export interface BenchOptions {
   failoverRounds: number;
   /** Large-file rounds (copy limit, then upload); the best of each is reported. */
   rounds: number;
+  /** Bytes of the multihost upload (3 replicas on other hosts). */
+  multihostSize: number;
+  /** Rate of every link between the multihost bench's hosts, each way, in Mbit/s. */
+  linkMbit: number;
   /** Bytes per read from the source, as the client reads (DfsClient READ_CHUNK) and the baseline writes. */
   chunk: number;
   phases: Phase[];
@@ -50,12 +54,16 @@ const HELP = `npm run bench -- [options]
   --rounds N          large-file rounds; the best of each side is reported (default 1)
   --chunk N           read size of the source (default 256KiB, the client's)
   --failover-rounds N kill -9 of the leader this many times (default 10; needs etcd)
-  --only L            phases to run, of large,loopback,download,small,list,replicas,failover (default all)
+  --multihost-size N  size of the upload between hosts (default 128MiB)
+  --link-mbit N       rate of every link between hosts, each way, in Mbit/s (default 200)
+  --only L            phases to run, of large,loopback,download,small,list,replicas,failover,
+                      multihost (default all; multihost needs root, ip and tc, and --quick
+                      leaves it out)
   --dir D             where the scratch folder goes (default the OS temp folder)
   --keep              keep the scratch folder
   --profile D         run the servers under --cpu-prof, profiles and summaries in D
   --json F            where the figures go (default bench-results/latest.json)
-  --quick             small sizes and counts, under a minute
+  --quick             small sizes and counts (about 2 minutes on a loaded 2-core machine)
 `;
 
 export function parseBenchOptions(argv: string[], defaults: { dir: string; json: string }): BenchOptions | undefined {
@@ -73,6 +81,8 @@ export function parseBenchOptions(argv: string[], defaults: { dir: string; json:
       'list-count': { type: 'string' },
       'list-runs': { type: 'string' },
       'failover-rounds': { type: 'string' },
+      'multihost-size': { type: 'string' },
+      'link-mbit': { type: 'string' },
       rounds: { type: 'string' },
       chunk: { type: 'string' },
       only: { type: 'string' },
@@ -101,8 +111,11 @@ export function parseBenchOptions(argv: string[], defaults: { dir: string; json:
     listRuns: quick ? 3 : 7,
     failoverRounds: quick ? 3 : 10,
     rounds: 1,
+    multihostSize: quick ? 64 * MiB : 128 * MiB,
+    linkMbit: 200,
     chunk: 256 * 1024,
-    phases: [...PHASES],
+    // The multihost phase builds namespaces and takes a minute at 200 Mbit/s: not part of a quick run unless asked for.
+    phases: PHASES.filter((phase) => !quick || phase !== 'multihost'),
     dir: defaults.dir,
     keep: values.keep ?? false,
     profileDir: values.profile,
@@ -119,6 +132,8 @@ export function parseBenchOptions(argv: string[], defaults: { dir: string; json:
   if (values['list-count'] !== undefined) options.listCount = parseCount(values['list-count'], '--list-count');
   if (values['list-runs'] !== undefined) options.listRuns = parseCount(values['list-runs'], '--list-runs');
   if (values['failover-rounds'] !== undefined) options.failoverRounds = parseCount(values['failover-rounds'], '--failover-rounds');
+  if (values['multihost-size'] !== undefined) options.multihostSize = parseBytes(values['multihost-size'], '--multihost-size');
+  if (values['link-mbit'] !== undefined) options.linkMbit = parseCount(values['link-mbit'], '--link-mbit');
   if (values.rounds !== undefined) options.rounds = parseCount(values.rounds, '--rounds');
   if (values.chunk !== undefined) options.chunk = parseBytes(values.chunk, '--chunk');
   if (values.dir !== undefined) options.dir = values.dir;

@@ -4,7 +4,8 @@ import type { Throughput } from './copy-limit';
 import type { UploadRun } from './large-upload';
 import type { ListingRun } from './listing';
 import type { MachineInfo } from './machine';
-import type { SmallFilesRun } from './small-files';
+import type { MultihostRun } from './multihost';
+import { cpuPerUpload, SmallFilesRun } from './small-files';
 
 export interface ReplicaRun extends UploadRun {
   replicas: number;
@@ -17,6 +18,8 @@ export interface TargetCheck {
   /** "min": value must be at least `target`; "max": below it. */
   kind: 'min' | 'max';
   target: number;
+  /** A "max" target that the bound itself meets (fan-out <= 0.34). */
+  inclusive?: boolean;
   pass: boolean;
 }
 
@@ -28,18 +31,36 @@ export interface BenchResults {
   large?: UploadRun & { sizeBytes: number; replicas: number };
   loopback?: Throughput;
   download?: DownloadRun;
-  small?: { fileBytes: number; one: SmallFilesRun; many: SmallFilesRun; ratio: number };
+  small?: {
+    fileBytes: number;
+    one: SmallFilesRun;
+    many: SmallFilesRun;
+    /** many over one: printed, no longer a target (issue 13 replaced it with `vsPerFile`). */
+    ratio: number;
+    perFile?: SmallFilesRun;
+    groupCommit?: SmallFilesRun;
+    /** DFS's `many` over the minimal per-file-fsync server's, same clients, same copies. */
+    vsPerFile?: number;
+  };
+  multihost?: MultihostRun;
   listing?: ListingRun;
   replicas?: { sizeBytes: number; runs: ReplicaRun[] };
   failover?: FailoverRun;
   targets: TargetCheck[];
   errors: { phase: string; message: string }[];
+  /** Phases that cannot run here, and why (the multihost phase without root). */
+  skipped: { phase: string; reason: string }[];
 }
 
 const MiB = 1024 * 1024;
 
 export function check(name: string, value: number, unit: string, kind: 'min' | 'max', target: number): TargetCheck {
   return { name, value, unit, kind, target, pass: kind === 'min' ? value >= target : value < target };
+}
+
+/** "at most" targets that include their bound (fan-out <= 0.34). */
+function checkAtMost(name: string, value: number, unit: string, target: number): TargetCheck {
+  return { ...check(name, value, unit, 'max', target), inclusive: true, pass: value <= target };
 }
 
 /** The targets of issue 5, from whatever phases ran. */
@@ -55,8 +76,15 @@ export function targetsOf(results: BenchResults): TargetCheck[] {
   if (results.download) {
     targets.push(check(`time to first byte of a ${size(results.download.sizeBytes)} download`, results.download.firstByteMs, 'ms', 'max', 50));
   }
-  if (results.small) {
-    targets.push(check(`small files: ${results.small.many.clients} clients / 1 client`, results.small.ratio, 'x', 'min', 3));
+  if (results.small?.vsPerFile !== undefined) {
+    targets.push(check(`small files: DFS / minimal per-file-fsync server, ${results.small.many.clients} clients`, results.small.vsPerFile, 'x', 'min', 2));
+  }
+  if (results.multihost) {
+    const run = results.multihost;
+    targets.push(checkAtMost('multihost: fan-out upload / link rate', run.fanout.ratio, 'x', 0.34));
+    if (run.pipeline.ratio !== undefined) {
+      targets.push(check('multihost: pipeline upload / link rate', run.pipeline.ratio, 'x', 'min', 0.8));
+    }
   }
   if (results.failover) {
     targets.push(check('failover p50', results.failover.p50Ms / 1000, 's', 'max', 3));
@@ -83,6 +111,7 @@ function table(header: string[], rows: string[][]): string {
 }
 
 const mbps = (t: Throughput): string => `${t.mbps.toFixed(0)} MB/s`;
+const filesPerSecond = (run: SmallFilesRun): string => `${run.filesPerSecond.toFixed(0)} files/s`;
 const ms = (value: number): string => (value < 10 ? value.toFixed(2) : value.toFixed(1)) + ' ms';
 const mib = (bytes: number): string => `${(bytes / MiB).toFixed(1)} MiB`;
 
@@ -91,7 +120,7 @@ export function formatResults(results: BenchResults): string {
   const rows: string[][] = [];
   const verdict = (name: string): string => {
     const target = results.targets.find((t) => t.name === name);
-    return target ? `${target.kind === 'min' ? '>=' : '<'} ${target.target}${target.unit === 'x' ? '' : ' ' + target.unit}: ${target.pass ? 'PASS' : 'MISS'}` : '';
+    return target ? `${target.kind === 'min' ? '>=' : target.inclusive ? '<=' : '<'} ${target.target}${target.unit === 'x' ? '' : ' ' + target.unit}: ${target.pass ? 'PASS' : 'MISS'}` : '';
   };
   if (results.large) {
     const large = results.large;
@@ -120,11 +149,35 @@ export function formatResults(results: BenchResults): string {
     }
   }
   if (results.small) {
-    const { one, many, fileBytes, ratio } = results.small;
+    const { one, many, fileBytes, ratio, perFile, groupCommit, vsPerFile } = results.small;
     const label = `Small files (${one.files} x ${size(fileBytes)}), 3 replicas`;
-    rows.push([label, '1 client', `${one.filesPerSecond.toFixed(0)} files/s`, '', `p50 ${ms(one.p50Ms)}, p99 ${ms(one.p99Ms)}`]);
-    rows.push(['', `${many.clients} concurrent clients`, `${many.filesPerSecond.toFixed(0)} files/s`, '', `p50 ${ms(many.p50Ms)}, p99 ${ms(many.p99Ms)}`]);
-    rows.push(['', `${many.clients} clients / 1 client`, '', ratio.toFixed(2), verdict(`small files: ${many.clients} clients / 1 client`)]);
+    const latency = (run: SmallFilesRun): string => `p50 ${ms(run.p50Ms)}, p99 ${ms(run.p99Ms)}`;
+    rows.push([label, '1 client', filesPerSecond(one), '', latency(one)]);
+    rows.push(['', `${many.clients} concurrent clients`, filesPerSecond(many), '', latency(many)]);
+    rows.push(['', `${many.clients} clients / 1 client`, '', ratio.toFixed(2), 'no target (issue 13 replaced >= 3)']);
+    if (perFile) {
+      rows.push(['', `minimal per-file-fsync server, ${perFile.clients} clients (${perFile.copies} copies)`, filesPerSecond(perFile), '', latency(perFile)]);
+      if (vsPerFile !== undefined) {
+        rows.push(['', `DFS / minimal per-file-fsync server, ${many.clients} clients`, '', vsPerFile.toFixed(2), verdict(`small files: DFS / minimal per-file-fsync server, ${many.clients} clients`)]);
+      }
+    }
+    if (groupCommit) {
+      rows.push(['', `minimal server with group commit, ${groupCommit.clients} clients (reference)`, filesPerSecond(groupCommit), (many.filesPerSecond / groupCommit.filesPerSecond).toFixed(2), `DFS / it, no target; ${latency(groupCommit)}`]);
+    }
+    let first = true;
+    const cpuRow = (figure: string, run: SmallFilesRun): void => {
+      const cpu = cpuPerUpload(run);
+      const parts = Object.entries(cpu.processes).map(([role, value]) => `${role} ${value.toFixed(2)} ms`);
+      rows.push([first ? `CPU per small upload (${size(fileBytes)})` : '', `${figure}: all processes`, `${cpu.totalMs.toFixed(2)} ms`, '', parts.join(', ')]);
+      first = false;
+    };
+    cpuRow('DFS, 1 client', one);
+    cpuRow(`DFS, ${many.clients} clients`, many);
+    if (perFile) cpuRow(`minimal per-file-fsync server, ${perFile.clients} clients`, perFile);
+    if (groupCommit) cpuRow(`minimal server with group commit, ${groupCommit.clients} clients`, groupCommit);
+  }
+  if (results.multihost) {
+    rows.push(...multihostRows(results.multihost, verdict));
   }
   if (results.listing) {
     const listing = results.listing;
@@ -151,7 +204,11 @@ export function formatResults(results: BenchResults): string {
   if (results.targets.length > 0) {
     const missed = results.targets.filter((target) => !target.pass);
     lines.push('');
-    lines.push(missed.length === 0 ? `All ${results.targets.length} targets met.` : `MISSED ${missed.length} of ${results.targets.length} targets: ${missed.map((t) => t.name).join('; ')}`);
+    const targets = `${results.targets.length} target${results.targets.length === 1 ? '' : 's'}`;
+    lines.push(missed.length === 0 ? `All ${targets} met.` : `MISSED ${missed.length} of ${targets}: ${missed.map((t) => t.name).join('; ')}`);
+  }
+  for (const skipped of results.skipped) {
+    lines.push(`SKIPPED ${skipped.phase}: ${skipped.reason}`);
   }
   for (const error of results.errors) {
     lines.push(`ERROR in ${error.phase}: ${error.message}`);
@@ -161,4 +218,17 @@ export function formatResults(results: BenchResults): string {
 
 export function formatMachine(machine: MachineInfo): string {
   return `${machine.cpus} x ${machine.cpuModel}, ${machine.memoryGiB} GiB RAM, ${machine.filesystem} (${machine.device}), ${machine.kernel}, Node ${machine.node}, load ${machine.loadAverage.join(' ')}`;
+}
+
+function multihostRows(run: MultihostRun, verdict: (name: string) => string): string[][] {
+  const rate = (value: number): string => `${value.toFixed(1)} MB/s (${(value * 8).toFixed(0)} Mbit/s)`;
+  const rows: string[][] = [];
+  rows.push([`Multihost (${size(run.sizeBytes)}, 3 replicas, links of ${run.linkMbit} Mbit/s)`, `link rate: raw TCP stream between hosts (median of ${run.links.length})`, rate(run.linkMbps), '', run.links.map((link) => `${link.path} ${link.mbps.toFixed(1)}`).join(', ')]);
+  rows.push(['', 'upload, primary in fan-out mode', rate(run.fanout.mbps), run.fanout.ratio.toFixed(2), verdict('multihost: fan-out upload / link rate') + (run.fanout.note ? `; ${run.fanout.note}` : '')]);
+  if (run.pipeline.ratio !== undefined && run.pipeline.mbps !== undefined) {
+    rows.push(['', 'upload, primary in pipeline mode', rate(run.pipeline.mbps), run.pipeline.ratio.toFixed(2), verdict('multihost: pipeline upload / link rate')]);
+  } else {
+    rows.push(['', 'upload, primary in pipeline mode', 'not available in this build', '', `>= 0.8: not measured; ${run.pipeline.note ?? ''}`]);
+  }
+  return rows;
 }
