@@ -88,10 +88,12 @@ const SERVING: readonly FlagName[] = [
 ];
 /** What only a primary uses. */
 const PRIMARY_ONLY: readonly FlagName[] = ['replica', 'write-quorum', 'sync-interval', 'scrub-interval', 'quota', 'keep-versions', 'etcd', 'etcd-prefix', 'lease-ttl'];
-/** How a client finds and presents itself to the cluster. */
-const CONNECTING: readonly FlagName[] = ['server', 'host', 'port', 'client', 'failover-wait', 'key-file', 'secret-file', 'tls-ca', 'tls-cert', 'tls-key'];
-/** Reads fall back to the replicas when no primary answers: where they are. */
-const READING: readonly FlagName[] = [...CONNECTING, 'replica', 'replicas', 'base-port'];
+/**
+ * How a client finds and presents itself to the cluster, and where the replicas are
+ * (reads fall back to them when no primary answers; every client command takes them,
+ * so one set of flags describes the cluster to all of them).
+ */
+const CONNECTING: readonly FlagName[] = ['server', 'host', 'port', 'client', 'failover-wait', 'key-file', 'secret-file', 'tls-ca', 'tls-cert', 'tls-key', 'replica', 'replicas', 'base-port'];
 
 export const COMMANDS = {
   cluster: {
@@ -102,10 +104,10 @@ export const COMMANDS = {
   primary: { arguments: '', summary: 'the primary: takes uploads and replicates them', flags: [...SERVING, ...PRIMARY_ONLY, 'help'] },
   replica: { arguments: '--port P', summary: 'one replica (its id is its port\'s place from --base-port)', flags: [...SERVING, 'help'], ignored: PRIMARY_ONLY },
   upload: { arguments: 'PATH...', summary: 'files and folders (folders recursively, relative paths kept)', flags: [...CONNECTING, 'no-overwrite', 'if-generation', 'if-absent', 'help'] },
-  ls: { arguments: '', summary: 'your files with size, stored time, generation, copies and checksum', flags: [...READING, 'json', 'help'] },
-  clients: { arguments: '', summary: 'every client with stored files', flags: [...READING, 'json', 'help'] },
-  get: { arguments: 'NAME', summary: 'download and verify a stored file', flags: [...READING, 'output', 'generation', 'help'] },
-  versions: { arguments: 'NAME', summary: 'the kept versions of a file: generation, size, time, sha256', flags: [...READING, 'json', 'help'] },
+  ls: { arguments: '', summary: 'your files with size, stored time, generation, copies and checksum', flags: [...CONNECTING, 'json', 'help'] },
+  clients: { arguments: '', summary: 'every client with stored files', flags: [...CONNECTING, 'json', 'help'] },
+  get: { arguments: 'NAME', summary: 'download and verify a stored file', flags: [...CONNECTING, 'output', 'generation', 'help'] },
+  versions: { arguments: 'NAME', summary: 'the kept versions of a file: generation, size, time, sha256', flags: [...CONNECTING, 'json', 'help'] },
   restore: { arguments: 'NAME G', summary: 'make kept version G current again (as a new generation)', flags: [...CONNECTING, 'help'] },
   rm: { arguments: 'NAME', summary: 'delete a stored file and its older versions from every copy', flags: [...CONNECTING, 'if-generation', 'help'] },
   mv: {

@@ -262,7 +262,8 @@ export class DiskStore implements Store {
     return this.locks.runAll(clientId, [from, to], async () => {
       const fromBefore = this.catalog.index.get(clientId, from);
       const toBefore = this.catalog.index.get(clientId, to);
-      if (toBefore?.versions.some((version) => sameVersion(version, record)) && (fromBefore?.tombstone?.generation ?? -1) >= generation) {
+      // Applied already (generations are never reused): a retry, or a replica told twice.
+      if (toBefore?.versions.some((version) => version.generation === generation) && (fromBefore?.tombstone?.generation ?? -1) >= generation) {
         return 'stale';
       }
       const live = liveOf(fromBefore);
