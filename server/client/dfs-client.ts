@@ -445,8 +445,8 @@ export class DfsClient {
   }
 
   /** Makes a kept version current again, as a new version (a new generation) with its bytes. */
-  async restore(name: string, generation: number): Promise<UploadReceipt> {
-    return this.exchange({ verb: 'RESTORE', clientId: this.clientId, generation, name }, async (conn) => {
+  async restore(name: string, generation: number, clientId = this.clientId): Promise<UploadReceipt> {
+    return this.exchange({ verb: 'RESTORE', clientId, generation, name }, async (conn) => {
       const reply = parseReply(refuseIfChallenged(await conn.readLine(VERIFY_WAIT_MS)));
       if (reply.token !== Reply.RESTORE_SUCCESS) {
         throw replyError(reply);

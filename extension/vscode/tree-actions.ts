@@ -1,0 +1,321 @@
+import { promises as fs } from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as vscode from 'vscode';
+import type { DfsConnection } from '../cluster/connection';
+import { counted, formatBytes } from '../model/format';
+import { describeError } from '../model/logger';
+import { checkNewName, copyName } from '../model/name-input';
+import { PlannedFile, describeSelection, planSelection, selectedNodes } from '../model/selection-plan';
+import { DfsNode, filterMessage } from '../model/tree-model';
+import { currentGenerationOf, toDfsError } from '../../server/protocol';
+import type { FileCommands, FileViews } from './file-commands';
+import type { OutputLog } from './output-log';
+import { isDfsNode } from './stored-target';
+
+/** The part of the tree the actions change: its filter. */
+export interface FilterableTree {
+  readonly filter: string;
+  setFilter(text: string): void;
+}
+
+/** Names listed in a confirmation before "and N more". */
+const NAMES_LISTED = 10;
+
+export interface DownloadReport {
+  folder: string;
+  downloaded: string[];
+  skipped: string[];
+  failed: { name: string; reason: string }[];
+  cancelled: boolean;
+}
+
+export interface DeleteReport {
+  deleted: string[];
+  notDeleted: { name: string; reason: string }[];
+}
+
+/**
+ * What the tree does to a selection: download or delete several files and folders at
+ * once, copy a file under a new name, copy paths, and narrow the tree with a filter.
+ * A single file keeps the single-file commands (a save dialog, a confirmation naming it).
+ */
+export class TreeActions {
+  constructor(
+    private readonly connection: DfsConnection,
+    private readonly tree: FilterableTree,
+    private readonly files: FileCommands,
+    private readonly views: FileViews,
+    private readonly log: OutputLog,
+    /** The tree's selection, for a command run from a key (VS Code passes no node then). */
+    private readonly selection: () => readonly DfsNode[],
+  ) {}
+
+  async download(clicked?: unknown, selected?: unknown): Promise<DownloadReport | string | undefined> {
+    const nodes = this.nodes(clicked, selected);
+    if (nodes.length === 1 && nodes[0].kind === 'file') {
+      return this.files.download(nodes[0]);
+    }
+    const plan = planSelection(nodes);
+    if (plan.files.length === 0) {
+      await vscode.window.showInformationMessage('DFS: there are no stored files in what was selected.');
+      return undefined;
+    }
+    if (plan.collisions.length > 0) {
+      const clash = plan.collisions[0];
+      await vscode.window.showErrorMessage(`DFS: nothing was downloaded: ${clash.names.join(' and ')} would both be saved as ${clash.relativePath}. Download them separately, or select their folders instead.`);
+      return undefined;
+    }
+    const start = vscode.workspace.workspaceFolders?.[0]?.uri ?? vscode.Uri.file(os.homedir());
+    const picked = await vscode.window.showOpenDialog({ canSelectFiles: false, canSelectFolders: true, canSelectMany: false, openLabel: 'Download Here', title: `Download ${describeSelection(plan)} from DFS into`, defaultUri: start });
+    const folder = picked?.[0]?.fsPath;
+    if (!folder) {
+      return undefined;
+    }
+    const existing = (await Promise.all(plan.files.map(async (file) => ((await exists(localPathOf(folder, file))) ? file : undefined)))).filter((file): file is PlannedFile => file !== undefined);
+    let replaceExisting = false;
+    if (existing.length > 0) {
+      const choice = await vscode.window.showWarningMessage(
+        `${existing.length === 1 ? `${existing[0].relativePath} already exists` : `${existing.length} of the ${plan.files.length} files already exist`} in ${folder}.`,
+        { modal: true, detail: `${listNames(existing.map((file) => file.relativePath))}\nReplace them with the stored files, or skip them?` },
+        'Replace',
+        'Skip Existing',
+      );
+      if (!choice) {
+        return undefined;
+      }
+      replaceExisting = choice === 'Replace';
+    }
+    const report: DownloadReport = { folder, downloaded: [], skipped: [], failed: [], cancelled: false };
+    this.log.info(`download ${describeSelection(plan)} to ${folder}`);
+    await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `DFS: downloading ${describeSelection(plan)}`, cancellable: true }, async (progress, token) => {
+      const abort = new AbortController();
+      const listener = token.onCancellationRequested(() => abort.abort());
+      let doneBytes = 0;
+      let reported = 0;
+      const report100 = (bytes: number): void => {
+        const percent = plan.bytes > 0 ? Math.floor((bytes / plan.bytes) * 100) : 100;
+        if (percent > reported) {
+          progress.report({ increment: percent - reported, message: `${formatBytes(bytes)} of ${formatBytes(plan.bytes)}` });
+          reported = percent;
+        }
+      };
+      try {
+        for (const file of plan.files) {
+          if (abort.signal.aborted) {
+            report.cancelled = true;
+            break;
+          }
+          const destination = localPathOf(folder, file);
+          if (!replaceExisting && existing.includes(file)) {
+            report.skipped.push(file.relativePath);
+            doneBytes += file.size;
+            continue;
+          }
+          progress.report({ message: file.relativePath });
+          try {
+            await fs.mkdir(path.dirname(destination), { recursive: true });
+            // Into a temporary file beside the destination, renamed there once complete and verified.
+            await this.connection.client().downloadToFile(file.name, destination, { clientId: file.clientId, signal: abort.signal, onProgress: (done) => report100(doneBytes + done) });
+            report.downloaded.push(file.relativePath);
+            this.log.info(`downloaded ${file.clientId}/${file.name} to ${destination}`);
+          } catch (error) {
+            if (toDfsError(error).code === 'CANCELLED') {
+              report.cancelled = true;
+              this.log.info(`download cancelled during ${file.clientId}/${file.name}; nothing partial was kept`);
+              break;
+            }
+            this.log.error(`download of ${file.clientId}/${file.name} failed`, error);
+            report.failed.push({ name: `${file.clientId}/${file.name}`, reason: describeError(error) });
+          }
+          doneBytes += file.size;
+          report100(doneBytes);
+        }
+      } finally {
+        listener.dispose();
+      }
+    });
+    const done = `${counted(report.downloaded.length, 'file')} downloaded to ${folder}`;
+    const skipped = report.skipped.length > 0 ? `, ${report.skipped.length} skipped (already there)` : '';
+    if (report.failed.length > 0) {
+      await this.showFailure(`DFS: ${done}${skipped}; ${report.failed.length} failed. First failure: ${report.failed[0].name}: ${report.failed[0].reason}`);
+    } else if (report.cancelled) {
+      await vscode.window.showWarningMessage(`DFS: download cancelled: ${done}${skipped}, each complete and verified; nothing partial was kept.`);
+    } else {
+      await vscode.window.showInformationMessage(`DFS: ${done}${skipped} (checksums verified).`);
+    }
+    return report;
+  }
+
+  async delete(clicked?: unknown, selected?: unknown): Promise<DeleteReport | boolean | undefined> {
+    const nodes = this.nodes(clicked, selected);
+    if (nodes.length === 1 && nodes[0].kind === 'file') {
+      return this.files.delete(nodes[0]);
+    }
+    const plan = planSelection(nodes);
+    if (plan.files.length === 0) {
+      await vscode.window.showInformationMessage('DFS: there are no stored files in what was selected.');
+      return undefined;
+    }
+    const choice = await vscode.window.showWarningMessage(
+      `Delete ${counted(plan.files.length, 'file')} from DFS?`,
+      {
+        modal: true,
+        detail: `${listNames(plan.files.map((file) => `${file.clientId}/${file.name}`))}\nEvery copy of each, on the primary and on each replica, is removed (${formatBytes(plan.bytes)} in all). This cannot be undone.`,
+      },
+      'Delete',
+    );
+    if (choice !== 'Delete') {
+      return undefined;
+    }
+    const report: DeleteReport = { deleted: [], notDeleted: [] };
+    await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `DFS: deleting ${counted(plan.files.length, 'file')}` }, async (progress) => {
+      for (const file of plan.files) {
+        const label = `${file.clientId}/${file.name}`;
+        try {
+          // Only the version the tree showed: one stored since then is not deleted blind.
+          await this.connection.client().delete(file.name, { clientId: file.clientId, ifGeneration: file.generation });
+          report.deleted.push(label);
+          this.log.info(`deleted ${label} (generation ${file.generation})`);
+        } catch (error) {
+          const current = currentGenerationOf(error);
+          const reason = current === null ? 'it is already gone' : current !== undefined ? `it changed since the tree showed it (now generation ${current})` : describeError(error);
+          this.log.error(`delete of ${label} failed: ${reason}`);
+          report.notDeleted.push({ name: label, reason });
+        }
+        progress.report({ increment: 100 / plan.files.length });
+      }
+    });
+    this.views.refreshTree();
+    for (const clientId of new Set(plan.files.map((file) => file.clientId))) {
+      this.views.filesChanged(clientId, plan.files.filter((file) => file.clientId === clientId && report.deleted.includes(`${clientId}/${file.name}`)).map((file) => file.name), true);
+    }
+    if (report.notDeleted.length > 0) {
+      const first = report.notDeleted[0];
+      await this.showFailure(`DFS: ${counted(report.deleted.length, 'file')} deleted; ${report.notDeleted.length} not: ${first.name}: ${first.reason}. The tree is refreshed; look again before deleting.`);
+    } else {
+      await vscode.window.showInformationMessage(`DFS: deleted ${counted(report.deleted.length, 'file')}.`);
+    }
+    return report;
+  }
+
+  /** Copy (into the user's own files) under a new name: downloaded, then uploaded only if that name is still free. */
+  async copy(node?: unknown): Promise<string | undefined> {
+    if (!isDfsNode(node) || node.kind !== 'file') {
+      return undefined;
+    }
+    const client = this.connection.client();
+    const stored = new Set((await this.connection.reader().files(client.clientId)).map((record) => record.name));
+    const source = `${node.clientId}/${node.record.name}`;
+    const own = node.clientId === client.clientId;
+    const typed = await vscode.window.showInputBox({
+      title: `Copy ${source}`,
+      prompt: `New name${own ? '' : ` in your files (client ${client.clientId})`}; "/" makes folders`,
+      value: own || stored.has(node.record.name) ? copyName(node.record.name, stored) : node.record.name,
+      validateInput: (value) => checkNewName(value, own ? node.record.name : '', stored),
+    });
+    if (typed === undefined) {
+      return undefined;
+    }
+    const target = typed.trim();
+    const work = await fs.mkdtemp(path.join(os.tmpdir(), 'dfs-copy-'));
+    try {
+      const receipt = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `DFS: copying ${source} to ${target}`, cancellable: true }, async (_progress, token) => {
+        const abort = new AbortController();
+        const listener = token.onCancellationRequested(() => abort.abort());
+        try {
+          const local = path.join(work, 'content');
+          await client.downloadToFile(node.record.name, local, { clientId: node.clientId, signal: abort.signal });
+          // If absent: a name stored meanwhile by someone else is never replaced by a copy.
+          return await client.uploadFile(local, target, { signal: abort.signal, precondition: { kind: 'absent' } });
+        } finally {
+          listener.dispose();
+        }
+      });
+      this.log.info(`copied ${source} to ${client.clientId}/${target} (generation ${receipt.generation}, ${receipt.size} bytes)`);
+      this.views.refreshTree();
+      await vscode.window.showInformationMessage(`DFS: copied ${source} to ${client.clientId}/${target} (${formatBytes(receipt.size)}).`);
+      return target;
+    } catch (error) {
+      const failure = toDfsError(error);
+      if (failure.code === 'CANCELLED') {
+        this.log.info(`copy of ${source} cancelled; nothing was stored`);
+        await vscode.window.showWarningMessage(`DFS: copy of ${source} cancelled; nothing was stored.`);
+        return undefined;
+      }
+      this.log.error(`copy of ${source} to ${target} failed`, error);
+      const taken = currentGenerationOf(error) !== undefined;
+      await this.showFailure(taken ? `DFS: nothing was copied: "${target}" was stored by someone else meanwhile. Copy again with another name.` : `DFS: copy of ${source} failed: ${describeError(error)}`);
+      this.views.refreshTree();
+      return undefined;
+    } finally {
+      await fs.rm(work, { recursive: true, force: true });
+    }
+  }
+
+  /** `client/name` of every selected file and folder, one a line. */
+  async copyPath(clicked?: unknown, selected?: unknown): Promise<string> {
+    const paths = this.nodes(clicked, selected).map((node) => (node.kind === 'client' ? node.clientId : node.kind === 'folder' ? `${node.clientId}/${node.path}/` : `${node.clientId}/${node.record.name}`));
+    const text = paths.join('\n');
+    await vscode.env.clipboard.writeText(text);
+    vscode.window.setStatusBarMessage(`DFS: ${paths.length === 1 ? paths[0] : counted(paths.length, 'path')} copied`, 3_000);
+    return text;
+  }
+
+  /** Filter...: narrows the tree to the files whose path matches; an empty answer clears it. */
+  async filter(): Promise<string | undefined> {
+    const typed = await vscode.window.showInputBox({
+      title: 'Filter Stored Files',
+      prompt: 'Show only files whose path contains every word typed (ignoring case; * and ? are wildcards). Empty shows every file.',
+      value: this.tree.filter,
+      placeHolder: 'for example: report .pdf',
+    });
+    if (typed === undefined) {
+      return undefined;
+    }
+    await this.applyFilter(typed);
+    return typed.trim();
+  }
+
+  async clearFilter(): Promise<void> {
+    await this.applyFilter('');
+  }
+
+  /** What the view says above its files for the filter, or undefined without one. */
+  get message(): string | undefined {
+    return this.tree.filter ? filterMessage(this.tree.filter) : undefined;
+  }
+
+  onFilterChanged: () => void = () => undefined;
+
+  private async applyFilter(text: string): Promise<void> {
+    this.tree.setFilter(text);
+    this.log.info(text.trim() ? `tree filtered by "${text.trim()}"` : 'tree filter cleared');
+    await vscode.commands.executeCommand('setContext', 'dfs.filterActive', this.tree.filter !== '');
+    this.onFilterChanged();
+  }
+
+  private nodes(clicked: unknown, selected: unknown): DfsNode[] {
+    const selection = Array.isArray(selected) ? selected.filter(isDfsNode) : undefined;
+    return selectedNodes(isDfsNode(clicked) ? clicked : undefined, selection, this.selection());
+  }
+
+  private async showFailure(message: string): Promise<void> {
+    if ((await vscode.window.showErrorMessage(message, 'Show Log')) === 'Show Log') {
+      this.log.show();
+    }
+  }
+}
+
+function localPathOf(folder: string, file: PlannedFile): string {
+  return path.join(folder, ...file.relativePath.split('/'));
+}
+
+async function exists(fsPath: string): Promise<boolean> {
+  return (await fs.lstat(fsPath).catch(() => undefined)) !== undefined;
+}
+
+function listNames(names: readonly string[]): string {
+  const shown = names.slice(0, NAMES_LISTED).join('\n');
+  return names.length > NAMES_LISTED ? `${shown}\nand ${names.length - NAMES_LISTED} more` : shown;
+}
