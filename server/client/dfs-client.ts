@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'crypto';
+import { once } from 'events';
 import { createWriteStream, promises as fs } from 'fs';
 import * as path from 'path';
 import type { Writable } from 'stream';
@@ -488,10 +489,8 @@ export class DfsClient {
         hash.update(chunk);
         received += chunk.length;
         if (!sink.write(chunk)) {
-          await new Promise<void>((resolve, reject) => {
-            sink.once('drain', resolve);
-            sink.once('error', reject);
-          });
+          // once() also rejects on 'error' and removes both listeners: none pile up on a long download.
+          await once(sink, 'drain');
         }
         options.onProgress?.(received, size);
       }

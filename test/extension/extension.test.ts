@@ -155,12 +155,12 @@ describe('extension: activate() against real primary and replica processes', fun
     const node = findNode(await tree(), [CLIENT, 'hello.txt']);
     assert.ok(node, 'hello.txt is in the tree under the own client');
     assert.strictEqual(node.item.contextValue, 'dfsFile');
-    assert.match(node.item.description ?? '', /^23 KB · just now$/);
+    assert.match(node.item.description ?? '', /^23\.4 KiB · just now$/);
     assert.match(String(node.item.tooltip), new RegExp(`SHA-256: ${sha256(content)}`));
     assert.match(String(node.item.tooltip), new RegExp(`Copies: ${REPLICAS + 1} of ${REPLICAS + 1}`));
     const progress = testing.progress.at(-1)!;
     assert.ok(progress.cancellable, 'the upload notification offers Cancel');
-    assert.ok(progress.reports.some((report) => /23 KB of 23 KB \(100%\)/.test(report.message ?? '')), 'progress shows bytes and percent');
+    assert.ok(progress.reports.some((report) => /23\.4 KiB of 23\.4 KiB \(100%\)/.test(report.message ?? '')), 'progress shows bytes and percent');
     assert.strictEqual(progress.reports.reduce((sum, report) => sum + (report.increment ?? 0), 0), 100, 'increments add up to 100%');
   });
 
