@@ -281,6 +281,10 @@ describe('extension: activate() against real primary and replica processes', fun
       await waitFor(async () => (await stagedFiles(root)).length === 0, `${root}/.dfs/tmp to be empty`);
     }
     await assertStoredNowhere('big.bin');
+    // The servers' terminals call it a cancel, not a failure: each replica had the relayed upload cut short.
+    const serverLog = (role: string): string => testing.tasks.filter((task) => task.task.definition.role === role).map((task) => task.output.join('')).join('');
+    await waitFor(async () => (serverLog('replica').match(/REPLICA cancelled by the sender/g) ?? []).length === REPLICAS, 'each replica to log the cancelled REPLICA');
+    assert.doesNotMatch(serverLog('replica') + serverLog('primary'), /SHORT_BODY/);
   });
 
   it('Upload to DFS on an editor with unsaved changes asks, and Upload Buffer sends the editor text', async () => {

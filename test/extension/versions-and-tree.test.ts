@@ -9,7 +9,7 @@ import { storedFiles } from '../support/cluster';
 import { ExtensionUnderTest, activateExtension } from '../support/extension-harness';
 import { freePortRange } from '../support/ports';
 import { REPO_ROOT } from '../support/processes';
-import { Uri, testing } from '../support/vscode-double';
+import { FakeTextDocument, Uri, testing } from '../support/vscode-double';
 import { RenderedNode, findNode, renderTree, treePaths } from '../support/vscode-double/tree-snapshot';
 
 const CLIENT = 'vera';
@@ -106,6 +106,28 @@ describe('extension: versions, compare and tree actions against real servers', f
     const manifest = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8'));
     const binding = manifest.contributes.keybindings.find((entry: { command: string }) => entry.command === 'dfs.deleteFile');
     assert.deepStrictEqual([binding.key, binding.when], ['delete', 'focusedView == dfs.files && !inputFocus']);
+  });
+
+  it('Upload Buffer sends the editor text in its saved file\'s encoding (UTF-16 with its BOM), and refuses one it cannot tell', async () => {
+    const text = 'Grüße ✓\r\nzweite Zeile';
+    const utf16 = path.join(work, 'utf16.txt');
+    await fs.writeFile(utf16, Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('saved text', 'utf16le')]));
+    const latin1 = path.join(work, 'latin1.txt');
+    await fs.writeFile(latin1, Buffer.from('Gr\xfc\xdfe', 'latin1'));
+    const dirty = (file: string): FakeTextDocument => ({ uri: Uri.file(file), isDirty: true, getText: () => text, save: async () => assert.fail('Upload Buffer does not save') });
+    testing.answer = (message) => (message.message.includes('unsaved changes') ? 'Upload Buffer' : undefined);
+    testing.textDocuments = [dirty(utf16)];
+    const result = await vscodeExtension.run<{ outcomes: { status: string }[] }>('dfs.upload', Uri.file(utf16), [Uri.file(utf16)]);
+    assert.deepStrictEqual(result.outcomes.map((outcome) => outcome.status), ['uploaded']);
+    await assertStoredEverywhere('utf16.txt', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, 'utf16le')]));
+
+    testing.textDocuments = [dirty(latin1)];
+    const from = testing.messages.length;
+    assert.strictEqual(await vscodeExtension.run('dfs.upload', Uri.file(latin1), [Uri.file(latin1)]), undefined);
+    testing.textDocuments = [];
+    testing.answer = () => undefined;
+    assert.ok(testing.messages.slice(from).some((message) => message.kind === 'error' && /nothing was uploaded: latin1\.txt is saved in an encoding other than UTF-8 or UTF-16.*Save and Upload/.test(message.message)));
+    await assertStoredNowhere('latin1.txt');
   });
 
   it('Show Versions lists each version with size and short checksum; Open reads a kept version read-only through dfs:?generation=N', async () => {
@@ -344,7 +366,7 @@ describe('extension: versions, compare and tree actions against real servers', f
       await assertStoredNowhere(name);
     }
     assert.ok(testing.messages.some((message) => message.message === 'DFS: deleted 5 files.'));
-    assert.deepStrictEqual(treePaths(await tree()), [`${CLIENT}/`, `${CLIENT}/story.txt`]);
+    assert.deepStrictEqual(treePaths(await tree()), [`${CLIENT}/`, `${CLIENT}/story.txt`, `${CLIENT}/utf16.txt`]);
   });
 });
 
