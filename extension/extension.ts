@@ -133,6 +133,7 @@ export function activate(context: vscode.ExtensionContext): void {
     command('dfs.compareWithLocal', (target?: unknown) => compare.compareWithLocal(target)),
     command('dfs.compareWithDfs', (target?: unknown) => compare.compareWithDfs(target)),
     command('dfs.copyFile', (node?: unknown) => treeActions.copy(node)),
+    command('dfs.renameFile', (node?: unknown) => treeActions.rename(node)),
     command('dfs.copyPath', (clicked?: unknown, selected?: unknown) => treeActions.copyPath(clicked, selected)),
     command('dfs.filter', () => treeActions.filter()),
     command('dfs.clearFilter', () => treeActions.clearFilter()),

@@ -6,6 +6,7 @@ import type { DfsConnection } from '../cluster/connection';
 import { counted, formatBytes } from '../model/format';
 import { describeError } from '../model/logger';
 import { checkNewName, copyName } from '../model/name-input';
+import { RenameStep, checkRenameTarget, renameSteps } from '../model/rename-plan';
 import { PlannedFile, describeSelection, planSelection, selectedNodes } from '../model/selection-plan';
 import { DfsNode, filterMessage } from '../model/tree-model';
 import { currentGenerationOf, toDfsError } from '../../server/protocol';
@@ -28,6 +29,12 @@ export interface DownloadReport {
   skipped: string[];
   failed: { name: string; reason: string }[];
   cancelled: boolean;
+}
+
+export interface RenameReport {
+  renamed: RenameStep[];
+  /** The rename that failed and stopped the rest. */
+  failed: { step: RenameStep; reason: string } | undefined;
 }
 
 export interface DeleteReport {
@@ -251,6 +258,81 @@ export class TreeActions {
     } finally {
       await fs.rm(work, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * Rename or Move...: a file is renamed on every copy at once (RENAME, only while it
+   * is still the version the tree showed, never over a stored name). A folder is not
+   * one stored object: its files are renamed one by one, the user is told so first, and
+   * the first failure stops it, saying which files moved and which did not.
+   */
+  async rename(clicked?: unknown): Promise<RenameReport | undefined> {
+    const [node] = this.nodes(clicked, undefined);
+    if (!node || node.kind === 'client') {
+      return undefined;
+    }
+    const stored = new Set((await this.connection.reader().files(node.clientId)).map((record) => record.name));
+    const current = node.kind === 'file' ? node.record.name : node.path;
+    const base = path.posix.basename(current);
+    const typed = await vscode.window.showInputBox({
+      title: `Rename or Move ${node.clientId}/${current}${node.kind === 'folder' ? '/' : ''}`,
+      prompt: node.kind === 'file' ? 'New name; "/" moves it into folders' : 'New folder path; every file below it moves there',
+      value: current,
+      valueSelection: [current.length - base.length, current.length - path.posix.extname(base).length],
+      validateInput: (value) => checkRenameTarget(value, node, stored),
+    });
+    if (typed === undefined) {
+      return undefined;
+    }
+    const steps = renameSteps(node, typed);
+    const target = typed.trim().replace(/\/+$/, '');
+    if (node.kind === 'folder') {
+      const choice = await vscode.window.showWarningMessage(
+        `Move ${counted(steps.length, 'file')} from ${node.clientId}/${node.path}/ to ${target}/?`,
+        { modal: true, detail: 'A folder is not stored as one object: its files are renamed one by one, each atomically on every copy. If one fails, the renaming stops there and the files not yet renamed stay where they are.' },
+        'Move',
+      );
+      if (choice !== 'Move') {
+        return undefined;
+      }
+    }
+    const report: RenameReport = { renamed: [], failed: undefined };
+    const client = this.connection.client();
+    await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `DFS: renaming ${node.clientId}/${current}` }, async (progress) => {
+      for (const step of steps) {
+        try {
+          const receipt = await client.rename(step.from, step.to, { clientId: node.clientId, ifGeneration: step.generation });
+          report.renamed.push(step);
+          this.log.info(`renamed ${node.clientId}/${step.from} (generation ${step.generation}) to ${step.to} (generation ${receipt.generation}, ${counted(receipt.copies, 'copy', 'copies')})`);
+        } catch (error) {
+          const current = currentGenerationOf(error);
+          const failure = toDfsError(error);
+          const reason =
+            current === null || failure.code === 'NOT_FOUND'
+              ? `${step.from} is gone`
+              : current !== undefined
+                ? `${step.from} changed since the tree showed it (now generation ${current})`
+                : failure.code === 'EXISTS'
+                  ? `${step.to} was stored meanwhile`
+                  : describeError(error);
+          this.log.error(`rename of ${node.clientId}/${step.from} to ${step.to} failed: ${reason}`);
+          report.failed = { step, reason };
+          break;
+        }
+        progress.report({ increment: 100 / steps.length });
+      }
+    });
+    this.views.refreshTree();
+    this.views.filesChanged(node.clientId, report.renamed.map((step) => step.from), true);
+    if (report.failed) {
+      const left = steps.length - report.renamed.length;
+      await this.showFailure(
+        `DFS: ${report.failed.step.from} was not renamed: ${report.failed.reason}.${node.kind === 'folder' ? ` ${counted(report.renamed.length, 'file')} moved to ${target}/, ${counted(left, 'file')} stayed in ${node.path}/ (renaming stopped there).` : ''} The tree is refreshed; look again and retry.`,
+      );
+    } else {
+      vscode.window.setStatusBarMessage(`DFS: ${node.kind === 'folder' ? `${counted(steps.length, 'file')} moved to ${target}/` : `renamed to ${target}`}`, 5_000);
+    }
+    return report;
   }
 
   /** `client/name` of every selected file and folder, one a line. */

@@ -4,6 +4,7 @@ import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { readFileSync } from 'fs';
+import { DfsClient } from '../../server/client/dfs-client';
 import { generationOnDisk } from '../support/catalog-on-disk';
 import { storedFiles } from '../support/cluster';
 import { ExtensionUnderTest, activateExtension } from '../support/extension-harness';
@@ -54,6 +55,7 @@ describe('extension: versions, compare and tree actions against real servers', f
   let work: string;
   let dataDir: string;
   let vscodeExtension: ExtensionUnderTest;
+  let primaryPort: number;
   const roots = (): string[] => [path.join(dataDir, 'servidor'), ...Array.from({ length: REPLICAS }, (_, index) => path.join(dataDir, `replica${index + 1}`))];
   const tree = (): Promise<RenderedNode[]> => renderTree('dfs.files');
   const nodeAt = async (...parts: string[]): Promise<RenderedNode> => {
@@ -89,6 +91,7 @@ describe('extension: versions, compare and tree actions against real servers', f
     work = await fs.mkdtemp(path.join(os.tmpdir(), 'dfs-ext-versions-'));
     dataDir = path.join(work, 'data');
     const basePort = await freePortRange(REPLICAS + 1);
+    primaryPort = basePort + REPLICAS;
     vscodeExtension = activateExtension(work, { host: '127.0.0.1', port: basePort + REPLICAS, clientId: CLIENT, replicas: REPLICAS, basePort, dataDir, writeQuorum: 'all' });
     await vscodeExtension.run('dfs.startCluster');
     await testing.waitForContext('dfs.clusterState', 'online');
@@ -367,6 +370,66 @@ describe('extension: versions, compare and tree actions against real servers', f
     }
     assert.ok(testing.messages.some((message) => message.message === 'DFS: deleted 5 files.'));
     assert.deepStrictEqual(treePaths(await tree()), [`${CLIENT}/`, `${CLIENT}/story.txt`, `${CLIENT}/utf16.txt`]);
+  });
+
+  it('Rename or Move... renames a file on every server, and a folder file by file after saying so', async () => {
+    await upload('solo.txt', 'solo bytes');
+    await fs.mkdir(path.join(work, 'moving', 'deep'), { recursive: true });
+    await fs.writeFile(path.join(work, 'moving', 'one.txt'), 'one');
+    await fs.writeFile(path.join(work, 'moving', 'deep', 'two.txt'), 'two');
+    await uploadFolder('moving');
+    let box: { value?: string; validateInput?: (value: string) => string | undefined } = {};
+    testing.inputBox = (options) => {
+      box = options as typeof box;
+      return 'moved/solo.txt';
+    };
+    const fileReport = await vscodeExtension.run<{ renamed: unknown[]; failed?: unknown }>('dfs.renameFile', (await nodeAt('solo.txt')).element);
+    assert.strictEqual(box.value, 'solo.txt');
+    assert.match(box.validateInput!('story.txt') ?? '', /already stored/);
+    assert.deepStrictEqual([fileReport.renamed.length, fileReport.failed], [1, undefined]);
+    await assertStoredNowhere('solo.txt');
+    await assertStoredEverywhere('moved/solo.txt', Buffer.from('solo bytes'));
+
+    const confirmations: { message: string; detail?: string }[] = [];
+    testing.answer = (message) => {
+      confirmations.push(message);
+      return message.message.startsWith('Move') ? 'Move' : undefined;
+    };
+    testing.inputBox = (options) => {
+      box = options as typeof box;
+      return 'moved/moving';
+    };
+    await vscodeExtension.run('dfs.renameFile', (await nodeAt('moving')).element);
+    assert.match(box.validateInput!('moving/deep') ?? '', /cannot move into itself/);
+    assert.deepStrictEqual(confirmations.map((confirmation) => confirmation.message), ['Move 2 files from vera/moving/ to moved/moving/?']);
+    assert.match(confirmations[0].detail ?? '', /renamed one by one.*stops there/);
+    for (const name of ['moving/one.txt', 'moving/deep/two.txt']) {
+      await assertStoredNowhere(name);
+    }
+    await assertStoredEverywhere('moved/moving/one.txt', Buffer.from('one'));
+    await assertStoredEverywhere('moved/moving/deep/two.txt', Buffer.from('two'));
+    assert.ok(treePaths(await tree()).includes(`${CLIENT}/moved/moving/deep/two.txt`));
+
+    // A file changed after the tree showed it stops the folder's renaming there, and says what moved.
+    await fs.mkdir(path.join(work, 'pair', 'a'), { recursive: true });
+    await fs.writeFile(path.join(work, 'pair', 'a', 'first.txt'), 'first');
+    await fs.writeFile(path.join(work, 'pair', 'second.txt'), 'second');
+    await uploadFolder('pair');
+    const pair = await nodeAt('pair');
+    // Someone else stores a new version of one of its files after the tree showed it.
+    const elsewhere = new DfsClient({ host: '127.0.0.1', port: primaryPort, clientId: CLIENT });
+    await elsewhere.upload('pair/second.txt', [Buffer.from('second, changed meanwhile')], 25);
+    testing.inputBox = () => 'paired';
+    const from = testing.messages.length;
+    const stopped = await vscodeExtension.run<{ renamed: { from: string }[]; failed?: { reason: string } }>('dfs.renameFile', pair.element);
+    testing.inputBox = () => undefined;
+    testing.answer = () => undefined;
+    assert.deepStrictEqual(stopped.renamed.map((step) => step.from), ['pair/a/first.txt']);
+    assert.match(stopped.failed?.reason ?? '', /pair\/second\.txt changed since the tree showed it/);
+    await assertStoredEverywhere('paired/a/first.txt', Buffer.from('first'));
+    await assertStoredEverywhere('pair/second.txt', Buffer.from('second, changed meanwhile'));
+    await assertStoredNowhere('paired/second.txt');
+    assert.ok(testing.messages.slice(from).some((message) => message.kind === 'error' && /1 file moved to paired\/, 1 file stayed in pair\/ \(renaming stopped there\)/.test(message.message)));
   });
 });
 

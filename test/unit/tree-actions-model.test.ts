@@ -5,6 +5,7 @@ import { checkNewName, copyName } from '../../extension/model/name-input';
 import { describeSelection, planSelection, selectedNodes } from '../../extension/model/selection-plan';
 import { DfsNode, FileNode, FolderNode, buildClientNodes, buildFileTree, filterRecords, matchesFilter } from '../../extension/model/tree-model';
 import { buildVersionList, versionActions } from '../../extension/model/version-list';
+import { checkRenameTarget, renameSteps } from '../../extension/model/rename-plan';
 import { encodeText, encodingOfSaved } from '../../extension/upload/buffer-encoding';
 import type { FileRecord, VersionInfo } from '../../server/protocol';
 
@@ -208,5 +209,33 @@ describe('Upload Buffer: the editor\'s text in its saved file\'s encoding', () =
     ]) {
       assert.ok(encodeText(text, encodingOfSaved(saved)!).equals(saved), `round trip of ${encodingOfSaved(saved)}`);
     }
+  });
+});
+
+describe('extension model: rename and move from the tree', () => {
+  const files = ['docs/a.txt', 'docs/sub/b.txt', 'other.txt', 'archive/docs/a.txt'].map((name, index) => record('alice', name, 10, index + 1));
+  const tree = buildFileTree('alice', files, 4, NOW);
+  const stored = new Set(files.map((file) => file.name));
+  const docs = tree.find((node) => node.id === 'folder:alice/docs') as FolderNode;
+  const other = tree.find((node) => node.id === 'file:alice/other.txt') as FileNode;
+
+  it('moves every file below a folder, keeping its path below the new folder, each at the generation the tree showed', () => {
+    assert.deepStrictEqual(renameSteps(docs, 'papers/docs/'), [
+      { from: 'docs/sub/b.txt', to: 'papers/docs/sub/b.txt', generation: 2 },
+      { from: 'docs/a.txt', to: 'papers/docs/a.txt', generation: 1 },
+    ]);
+    assert.deepStrictEqual(renameSteps(other, ' notes/other.txt '), [{ from: 'other.txt', to: 'notes/other.txt', generation: 3 }]);
+  });
+
+  it('refuses the same place, a move into itself, a taken name and the server\'s bad names', () => {
+    assert.strictEqual(checkRenameTarget('papers', docs, stored), undefined);
+    assert.match(checkRenameTarget('docs', docs, stored)!, /current folder/);
+    assert.match(checkRenameTarget('docs/sub/deeper', docs, stored)!, /inside "docs"; a folder cannot move into itself/);
+    assert.match(checkRenameTarget('archive/docs', docs, stored)!, /"archive\/docs\/a\.txt" is already stored/);
+    assert.match(checkRenameTarget('other.txt', docs, stored)!, /"other\.txt" is a stored file/);
+    assert.match(checkRenameTarget('../up', docs, stored)!, /"\.\." folder/);
+    assert.strictEqual(checkRenameTarget('moved/other.txt', other, stored), undefined);
+    assert.match(checkRenameTarget('docs/a.txt', other, stored)!, /already stored/);
+    assert.match(checkRenameTarget('docs', other, stored)!, /is a folder/);
   });
 });
