@@ -832,3 +832,44 @@ export class E2E {
     removeTempDirs(this.tempDirs.splice(0));
   }
 }
+
+// ---------------------------------------------------------------- quick picks and bytes on disk
+
+/**
+ * The rows of the open quick pick (Show Versions and the like), once it shows some:
+ * each row's locator and its whole text (label, description, detail).
+ */
+export async function quickPickRows(page, { timeout = TIMEOUTS.ui } = {}) {
+  const rows = quickInput(page).locator('.quick-input-list .monaco-list-row');
+  await rows.first().waitFor({ state: 'visible', timeout }).catch(() => {
+    throw new Error('e2e: no quick pick with rows appeared');
+  });
+  const texts = await rows.allInnerTexts();
+  return texts.map((text, index) => ({ row: rows.nth(index), text: text.replace(/\s+/g, ' ').trim() }));
+}
+
+/** Types into the open input box (replacing what it holds) and presses Enter. */
+export async function answerInputBox(page, text, { timeout = TIMEOUTS.ui } = {}) {
+  const input = quickInput(page).locator('input').first();
+  await input.waitFor({ state: 'visible', timeout });
+  await input.fill(text);
+  await page.keyboard.press('Enter');
+  await quickInput(page).waitFor({ state: 'hidden', timeout });
+}
+
+/**
+ * Whether every root holds each file of `present` (relative path -> bytes) byte for
+ * byte and none of `absent`: null when so, else what is not.
+ */
+export function filesOnDisk(roots, { present = {}, absent = [] }) {
+  const problems = [];
+  for (const root of roots) {
+    for (const [rel, bytes] of Object.entries(present)) {
+      let got;
+      try { got = fs.readFileSync(path.join(root, rel)); } catch { problems.push(`${root}/${rel} missing`); continue; }
+      if (!got.equals(Buffer.from(bytes))) problems.push(`${root}/${rel} differs (${got.length} bytes, expected ${Buffer.from(bytes).length})`);
+    }
+    for (const rel of absent) if (fs.existsSync(path.join(root, rel))) problems.push(`${root}/${rel} still there`);
+  }
+  return problems.length ? problems.join('; ') : null;
+}
