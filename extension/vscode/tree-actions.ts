@@ -7,8 +7,8 @@ import { counted, formatBytes } from '../model/format';
 import { describeError } from '../model/logger';
 import { checkNewName, copyName } from '../model/name-input';
 import { RenameStep, checkRenameTarget, renameSteps } from '../model/rename-plan';
-import { PlannedFile, describeSelection, planSelection, selectedNodes } from '../model/selection-plan';
-import { DfsNode, filterMessage } from '../model/tree-model';
+import { PlannedFile, SelectionPlan, describeSelection, planSelection, selectedNodes } from '../model/selection-plan';
+import { DfsNode, FileNode, filterMessage } from '../model/tree-model';
 import { currentGenerationOf, toDfsError } from '../../server/protocol';
 import type { FileCommands, FileViews } from './file-commands';
 import type { OutputLog } from './output-log';
@@ -59,15 +59,11 @@ export class TreeActions {
   ) {}
 
   async download(clicked?: unknown, selected?: unknown): Promise<DownloadReport | string | undefined> {
-    const nodes = this.nodes(clicked, selected);
-    if (nodes.length === 1 && nodes[0].kind === 'file') {
-      return this.files.download(nodes[0]);
+    const target = await this.target(clicked, selected);
+    if (target.kind !== 'plan') {
+      return target.kind === 'file' ? this.files.download(target.node) : undefined;
     }
-    const plan = planSelection(nodes);
-    if (plan.files.length === 0) {
-      await vscode.window.showInformationMessage('DFS: there are no stored files in what was selected.');
-      return undefined;
-    }
+    const plan = target.plan;
     if (plan.collisions.length > 0) {
       const clash = plan.collisions[0];
       await vscode.window.showErrorMessage(`DFS: nothing was downloaded: ${clash.names.join(' and ')} would both be saved as ${clash.relativePath}. Download them separately, or select their folders instead.`);
@@ -155,15 +151,11 @@ export class TreeActions {
   }
 
   async delete(clicked?: unknown, selected?: unknown): Promise<DeleteReport | boolean | undefined> {
-    const nodes = this.nodes(clicked, selected);
-    if (nodes.length === 1 && nodes[0].kind === 'file') {
-      return this.files.delete(nodes[0]);
+    const target = await this.target(clicked, selected);
+    if (target.kind !== 'plan') {
+      return target.kind === 'file' ? this.files.delete(target.node) : undefined;
     }
-    const plan = planSelection(nodes);
-    if (plan.files.length === 0) {
-      await vscode.window.showInformationMessage('DFS: there are no stored files in what was selected.');
-      return undefined;
-    }
+    const plan = target.plan;
     const choice = await vscode.window.showWarningMessage(
       `Delete ${counted(plan.files.length, 'file')} from DFS?`,
       {
@@ -375,6 +367,20 @@ export class TreeActions {
     this.log.info(text.trim() ? `tree filtered by "${text.trim()}"` : 'tree filter cleared');
     await vscode.commands.executeCommand('setContext', 'dfs.filterActive', this.tree.filter !== '');
     this.onFilterChanged();
+  }
+
+  /** One file keeps the single-file command; several rows or a folder are planned; nothing stored in them is said so. */
+  private async target(clicked: unknown, selected: unknown): Promise<{ kind: 'file'; node: FileNode } | { kind: 'plan'; plan: SelectionPlan } | { kind: 'none' }> {
+    const nodes = this.nodes(clicked, selected);
+    if (nodes.length === 1 && nodes[0].kind === 'file') {
+      return { kind: 'file', node: nodes[0] };
+    }
+    const plan = planSelection(nodes);
+    if (plan.files.length === 0) {
+      await vscode.window.showInformationMessage('DFS: there are no stored files in what was selected.');
+      return { kind: 'none' };
+    }
+    return { kind: 'plan', plan };
   }
 
   private nodes(clicked: unknown, selected: unknown): DfsNode[] {
