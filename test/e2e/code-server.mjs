@@ -844,8 +844,20 @@ export async function quickPickRows(page, { timeout = TIMEOUTS.ui } = {}) {
   await rows.first().waitFor({ state: 'visible', timeout }).catch(() => {
     throw new Error('e2e: no quick pick with rows appeared');
   });
-  const texts = await rows.allInnerTexts();
-  return texts.map((text, index) => ({ row: rows.nth(index), text: text.replace(/\s+/g, ' ').trim() }));
+  return (await quickPickTexts(rows)).map((text, index) => ({ row: rows.nth(index), text }));
+}
+
+/** Each row's texts (label, description, detail) joined by single spaces: innerText runs label and description together. */
+function quickPickTexts(rows) {
+  return rows.evaluateAll((els) => els.map((el) => {
+    const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    const parts = [];
+    while (walker.nextNode()) {
+      const text = walker.currentNode.textContent.replace(/\s+/g, ' ').trim();
+      if (text) parts.push(text);
+    }
+    return parts.join(' ');
+  })).catch(() => []);
 }
 
 /** Types into the open input box (replacing what it holds) and presses Enter. */
@@ -872,4 +884,25 @@ export function filesOnDisk(roots, { present = {}, absent = [] }) {
     for (const rel of absent) if (fs.existsSync(path.join(root, rel))) problems.push(`${root}/${rel} still there`);
   }
   return problems.length ? problems.join('; ') : null;
+}
+
+/**
+ * Picks an item of the open quick pick the way a keyboard user does: types `filter`
+ * into its box, waits until the only row left matches `expected`, presses Enter.
+ * (Clicking a row by its index can hit another one: the list re-renders its rows.)
+ */
+export async function pickQuickPickItem(page, filter, expected, { timeout = TIMEOUTS.ui } = {}) {
+  const widget = quickInput(page);
+  const input = widget.locator('input').first();
+  await input.waitFor({ state: 'visible', timeout });
+  await input.fill(filter);
+  const rows = widget.locator('.quick-input-list .monaco-list-row');
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const texts = await quickPickTexts(rows);
+    if (texts.length === 1 && expected.test(texts[0])) break;
+    if (Date.now() >= deadline) throw new Error(`e2e: typing ${JSON.stringify(filter)} into the quick pick leaves ${JSON.stringify(texts)}, not one row matching ${expected}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  await page.keyboard.press('Enter');
 }

@@ -11,7 +11,7 @@
 //   3. multi-select 2 files + a folder, Upload -> 03-upload-multi.png
 //   4. open a stored file from the tree        -> 04-open-read-only.png
 //   5. Delete from the tree, confirm           -> 05-delete-confirm.png, 05-delete.png
-//   9. upload twice, Show Versions, Restore    -> 09-versions-list.png, 09-versions-restore.png
+//   9. upload twice, Show Versions, Restore    -> 09-versions-list.png, 09-restore-notification.png, 09-versions-restore.png
 //  10. Rename or Move... from the tree         -> 10-rename.png
 //   6. DFS: Stop Cluster                       -> 06-stop-cluster.png
 // Exit code 0 only when every step passes and nothing this run started is left running.
@@ -29,7 +29,7 @@ import {
   E2E, TIMEOUTS, activeEditorLines, clearNotifications, contextMenuOn, explorerContextMenu,
   killPidsNow, multiSelectExplorerItems, openActivityBarView, openExplorer, processesWith,
   runCommand, screenshot, statusBarText, viewTreeItem, visibleNotifications, waitForDialog,
-  waitForExplorerItem, waitForStatusBar, quickPickRows, answerInputBox, filesOnDisk,
+  waitForExplorerItem, waitForStatusBar, quickPickRows, answerInputBox, filesOnDisk, pickQuickPickItem, quickInput,
 } from './code-server.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -498,19 +498,38 @@ async function main() {
         if (!v.text.includes(`${bytes.length} B`) || !v.text.includes(createHash('sha256').update(bytes).digest('hex').slice(0, 12))) throw new Error(`version row ${JSON.stringify(v.text)} lacks its size (${bytes.length} B) or short checksum`);
       }
       await screenshot(page, '09-versions-list');
-      await older.row.click();
+      await pickQuickPickItem(page, `Generation ${older.generation}`, new RegExp(`^Generation ${older.generation} `));
+      // The second quick pick, the actions for that version, replaces the first.
+      await waitUntil('the actions for the picked version', async () => {
+        const title = await quickInput(page).locator('.quick-input-title').innerText().catch(() => '');
+        return title.includes(`generation ${older.generation}`) ? null : `the quick pick's title is ${JSON.stringify(title)}`;
+      }, { timeout: T.ui });
       const actions = await quickPickRows(page);
-      const restore = actions.find((a) => /Restore/.test(a.text));
-      if (!restore) throw new Error(`the actions for generation ${older.generation} offer no Restore: ${JSON.stringify(actions.map((a) => a.text))}`);
-      await restore.row.click();
+      if (!actions.some((a) => /^Restore /.test(a.text))) throw new Error(`the actions for generation ${older.generation} offer no Restore: ${JSON.stringify(actions.map((a) => a.text))}`);
+      await pickQuickPickItem(page, 'Restore', /^Restore makes generation/);
       const done = new RegExp(`restored ${CLIENT}/${VERSIONED}: generation ${older.generation}'s bytes \\(${VERSION_ONE.length} B\\) are current again as generation (\\d+)`);
-      let restored;
-      await waitUntil('the restore notification', async () => {
-        const seen = await visibleNotifications(page);
-        restored = seen.map((t) => done.exec(t)).find(Boolean);
-        return restored ? null : `notifications shown: ${JSON.stringify(seen)}`;
-      }, { timeout: T.upload });
-      const generation = Number(restored[1]);
+      // The tree shows the restore as the file's new generation (its row's tooltip, which is its aria-label).
+      let generation;
+      await waitUntil('the tree to show the restored generation', async () => {
+        const label = (await waitForStoredRow(VERSIONED).then((row) => row.getAttribute('aria-label'))) ?? '';
+        generation = Number(/Generation: (\d+)/.exec(label)?.[1]);
+        return generation > current.generation ? null : `its row says ${JSON.stringify(label)}`;
+      }, { timeout: T.ui });
+      // The confirmation is a notification; read it in the notification center, since in
+      // code-server its toast, shown right after the quick picks close, was not seen.
+      await runCommand(page, 'Notifications: Show Notifications');
+      try {
+        await waitUntil('the restore notification', async () => {
+          const center = (await page.locator('.notifications-center .notification-list-item-message').allInnerTexts().catch(() => [])).map((t) => t.replace(/\s+/g, ' '));
+          const found = center.map((t) => done.exec(t)).find(Boolean);
+          if (found && Number(found[1]) !== generation) throw Object.assign(new Error(`the notification names generation ${found[1]}, the tree ${generation}`), { fatal: true });
+          return found ? null : `the notification center holds ${JSON.stringify(center)}`;
+        }, { timeout: T.ui });
+        await screenshot(page, '09-restore-notification');
+      } finally {
+        // An open notification center keeps later steps' toasts from showing.
+        await runCommand(page, 'Notifications: Hide Notifications');
+      }
       if (!(generation > current.generation)) throw new Error(`the restore is generation ${generation}, not newer than ${current.generation}`);
       // The restored bytes are current on every server, and the version they replaced is kept there under its generation.
       await onEveryServer({
