@@ -114,7 +114,7 @@ async function waitForToast(page, ok, { fail = /^DFS: .*(fail|did not|not upload
  */
 async function waitForProgressToastsGone(page, timeout = 15_000) {
   await waitUntil('progress notifications to close', async () => {
-    const busy = (await visibleNotifications(page)).filter((t) => /^DFS: (uploading|downloading|starting the cluster|stopping the cluster)/.test(t));
+    const busy = (await visibleNotifications(page)).filter((t) => /^DFS: (uploading|downloading|starting the cluster|stopping the cluster|restoring|renaming|deleting|copying)/.test(t));
     return busy.length ? JSON.stringify(busy) : null;
   }, { timeout }).catch(() => {});
 }
