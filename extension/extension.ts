@@ -10,6 +10,7 @@ import { describeError } from './model/logger';
 import { readSettings } from './model/settings';
 import type { DfsNode, FileNode } from './model/tree-model';
 import { ClusterCommands } from './vscode/cluster-commands';
+import { CompareCommands } from './vscode/compare-commands';
 import { readConfiguration } from './vscode/configuration';
 import { CLIENT_KEY, CLUSTER_SECRET } from './vscode/credential-kinds';
 import { DfsDragAndDropController } from './vscode/drag-and-drop';
@@ -20,7 +21,9 @@ import { OutputLog } from './vscode/output-log';
 import { StoredCredential } from './vscode/stored-credential';
 import { ClusterStatusBar } from './vscode/status-bar';
 import { DFS_TASK_TYPE, DfsTaskProvider } from './vscode/task-provider';
+import { TreeActions } from './vscode/tree-actions';
 import { UploadCommand } from './vscode/upload-command';
+import { VersionCommands } from './vscode/version-commands';
 
 /** Often enough that a replica going down shows within seconds; one small request each time. */
 const STATUS_POLL_MS = 10_000;
@@ -79,7 +82,10 @@ export function activate(context: vscode.ExtensionContext): void {
       return connection.clientId;
     },
   });
-  const treeView = vscode.window.createTreeView<DfsNode>('dfs.files', { treeDataProvider: tree, dragAndDropController: dropTarget, showCollapseAll: true });
+  const treeView = vscode.window.createTreeView<DfsNode>('dfs.files', { treeDataProvider: tree, dragAndDropController: dropTarget, showCollapseAll: true, canSelectMany: true });
+  const versions = new VersionCommands(connection, views, log);
+  const compare = new CompareCommands(connection, log);
+  const treeActions = new TreeActions(connection, tree, files, views, log, () => treeView.selection);
 
   const command = (id: string, handler: (...args: any[]) => unknown): vscode.Disposable =>
     vscode.commands.registerCommand(id, async (...args: unknown[]) => {
@@ -120,9 +126,17 @@ export function activate(context: vscode.ExtensionContext): void {
     command('dfs.forgetClientKey', () => clientKey.forget()),
     command('dfs.openSettings', () => vscode.commands.executeCommand('workbench.action.openSettings', `@ext:${context.extension.id}`)),
     command('dfs.openFile', (node: FileNode) => files.open(node)),
-    command('dfs.downloadFile', (node: FileNode) => files.download(node)),
+    command('dfs.downloadFile', (clicked?: unknown, selected?: unknown) => treeActions.download(clicked, selected)),
     command('dfs.copyChecksum', (node: FileNode) => files.copyChecksum(node)),
-    command('dfs.deleteFile', (node: FileNode) => files.delete(node)),
+    command('dfs.deleteFile', (clicked?: unknown, selected?: unknown) => treeActions.delete(clicked, selected)),
+    command('dfs.showVersions', (target?: unknown) => versions.showVersions(target)),
+    command('dfs.compareWithLocal', (target?: unknown) => compare.compareWithLocal(target)),
+    command('dfs.compareWithDfs', (target?: unknown) => compare.compareWithDfs(target)),
+    command('dfs.copyFile', (node?: unknown) => treeActions.copy(node)),
+    command('dfs.renameFile', (node?: unknown) => treeActions.rename(node)),
+    command('dfs.copyPath', (clicked?: unknown, selected?: unknown) => treeActions.copyPath(clicked, selected)),
+    command('dfs.filter', () => treeActions.filter()),
+    command('dfs.clearFilter', () => treeActions.clearFilter()),
     vscode.workspace.onDidChangeConfiguration((event) => {
       if (event.affectsConfiguration('dfs')) {
         applySettings(context, connection, log);
@@ -133,6 +147,12 @@ export function activate(context: vscode.ExtensionContext): void {
   );
 
   let shownContent: string | undefined;
+  let readOnlyNotice: string | undefined;
+  // The read-only notice and the filter share the one line above the tree.
+  const showTreeMessage = (): void => {
+    treeView.message = [readOnlyNotice, treeActions.message].filter((line) => line !== undefined).join(' ') || undefined;
+  };
+  treeActions.onFilterChanged = showTreeMessage;
   // A read served from the replicas may learn of it before the next poll does.
   connection.onReadOnly = () => {
     if (monitor.state.kind !== 'readOnly') {
@@ -141,7 +161,8 @@ export function activate(context: vscode.ExtensionContext): void {
   };
   const showState = (state: ClusterState): void => {
     statusBar.show(state);
-    treeView.message = state.kind === 'readOnly' ? readOnlyMessage(state) : undefined;
+    readOnlyNotice = state.kind === 'readOnly' ? readOnlyMessage(state) : undefined;
+    showTreeMessage();
     if (state.kind === 'readOnly') {
       log.warn(readOnlyMessage(state));
     }

@@ -1,5 +1,5 @@
 import type { ClusterStatus, NodeStatus } from '../../server/protocol/records';
-import { formatBytes } from './format';
+import { counted, formatBytes } from './format';
 
 export type ClusterState =
   | { kind: 'unknown' }
@@ -49,7 +49,7 @@ export function statusBarView(state: ClusterState): StatusBarView {
       const behind = replicas.reduce((sum, replica) => sum + replica.filesBehind, 0);
       return {
         text: `$(database) DFS ${up}/${replicas.length}`,
-        tooltip: `DFS primary ${state.address}: ${up} of ${replicas.length} replicas up${behind > 0 ? `, ${behind} file copies behind` : ''}.${leadershipLine(state.status)} Click for details.`,
+        tooltip: `DFS primary ${state.address}: ${up} of ${replicas.length} replicas up${behind > 0 ? `, ${counted(behind, 'file copy', 'file copies')} behind` : ''}.${leadershipLine(state.status)} Click for details.`,
         warning: up < replicas.length || behind > 0,
       };
     }
@@ -96,11 +96,11 @@ export function statusReport(state: ClusterState): StatusReport {
       return {
         headline: `DFS: primary ${state.address} is up, ${up} of ${status.replicas.length} replicas up.`,
         details: [
-          `Primary ${status.address}: up ${formatDuration(status.uptimeMs)}, ${status.files} files, ${formatBytes(status.bytes)}, write quorum ${status.writeQuorum}`,
+          `Primary ${status.address}: up ${formatDuration(status.uptimeMs)}, ${counted(status.files, 'file')}, ${formatBytes(status.bytes)}, write quorum ${status.writeQuorum}`,
           ...(status.epoch ? [leadershipLine(status).trim()] : []),
           ...status.replicas.map(
             (replica) =>
-              `Replica ${replica.id} ${replica.address}: ${replica.reachable ? 'up' : 'DOWN'}, ${replica.filesBehind} file${replica.filesBehind === 1 ? '' : 's'} behind` +
+              `Replica ${replica.id} ${replica.address}: ${replica.reachable ? 'up' : 'DOWN'}, ${counted(replica.filesBehind, 'file')} behind` +
               (replica.repairs > 0 ? `, ${replica.repairs} repaired` : '') +
               (replica.lastError && !replica.reachable ? ` (${replica.lastError})` : ''),
           ),

@@ -1,18 +1,8 @@
-const UNITS = ['B', 'KB', 'MB', 'GB', 'TB'];
+import { counted } from '../../server/protocol/words';
 
-/** Binary multiples, as file managers show them; one decimal below 10 so small changes stay visible. */
-export function formatBytes(bytes: number): string {
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < UNITS.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  if (unit === 0) {
-    return `${bytes} B`;
-  }
-  return `${value < 10 ? value.toFixed(1) : Math.round(value)} ${UNITS[unit]}`;
-}
+/** One formatting of sizes for the CLI and the editor: binary multiples with IEC names (KiB, MiB, GiB). */
+export { formatBytes } from '../../server/protocol/bytes';
+export { counted };
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -40,5 +30,5 @@ export function formatAge(thenMs: number, nowMs: number): string {
 }
 
 function plural(count: number, unit: string): string {
-  return `${count} ${unit}${count === 1 ? '' : 's'} ago`;
+  return `${counted(count, unit)} ago`;
 }

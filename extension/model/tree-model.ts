@@ -1,5 +1,5 @@
 import type { ClientRecord, FileRecord } from '../../server/protocol/records';
-import { formatAge, formatBytes } from './format';
+import { counted, formatAge, formatBytes } from './format';
 
 /** Menus in package.json match these through `viewItem == ...`; the manifest test keeps them in step. */
 export const ContextValue = {
@@ -58,7 +58,7 @@ export function buildClientNodes(ownClientId: string, clients: readonly ClientRe
   const others = [...byId.values()].filter((client) => client.clientId !== ownClientId).sort((a, b) => a.clientId.localeCompare(b.clientId));
   return [byId.get(ownClientId)!, ...others].map((client) => {
     const own = client.clientId === ownClientId;
-    const summary = `${client.files} file${client.files === 1 ? '' : 's'}, ${formatBytes(client.bytes)}`;
+    const summary = `${counted(client.files, 'file')}, ${formatBytes(client.bytes)}`;
     return {
       kind: 'client',
       id: `client:${client.clientId}`,
@@ -158,7 +158,7 @@ function describeFolder(folder: FolderNode): string {
     }
   };
   folder.children.forEach(visit);
-  return `${files} file${files === 1 ? '' : 's'}, ${formatBytes(bytes)}`;
+  return `${counted(files, 'file')}, ${formatBytes(bytes)}`;
 }
 
 function byKindThenLabel(a: FolderNode | FileNode, b: FolderNode | FileNode): number {
@@ -166,4 +166,25 @@ function byKindThenLabel(a: FolderNode | FileNode, b: FolderNode | FileNode): nu
     return a.kind === 'folder' ? -1 : 1;
   }
   return a.label.localeCompare(b.label);
+}
+
+/**
+ * Whether a stored name matches the tree's filter: every word of it appears in the
+ * name's path, ignoring case; `*` and `?` in a word match any run of characters and any
+ * one character. An empty filter matches everything.
+ */
+export function matchesFilter(name: string, filter: string): boolean {
+  const terms = filter.trim().toLowerCase().split(/\s+/).filter((term) => term.length > 0);
+  const path = name.toLowerCase();
+  return terms.every((term) => new RegExp(term.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')).test(path));
+}
+
+/** The files a filter keeps; their folders follow from their names when the tree is built from them. */
+export function filterRecords(files: readonly FileRecord[], filter: string): FileRecord[] {
+  return filter.trim() === '' ? [...files] : files.filter((record) => matchesFilter(record.name, filter));
+}
+
+/** What the tree says above its files while a filter narrows it. */
+export function filterMessage(filter: string): string {
+  return `Showing only files whose path matches "${filter.trim()}". Clear Filter (in this view's title bar) shows every file again.`;
 }

@@ -6,6 +6,7 @@ import { NodeLaunch, clusterLaunches } from '../cluster/node-launch';
 import { NodeExit, NodeProcess, RuntimeCommand } from '../cluster/node-process';
 import type { ProcessRegistry } from '../cluster/process-registry';
 import { statusReport } from '../model/cluster-state';
+import { counted } from '../model/format';
 import { describeError } from '../model/logger';
 import type { OutputLog } from './output-log';
 import type { DfsTaskProvider } from './task-provider';
@@ -105,7 +106,7 @@ export class ClusterCommands {
       await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'DFS: starting the cluster' }, async (progress) => {
         const replicas = missing.filter((launch) => launch.role === 'replica');
         const primary = missing.filter((launch) => launch.role === 'primary');
-        progress.report({ message: `${replicas.length} replica${replicas.length === 1 ? '' : 's'}…` });
+        progress.report({ message: `${counted(replicas.length, 'replica')}…` });
         // allSettled, so every process that did start is known and can be stopped if another failed.
         const results = await Promise.allSettled(replicas.map((launch) => this.launch(launch)));
         const failure = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
@@ -144,7 +145,7 @@ export class ClusterCommands {
     await vscode.window.showInformationMessage(
       restartingOwn
         ? `DFS: restarted ${missing.map((launch) => launch.label).join(', ')}.`
-        : `DFS: cluster started, primary at ${this.connection.address} with ${settings.replicas} replica${settings.replicas === 1 ? '' : 's'}.`,
+        : `DFS: cluster started, primary at ${this.connection.address} with ${counted(settings.replicas, 'replica')}.`,
     );
   }
 

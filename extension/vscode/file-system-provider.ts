@@ -1,7 +1,7 @@
 import { Writable } from 'stream';
 import * as vscode from 'vscode';
 import type { DfsConnection } from '../cluster/connection';
-import { DFS_SCHEME, dfsPath, parseDfsPath } from '../model/dfs-uri';
+import { DFS_SCHEME, dfsPath, parseDfsPath, parseVersionQuery } from '../model/dfs-uri';
 import type { Logger } from '../model/logger';
 import { FileRecord, toDfsError } from '../../server/protocol';
 
@@ -35,6 +35,10 @@ export class DfsFileSystemProvider implements vscode.FileSystemProvider, vscode.
     if (name === '') {
       return { type: vscode.FileType.Directory, ctime: 0, mtime: 0, size: 0, permissions: vscode.FilePermission.Readonly };
     }
+    const generation = parseVersionQuery(uri.query);
+    if (generation !== undefined) {
+      return this.statVersion(uri, clientId, name, generation);
+    }
     const files = await this.listing(uri, clientId);
     const file = files.find((record) => record.name === name);
     if (file) {
@@ -63,6 +67,7 @@ export class DfsFileSystemProvider implements vscode.FileSystemProvider, vscode.
 
   async readFile(uri: vscode.Uri): Promise<Uint8Array> {
     const { clientId, name } = parseDfsPath(uri.path);
+    const generation = parseVersionQuery(uri.query);
     const chunks: Buffer[] = [];
     const sink = new Writable({
       write(chunk: Buffer, _encoding, done) {
@@ -71,8 +76,9 @@ export class DfsFileSystemProvider implements vscode.FileSystemProvider, vscode.
       },
     });
     try {
-      const { size, sha256 } = await this.connection.reader().download(name, sink, { clientId });
-      this.log.info(`opened ${clientId}/${name} (${size} bytes, sha256 ${sha256})`);
+      // A kept version comes from the primary (DOWNLOAD_VERSION): the replicas serve current versions only.
+      const { size, sha256 } = generation === undefined ? await this.connection.reader().download(name, sink, { clientId }) : await this.connection.client().download(name, sink, { clientId, generation });
+      this.log.info(`opened ${clientId}/${name}${generation === undefined ? '' : ` generation ${generation}`} (${size} bytes, sha256 ${sha256})`);
       return Buffer.concat(chunks);
     } catch (error) {
       this.log.error(`opening ${clientId}/${name} failed`, error);
@@ -81,23 +87,42 @@ export class DfsFileSystemProvider implements vscode.FileSystemProvider, vscode.
   }
 
   createDirectory(uri: vscode.Uri): never {
+    refuseIfVersion(uri);
     throw this.readOnly(uri);
   }
 
   writeFile(uri: vscode.Uri): never {
+    refuseIfVersion(uri);
     throw this.readOnly(uri);
   }
 
   delete(uri: vscode.Uri): never {
+    refuseIfVersion(uri);
     throw this.readOnly(uri);
   }
 
   rename(uri: vscode.Uri): never {
+    refuseIfVersion(uri);
     throw this.readOnly(uri);
   }
 
   dispose(): void {
     this.changed.dispose();
+  }
+
+  /** A kept version, `?generation=N`: read-only whatever the rest of the file system allows. */
+  private async statVersion(uri: vscode.Uri, clientId: string, name: string, generation: number): Promise<vscode.FileStat> {
+    let versions;
+    try {
+      versions = await this.connection.client().versions(name, clientId);
+    } catch (error) {
+      throw this.fileSystemError(uri, error);
+    }
+    const version = versions.find((candidate) => candidate.generation === generation);
+    if (!version) {
+      throw vscode.FileSystemError.FileNotFound(uri);
+    }
+    return { type: vscode.FileType.File, ctime: version.mtimeMs, mtime: version.mtimeMs, size: version.size, permissions: vscode.FilePermission.Readonly };
   }
 
   private async listing(uri: vscode.Uri, clientId: string): Promise<FileRecord[]> {
@@ -121,5 +146,15 @@ export class DfsFileSystemProvider implements vscode.FileSystemProvider, vscode.
 
   private readOnly(uri: vscode.Uri): vscode.FileSystemError {
     return vscode.FileSystemError.NoPermissions(`${uri.path}: DFS files are read-only here; upload a new version with "DFS: Upload to DFS"`);
+  }
+}
+
+/** A kept version (`?generation=N`) is never written, deleted or renamed, whatever the file system allows for current files. */
+export function refuseIfVersion(uri: vscode.Uri): void {
+  const generation = parseVersionQuery(uri.query);
+  if (generation !== undefined) {
+    throw vscode.FileSystemError.NoPermissions(
+      `${uri.path} generation ${generation} is a kept older version and cannot be changed; to make it current again, use Restore in "DFS: Show Versions"`,
+    );
   }
 }

@@ -4,7 +4,7 @@ import type { ClusterMonitor } from '../cluster/cluster-monitor';
 import type { DfsConnection } from '../cluster/connection';
 import type { Logger } from '../model/logger';
 import { DFS_SCHEME, dfsPath } from '../model/dfs-uri';
-import { DfsNode, FileNode, FolderNode, buildClientNodes, buildFileTree, expectedCopies } from '../model/tree-model';
+import { DfsNode, FileNode, FolderNode, buildClientNodes, buildFileTree, expectedCopies, filterRecords } from '../model/tree-model';
 
 /**
  * Clients at the top, each one's files below. Listings are fetched when a client is
@@ -14,6 +14,7 @@ export class FileTreeProvider implements vscode.TreeDataProvider<DfsNode>, vscod
   private readonly changed = new vscode.EventEmitter<DfsNode | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
   private readonly fileTrees = new Map<string, Promise<(FolderNode | FileNode)[]>>();
+  private filterText = '';
 
   constructor(
     private readonly connection: DfsConnection,
@@ -24,6 +25,16 @@ export class FileTreeProvider implements vscode.TreeDataProvider<DfsNode>, vscod
   refresh(): void {
     this.fileTrees.clear();
     this.changed.fire(undefined);
+  }
+
+  /** The filter the tree is narrowed by; empty shows every file. */
+  get filter(): string {
+    return this.filterText;
+  }
+
+  setFilter(text: string): void {
+    this.filterText = text.trim();
+    this.refresh();
   }
 
   getTreeItem(node: DfsNode): vscode.TreeItem {
@@ -38,8 +49,10 @@ export class FileTreeProvider implements vscode.TreeDataProvider<DfsNode>, vscod
         return item;
       }
       case 'folder': {
-        const item = new vscode.TreeItem(node.label, vscode.TreeItemCollapsibleState.Collapsed);
-        item.id = node.id;
+        // A filtered tree opens its folders, so the matches show at once; its own ids keep
+        // VS Code from applying (or overwriting) the unfiltered tree's open and closed folders.
+        const item = new vscode.TreeItem(node.label, this.filterText ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.Collapsed);
+        item.id = this.filterText ? `${node.id}?filter=${this.filterText}` : node.id;
         item.description = node.description;
         item.contextValue = node.contextValue;
         item.iconPath = vscode.ThemeIcon.Folder;
@@ -104,7 +117,7 @@ export class FileTreeProvider implements vscode.TreeDataProvider<DfsNode>, vscod
       const files = await this.connection.reader().files(clientId);
       const state = this.monitor.state;
       const replicaCount = state.kind === 'online' ? state.status.replicas.length : this.connection.settings.replicas;
-      return buildFileTree(clientId, files, expectedCopies(replicaCount), Date.now());
+      return buildFileTree(clientId, filterRecords(files, this.filterText), expectedCopies(replicaCount), Date.now());
     } catch (error) {
       this.fileTrees.delete(clientId);
       this.log.error(`listing the files of ${clientId} failed`, error);

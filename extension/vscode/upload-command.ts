@@ -1,9 +1,11 @@
+import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import type { ClusterMonitor } from '../cluster/cluster-monitor';
 import type { DfsConnection } from '../cluster/connection';
 import { OverwriteAnswer, OverwriteDecider, planUploads } from '../../server/client/upload-plan';
-import { formatBytes } from '../model/format';
+import { counted, formatBytes } from '../model/format';
+import { encodeText, encodingOfSaved } from '../upload/buffer-encoding';
 import { BatchResult, FileOutcome, UploadSource, runUploadBatch, summarizeBatch } from '../upload/batch-runner';
 import { IncrementCounter } from '../upload/progress';
 import type { OutputLog } from './output-log';
@@ -87,7 +89,7 @@ export class UploadCommand {
       if (uri.scheme === 'untitled') {
         const document = vscode.workspace.textDocuments.find((candidate) => candidate.uri.toString() === uri.toString());
         if (document) {
-          bufferSources.push({ kind: 'buffer', origin: uri.toString(), name: joinName(prefix, path.posix.basename(uri.path)), content: Buffer.from(document.getText(), 'utf8') });
+          bufferSources.push({ kind: 'buffer', origin: uri.toString(), name: joinName(prefix, path.posix.basename(uri.path)), content: encodeText(document.getText(), 'utf8') });
           continue;
         }
       }
@@ -120,7 +122,16 @@ export class UploadCommand {
         }
         plan = await planUploads(filePaths, prefix);
       } else {
-        buffers = new Map(dirty.map((document) => [path.resolve(document.uri.fsPath), Buffer.from(document.getText(), 'utf8')]));
+        const encoded = await Promise.all(dirty.map(async (document) => ({ document, bytes: await bytesLikeSaved(document) })));
+        const unknown = encoded.filter((entry) => !entry.bytes).map((entry) => path.basename(entry.document.uri.fsPath));
+        if (unknown.length > 0) {
+          this.log.warn(`Upload Buffer refused: ${unknown.join(', ')} saved in an encoding other than UTF-8 or UTF-16`);
+          await vscode.window.showErrorMessage(
+            `DFS: nothing was uploaded: ${unknown.join(', ')} ${unknown.length === 1 ? 'is' : 'are'} saved in an encoding other than UTF-8 or UTF-16, and VS Code does not tell extensions which. Choose "Save and Upload" to send the saved bytes.`,
+          );
+          return undefined;
+        }
+        buffers = new Map(encoded.map((entry) => [path.resolve(entry.document.uri.fsPath), entry.bytes!]));
       }
     }
     const sources: UploadSource[] = [
@@ -139,12 +150,12 @@ export class UploadCommand {
     const totalBytes = plan.uploads.reduce((sum, upload) => sum + upload.size, 0);
     if (sources.length > LARGE_BATCH_FILES || totalBytes > LARGE_BATCH_BYTES) {
       const confirmed = await vscode.window.showWarningMessage(
-        `Upload ${sources.length} files (${formatBytes(totalBytes)}) to DFS?`,
+        `Upload ${counted(sources.length, 'file')} (${formatBytes(totalBytes)}) to DFS?`,
         { modal: true, detail: 'The selection includes folders with many files (such as .git or node_modules). Select fewer folders to send less.' },
         'Upload',
       );
       if (confirmed !== 'Upload') {
-        this.log.info(`upload of ${sources.length} files not confirmed`);
+        this.log.info(`upload of ${counted(sources.length, 'file')} not confirmed`);
         return undefined;
       }
     }
@@ -182,7 +193,7 @@ export class UploadCommand {
   private async runBatch(sources: UploadSource[], skipped: { localPath: string; reason: string }[], unsupported: FileOutcome[]): Promise<BatchResult> {
     const client = this.connection.client();
     const totalBytes = sources.reduce((sum, source) => sum + (source.kind === 'file' ? source.size : source.content.length), 0);
-    this.log.info(`upload to ${this.connection.address} as ${client.clientId}: ${sources.length} file${sources.length === 1 ? '' : 's'}, ${formatBytes(totalBytes)}`);
+    this.log.info(`upload to ${this.connection.address} as ${client.clientId}: ${counted(sources.length, 'file')}, ${formatBytes(totalBytes)}`);
     const result = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: 'DFS: uploading', cancellable: true },
       async (progress, token) => {
@@ -289,6 +300,16 @@ export class UploadCommand {
       await vscode.window.showInformationMessage(summary.text);
     }
   }
+}
+
+/**
+ * An editor's text in the encoding its saved file uses (a byte-order mark is kept), not
+ * re-encoded as UTF-8; undefined when that encoding cannot be told (see encodingOfSaved).
+ */
+async function bytesLikeSaved(document: vscode.TextDocument): Promise<Buffer | undefined> {
+  const saved = await fs.readFile(document.uri.fsPath).catch(() => undefined);
+  const encoding = encodingOfSaved(saved);
+  return encoding && encodeText(document.getText(), encoding);
 }
 
 function joinName(prefix: string, name: string): string {

@@ -8,7 +8,7 @@ import { ReplicaReads } from '../client/replica-reads';
 import { replicaAddresses } from '../config/cluster-layout';
 import { loadSecurity } from '../config/security-settings';
 import { Settings } from '../config/settings';
-import { ClusterStatus, DfsError, NodeStatus, Precondition, currentGenerationOf, formatBytes, validateClientId } from '../protocol';
+import { ClusterStatus, DfsError, NodeStatus, Precondition, currentGenerationOf, counted, formatBytes, validateClientId } from '../protocol';
 import { ProgressBar } from './progress';
 
 export function clientFor(settings: Settings): DfsClient {
@@ -67,7 +67,7 @@ export async function upload(settings: Settings, paths: string[], noOverwrite: b
       });
       bar.finish();
       const behind = receipt.replicasBehind.length > 0 ? `, replicas behind: ${receipt.replicasBehind.join(', ')}` : '';
-      process.stdout.write(`uploaded ${item.name} (${formatBytes(receipt.size)}, generation ${receipt.generation}, ${receipt.copies} copies${behind})\n`);
+      process.stdout.write(`uploaded ${item.name} (${formatBytes(receipt.size)}, generation ${receipt.generation}, ${counted(receipt.copies, 'copy', 'copies')}${behind})\n`);
     } catch (error) {
       bar.finish();
       if (noOverwrite && !precondition && typeof currentGenerationOf(error) === 'number') {
@@ -114,7 +114,7 @@ export async function listClients(settings: Settings, json: boolean): Promise<vo
     process.stdout.write('No client has stored files yet.\n');
   }
   for (const client of clients) {
-    process.stdout.write(`${client.clientId}  ${client.files} files  ${formatBytes(client.bytes)}\n`);
+    process.stdout.write(`${client.clientId}  ${counted(client.files, 'file')}  ${formatBytes(client.bytes)}\n`);
   }
 }
 
@@ -174,7 +174,7 @@ export async function restoreVersion(settings: Settings, name: string | undefine
     throw new DfsError('BAD_HEADER', 'dfs restore needs the stored name of a file and the generation to restore (see dfs versions NAME)');
   }
   const receipt = await clientFor(settings).restore(name, Number(generationText));
-  process.stdout.write(`restored ${name}: generation ${generationText} is current again as generation ${receipt.generation} (${formatBytes(receipt.size)}, ${receipt.copies} copies)\n`);
+  process.stdout.write(`restored ${name}: generation ${generationText} is current again as generation ${receipt.generation} (${formatBytes(receipt.size)}, ${counted(receipt.copies, 'copy', 'copies')})\n`);
 }
 
 export async function showStatus(settings: Settings, json: boolean): Promise<void> {
@@ -184,13 +184,13 @@ export async function showStatus(settings: Settings, json: boolean): Promise<voi
     return;
   }
   if (status.role !== 'primary') {
-    process.stdout.write(`replica ${status.id} at ${status.address}: ${status.files} files, ${formatBytes(status.bytes)}\n`);
+    process.stdout.write(`replica ${status.id} at ${status.address}: ${counted(status.files, 'file')}, ${formatBytes(status.bytes)}\n`);
     return;
   }
   const cluster = status as ClusterStatus;
   const up = cluster.replicas.filter((replica) => replica.reachable).length;
   process.stdout.write(
-    `primary ${cluster.address}: ${cluster.files} files, ${formatBytes(cluster.bytes)}; ${up}/${cluster.replicas.length} replicas up; write quorum ${cluster.writeQuorum}; generation ${cluster.generation}; keeps ${cluster.keepVersions} older versions\n`,
+    `primary ${cluster.address}: ${counted(cluster.files, 'file')}, ${formatBytes(cluster.bytes)}; ${up}/${cluster.replicas.length} replicas up; write quorum ${cluster.writeQuorum}; generation ${cluster.generation}; keeps ${cluster.keepVersions} older versions\n`,
   );
   if (cluster.epoch) {
     const since = cluster.leaderSinceMs ? ` since ${new Date(cluster.leaderSinceMs).toISOString()}` : '';
@@ -203,7 +203,7 @@ export async function showStatus(settings: Settings, json: boolean): Promise<voi
   for (const replica of cluster.replicas) {
     const sync = replica.lastSyncMs ? `last sync ${new Date(replica.lastSyncMs).toISOString()}` : 'not fully synced yet';
     const state = replica.reachable ? 'up' : `DOWN (${replica.lastError ?? 'unreachable'})`;
-    process.stdout.write(`  replica ${replica.id} ${replica.address}: ${state}, ${replica.filesBehind} files behind, ${sync}, ${replica.repairs} repairs\n`);
+    process.stdout.write(`  replica ${replica.id} ${replica.address}: ${state}, ${counted(replica.filesBehind, 'file')} behind, ${sync}, ${replica.repairs} repairs\n`);
     for (const failure of replica.failing ?? []) {
       process.stdout.write(`    cannot settle ${failure.name}: ${failure.reason}\n`);
     }
@@ -221,7 +221,7 @@ export async function scrub(settings: Settings, json: boolean): Promise<number> 
     const replicaLines = Object.entries(report.replicaCorrupted).map(([id, count]) => `replica ${id}: ${count} corrupted, rewritten from the primary`);
     process.stdout.write(
       [
-        `checked ${report.checked} files`,
+        `checked ${counted(report.checked, 'file')}`,
         `primary: ${report.primaryCorrupted} corrupted, ${report.primaryRepaired} repaired from replicas`,
         ...replicaLines,
         ...report.unreachable.map((id) => `replica ${id}: unreachable, not checked`),

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'crypto';
+import { once } from 'events';
 import { createWriteStream, promises as fs } from 'fs';
 import * as path from 'path';
-import { once } from 'events';
 import { Writable } from 'stream';
 import { Connection, ConnectionTimeouts, DEFAULT_TIMEOUTS } from '../net/connection';
 import { refuseIfChallenged } from '../net/handshake';
@@ -489,8 +489,8 @@ export class DfsClient {
   }
 
   /** Makes a kept version current again, as a new version (a new generation) with its bytes. */
-  async restore(name: string, generation: number): Promise<UploadReceipt> {
-    return this.exchange({ verb: 'RESTORE', clientId: this.clientId, generation, name }, async (conn) => {
+  async restore(name: string, generation: number, clientId = this.clientId): Promise<UploadReceipt> {
+    return this.exchange({ verb: 'RESTORE', clientId, generation, name }, async (conn) => {
       const reply = parseReply(refuseIfChallenged(await conn.readLine(VERIFY_WAIT_MS)));
       if (reply.token !== Reply.RESTORE_SUCCESS) {
         throw replyError(reply);
@@ -532,7 +532,7 @@ export class DfsClient {
         hash.update(chunk);
         received += chunk.length;
         if (!sink.write(chunk)) {
-          // events.once removes both of its listeners whichever fires: no listener is left per wait.
+          // once() also rejects on 'error' and removes both listeners: none pile up on a long download.
           await once(sink, 'drain');
         }
         options.onProgress?.(received, size);

@@ -122,7 +122,10 @@ export async function serveStream(stream: Duplex, handlers: Handlers, options: S
     seed ||= conn.headerUnterminated && SEED_VERBS.includes(verb);
     if (error.code !== 'PROTOCOL' || conn.isOpen) {
       const from = error.code === 'AUTH' || error.code === 'FORBIDDEN' ? ` (from ${peer})` : '';
-      options.log(`${verb ? verb.slice(0, 40) : 'request'} failed${from}: ${error.code} ${error.message}`);
+      const what = verb ? verb.slice(0, 40) : 'request';
+      // The sender closing mid-body is a cancelled transfer (a user's cancel, or one cut
+      // upstream and passed on), not a failure of this node: say so.
+      options.log(error.code === 'SHORT_BODY' ? `${what} cancelled by the sender (${peer}): ${error.message}; nothing was stored` : `${what} failed${from}: ${error.code} ${error.message}`);
     }
     if (conn.isOpen && !authenticated) {
       try {

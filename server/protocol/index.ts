@@ -9,4 +9,5 @@ export * from './preconditions';
 export * from './keys';
 export * from './authorization';
 export * from './bytes';
+export * from './words';
 export * from './rename-rules';

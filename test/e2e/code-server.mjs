@@ -832,3 +832,77 @@ export class E2E {
     removeTempDirs(this.tempDirs.splice(0));
   }
 }
+
+// ---------------------------------------------------------------- quick picks and bytes on disk
+
+/**
+ * The rows of the open quick pick (Show Versions and the like), once it shows some:
+ * each row's locator and its whole text (label, description, detail).
+ */
+export async function quickPickRows(page, { timeout = TIMEOUTS.ui } = {}) {
+  const rows = quickInput(page).locator('.quick-input-list .monaco-list-row');
+  await rows.first().waitFor({ state: 'visible', timeout }).catch(() => {
+    throw new Error('e2e: no quick pick with rows appeared');
+  });
+  return (await quickPickTexts(rows)).map((text, index) => ({ row: rows.nth(index), text }));
+}
+
+/** Each row's texts (label, description, detail) joined by single spaces: innerText runs label and description together. */
+function quickPickTexts(rows) {
+  return rows.evaluateAll((els) => els.map((el) => {
+    const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    const parts = [];
+    while (walker.nextNode()) {
+      const text = walker.currentNode.textContent.replace(/\s+/g, ' ').trim();
+      if (text) parts.push(text);
+    }
+    return parts.join(' ');
+  })).catch(() => []);
+}
+
+/** Types into the open input box (replacing what it holds) and presses Enter. */
+export async function answerInputBox(page, text, { timeout = TIMEOUTS.ui } = {}) {
+  const input = quickInput(page).locator('input').first();
+  await input.waitFor({ state: 'visible', timeout });
+  await input.fill(text);
+  await page.keyboard.press('Enter');
+  await quickInput(page).waitFor({ state: 'hidden', timeout });
+}
+
+/**
+ * Whether every root holds each file of `present` (relative path -> bytes) byte for
+ * byte and none of `absent`: null when so, else what is not.
+ */
+export function filesOnDisk(roots, { present = {}, absent = [] }) {
+  const problems = [];
+  for (const root of roots) {
+    for (const [rel, bytes] of Object.entries(present)) {
+      let got;
+      try { got = fs.readFileSync(path.join(root, rel)); } catch { problems.push(`${root}/${rel} missing`); continue; }
+      if (!got.equals(Buffer.from(bytes))) problems.push(`${root}/${rel} differs (${got.length} bytes, expected ${Buffer.from(bytes).length})`);
+    }
+    for (const rel of absent) if (fs.existsSync(path.join(root, rel))) problems.push(`${root}/${rel} still there`);
+  }
+  return problems.length ? problems.join('; ') : null;
+}
+
+/**
+ * Picks an item of the open quick pick the way a keyboard user does: types `filter`
+ * into its box, waits until the only row left matches `expected`, presses Enter.
+ * (Clicking a row by its index can hit another one: the list re-renders its rows.)
+ */
+export async function pickQuickPickItem(page, filter, expected, { timeout = TIMEOUTS.ui } = {}) {
+  const widget = quickInput(page);
+  const input = widget.locator('input').first();
+  await input.waitFor({ state: 'visible', timeout });
+  await input.fill(filter);
+  const rows = widget.locator('.quick-input-list .monaco-list-row');
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const texts = await quickPickTexts(rows);
+    if (texts.length === 1 && expected.test(texts[0])) break;
+    if (Date.now() >= deadline) throw new Error(`e2e: typing ${JSON.stringify(filter)} into the quick pick leaves ${JSON.stringify(texts)}, not one row matching ${expected}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  await page.keyboard.press('Enter');
+}

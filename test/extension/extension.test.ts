@@ -155,12 +155,12 @@ describe('extension: activate() against real primary and replica processes', fun
     const node = findNode(await tree(), [CLIENT, 'hello.txt']);
     assert.ok(node, 'hello.txt is in the tree under the own client');
     assert.strictEqual(node.item.contextValue, 'dfsFile');
-    assert.match(node.item.description ?? '', /^23 KB · just now$/);
+    assert.match(node.item.description ?? '', /^23\.4 KiB · just now$/);
     assert.match(String(node.item.tooltip), new RegExp(`SHA-256: ${sha256(content)}`));
     assert.match(String(node.item.tooltip), new RegExp(`Copies: ${REPLICAS + 1} of ${REPLICAS + 1}`));
     const progress = testing.progress.at(-1)!;
     assert.ok(progress.cancellable, 'the upload notification offers Cancel');
-    assert.ok(progress.reports.some((report) => /23 KB of 23 KB \(100%\)/.test(report.message ?? '')), 'progress shows bytes and percent');
+    assert.ok(progress.reports.some((report) => /23\.4 KiB of 23\.4 KiB \(100%\)/.test(report.message ?? '')), 'progress shows bytes and percent');
     assert.strictEqual(progress.reports.reduce((sum, report) => sum + (report.increment ?? 0), 0), 100, 'increments add up to 100%');
   });
 
@@ -281,6 +281,10 @@ describe('extension: activate() against real primary and replica processes', fun
       await waitFor(async () => (await stagedFiles(root)).length === 0, `${root}/.dfs/tmp to be empty`);
     }
     await assertStoredNowhere('big.bin');
+    // The servers' terminals call it a cancel, not a failure: each replica had the relayed upload cut short.
+    const serverLog = (role: string): string => testing.tasks.filter((task) => task.task.definition.role === role).map((task) => task.output.join('')).join('');
+    await waitFor(async () => (serverLog('replica').match(/REPLICA cancelled by the sender/g) ?? []).length === REPLICAS, 'each replica to log the cancelled REPLICA');
+    assert.doesNotMatch(serverLog('replica') + serverLog('primary'), /SHORT_BODY/);
   });
 
   it('Upload to DFS on an editor with unsaved changes asks, and Upload Buffer sends the editor text', async () => {

@@ -109,6 +109,22 @@ describe('package.json contributions', () => {
     assert.ok(settings.includes('dfs.tlsCaFile'));
   });
 
+  it('lists every command in the README\'s table with where it appears, and says which are not in the palette', () => {
+    const readme = readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
+    const rows = new Map([...readme.matchAll(/^\| ([^|]+?) \| ([^|]+) \|$/gm)].map((match) => [match[1], match[2]]));
+    const hidden = new Set((contributes.menus.commandPalette as MenuEntry[]).filter((entry) => entry.when === 'false').map((entry) => entry.command));
+    for (const command of contributes.commands as { command: string; title: string }[]) {
+      const where = rows.get(command.title);
+      assert.ok(where, `README's command table has a row for ${command.title}`);
+      assert.strictEqual(/not in the palette/.test(where), hidden.has(command.command), `${command.title}: the README says ${hidden.has(command.command) ? '' : 'not '}"not in the palette"`);
+      const menus = menuEntries.filter(([, entry]) => entry.command === command.command).map(([menu]) => menu);
+      const named: Record<string, RegExp> = { 'view/item/context': /DFS view item/, 'view/title': /DFS view title/, 'explorer/context': /Explorer context/, 'editor/title': /editor title/, 'editor/context': /editor context/ };
+      for (const menu of menus) {
+        assert.match(where, named[menu] ?? /palette/, `${command.title} appears in ${menu}, which the README's row names`);
+      }
+    }
+  });
+
   it('keeps activation cheap: never "*", at most after start-up so the status bar shows without delaying it', () => {
     for (const event of manifest.activationEvents) {
       assert.notStrictEqual(event, '*');

@@ -23,7 +23,7 @@ describe('extension model: the tree of stored files', () => {
       nodes.map((node) => [node.label, node.own, node.description]),
       [
         ['me', true, 'you · 0 files, 0 B'],
-        ['amy', false, '2 files, 2.0 KB'],
+        ['amy', false, '2 files, 2.0 KiB'],
         ['zed', false, '1 file, 10 B'],
       ],
     );
@@ -51,13 +51,13 @@ describe('extension model: the tree of stored files', () => {
     const [file] = buildFileTree('alice', [record('notes/plan.txt', 1536, 4, 3 * 3_600_000)], 4, NOW) as FolderNode[];
     const plan = file.children[0] as FileNode;
     assert.strictEqual(plan.label, 'plan.txt');
-    assert.strictEqual(plan.description, '1.5 KB · 3 hours ago');
+    assert.strictEqual(plan.description, '1.5 KiB · 3 hours ago');
     assert.strictEqual(plan.id, 'file:alice/notes/plan.txt');
     assert.strictEqual(plan.contextValue, 'dfsFile');
     assert.strictEqual(plan.underReplicated, false);
     assert.deepStrictEqual(plan.tooltip.split('\n'), [
       'alice/notes/plan.txt',
-      'Size: 1.5 KB (1,536 bytes)',
+      'Size: 1.5 KiB (1,536 bytes)',
       'Stored: 2026-11-27T09:00:00.000Z (3 hours ago)',
       'Generation: 1',
       `SHA-256: ${'ab'.repeat(32)}`,
@@ -75,7 +75,7 @@ describe('extension model: the tree of stored files', () => {
   });
 
   it('formats sizes and ages for people', () => {
-    assert.deepStrictEqual([0, 1023, 1024, 1536, 10 * 1024, 5 * 1024 ** 3].map(formatBytes), ['0 B', '1023 B', '1.0 KB', '1.5 KB', '10 KB', '5.0 GB']);
+    assert.deepStrictEqual([0, 1023, 1024, 1536, 10 * 1024, 5 * 1024 ** 3].map(formatBytes), ['0 B', '1023 B', '1.0 KiB', '1.5 KiB', '10.0 KiB', '5.0 GiB']);
     assert.deepStrictEqual(
       [0, 59_000, 60_000, 2 * 3_600_000, 86_400_000, 40 * 86_400_000, 800 * 86_400_000, -5_000].map((age) => formatAge(NOW - age, NOW)),
       ['just now', 'just now', '1 minute ago', '2 hours ago', '1 day ago', '1 month ago', '2 years ago', 'just now'],
@@ -109,7 +109,7 @@ describe('extension model: cluster state', () => {
     const report = statusReport({ kind: 'online', address: '127.0.0.1:8000', status: status([true, false], 7) });
     assert.strictEqual(report.headline, 'DFS: primary 127.0.0.1:8000 is up, 1 of 2 replicas up.');
     assert.deepStrictEqual(report.details, [
-      'Primary 127.0.0.1:8000: up 2 min, 2 files, 2.0 KB, write quorum 3',
+      'Primary 127.0.0.1:8000: up 2 min, 2 files, 2.0 KiB, write quorum 3',
       'Replica 1 127.0.0.1:9000: up, 0 files behind',
       'Replica 2 127.0.0.1:9001: DOWN, 7 files behind (refused)',
     ]);

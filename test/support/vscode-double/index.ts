@@ -5,6 +5,7 @@
  * CustomExecution really run their pseudoterminal, so cluster processes are real.
  */
 import { EventEmitter as NodeEventEmitter } from 'events';
+import { readFile } from 'fs/promises';
 import * as path from 'path';
 
 // ---------------------------------------------------------------- basics
@@ -344,6 +345,18 @@ interface TreeViewRecord {
   refreshes: number;
   /** What the extension shows above the tree (TreeView.message). */
   message?: string;
+  canSelectMany: boolean;
+  /** The rows the user selected (TreeView.selection); tests set it before running a command from a key. */
+  selection: unknown[];
+}
+
+/** A diff editor opened through `vscode.diff`, with what each side read. */
+export interface OpenedDiff {
+  left: Uri;
+  right: Uri;
+  title?: string;
+  leftContent: Buffer;
+  rightContent: Buffer;
 }
 
 export interface FakeTextDocument {
@@ -374,6 +387,7 @@ class Testing extends NodeEventEmitter {
   output: string[] = [];
   clipboard = '';
   opened: { uri: Uri; content: Buffer }[] = [];
+  diffs: OpenedDiff[] = [];
   executedCommands: { command: string; args: unknown[] }[] = [];
   treeViews = new Map<string, TreeViewRecord>();
   fileSystems = new Map<string, { provider: Record<string, (...args: any[]) => any>; options: { isReadonly?: boolean; isCaseSensitive?: boolean } }>();
@@ -461,6 +475,7 @@ class Testing extends NodeEventEmitter {
     this.output = [];
     this.clipboard = '';
     this.opened = [];
+    this.diffs = [];
     this.executedCommands = [];
     this.treeViews.clear();
     this.fileSystems.clear();
@@ -573,8 +588,8 @@ export const window = {
     testing.statusBarItems.push(item);
     return item;
   },
-  createTreeView(id: string, options: { treeDataProvider: TreeViewRecord['provider']; dragAndDropController?: TreeViewRecord['dragAndDropController'] }) {
-    const record: TreeViewRecord = { provider: options.treeDataProvider, dragAndDropController: options.dragAndDropController, refreshes: 0 };
+  createTreeView(id: string, options: { treeDataProvider: TreeViewRecord['provider']; dragAndDropController?: TreeViewRecord['dragAndDropController']; canSelectMany?: boolean }) {
+    const record: TreeViewRecord = { provider: options.treeDataProvider, dragAndDropController: options.dragAndDropController, refreshes: 0, canSelectMany: options.canSelectMany === true, selection: [] };
     const subscription = options.treeDataProvider.onDidChangeTreeData?.(() => {
       record.refreshes++;
       testing.emit('treeRefresh', id);
@@ -582,6 +597,9 @@ export const window = {
     testing.treeViews.set(id, record);
     return {
       visible: true,
+      get selection(): unknown[] {
+        return record.selection;
+      },
       get message(): string | undefined {
         return record.message;
       },
@@ -683,14 +701,13 @@ export const commands = {
         testing.emit('context', args[0], args[1]);
         return undefined as T;
       case 'vscode.open': {
-        // Like VS Code: an editor for a non-file scheme reads through the registered file system provider.
         const uri = args[0] as Uri;
-        const fileSystem = testing.fileSystems.get(uri.scheme);
-        if (!fileSystem) {
-          throw new Error(`no file system provider for ${uri.scheme}:`);
-        }
-        const content = Buffer.from(await fileSystem.provider.readFile(uri));
-        testing.opened.push({ uri, content });
+        testing.opened.push({ uri, content: await readThrough(uri) });
+        return undefined as T;
+      }
+      case 'vscode.diff': {
+        const [left, right, title] = args as [Uri, Uri, string | undefined];
+        testing.diffs.push({ left, right, title, leftContent: await readThrough(left), rightContent: await readThrough(right) });
         return undefined as T;
       }
       case 'workbench.action.openSettings':
@@ -700,6 +717,18 @@ export const commands = {
     }
   },
 };
+
+/** Like VS Code: an editor reads a file: URI from disk, any other scheme through its registered file system provider. */
+async function readThrough(uri: Uri): Promise<Buffer> {
+  if (uri.scheme === 'file') {
+    return readFile(uri.fsPath);
+  }
+  const fileSystem = testing.fileSystems.get(uri.scheme);
+  if (!fileSystem) {
+    throw new Error(`no file system provider for ${uri.scheme}:`);
+  }
+  return Buffer.from(await fileSystem.provider.readFile(uri));
+}
 
 // ---------------------------------------------------------------- env
 
