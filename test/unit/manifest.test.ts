@@ -49,8 +49,10 @@ describe('package.json contributions', () => {
   });
 
   it('only matches viewItem values that the code sets as a contextValue', () => {
-    const setInCode = new Set([...extensionSource.matchAll(/\b(\w+): '(dfs[A-Z]\w*)'/g)].filter((match) => ['client', 'folder', 'file'].includes(match[1])).map((match) => match[2]));
-    assert.deepStrictEqual([...setInCode].sort(), ['dfsClient', 'dfsFile', 'dfsFolder']);
+    const setInCode = new Set(
+      [...extensionSource.matchAll(/\b(\w+): '(dfs[A-Z]\w*)'/g)].filter((match) => ['client', 'folder', 'file', 'runningHere', 'stoppedHere', 'external'].includes(match[1])).map((match) => match[2]),
+    );
+    assert.deepStrictEqual([...setInCode].sort(), ['dfsClient', 'dfsFile', 'dfsFolder', 'dfsServerExternal', 'dfsServerRunningHere', 'dfsServerStoppedHere']);
     const whenClauses = [...menuEntries.map(([, entry]) => entry.when ?? ''), ...contributes.viewsWelcome.map((welcome: { when?: string }) => welcome.when ?? '')];
     const matched = whenClauses.flatMap((when) => [...when.matchAll(/viewItem\s*==\s*([\w.-]+)/g)].map((match) => match[1]));
     assert.ok(matched.length > 0, 'some menus depend on the node kind');
@@ -99,6 +101,7 @@ describe('package.json contributions', () => {
       }
     }
     assert.ok(extensionSource.includes("createTreeView<DfsNode>('dfs.files'"), 'the code creates the declared view');
+    assert.ok(extensionSource.includes("createTreeView<ClusterViewNode>('dfs.cluster'"), 'the code creates the Cluster view');
   });
 
   it('declares the dfs task type that the task provider registers, and a setting for every key the code reads', () => {
