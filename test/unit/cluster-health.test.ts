@@ -2,7 +2,7 @@ import * as assert from 'assert';
 import * as path from 'path';
 import { clientKeyStorageKey, readClusters, resolveConnection } from '../../extension/model/cluster-choice';
 import { ClusterLayout, ServerNode, StartedHere, clusterNodes, downReplicaAdvice, downReplicas, inVsCodeWords, restartLabel } from '../../extension/model/cluster-health';
-import type { ClusterState } from '../../extension/model/cluster-state';
+import { ClusterState, statusReport } from '../../extension/model/cluster-state';
 import { readSettings } from '../../extension/model/settings';
 import type { ClusterStatus, ReplicaStatus } from '../../server/protocol';
 
@@ -126,6 +126,11 @@ describe('extension model: the Cluster view', () => {
     const none = downReplicas(clusterNodes(online([replica(1, true)]), layoutWith(undefined), NOW));
     assert.strictEqual(restartLabel(none), undefined);
     assert.strictEqual(downReplicaAdvice(none), '');
+  });
+
+  it('Show Cluster Status says when each replica was last in step', () => {
+    const report = statusReport(online([replica(1, true), replica(2, false, 4, { lastSyncMs: undefined })]), NOW);
+    assert.deepStrictEqual(report.details.slice(1), ['Replica 1 127.0.0.1:9000: up, 0 files behind, last sync 3 minutes ago', 'Replica 2 127.0.0.1:9001: DOWN, 4 files behind (connect ECONNREFUSED)']);
   });
 
   it('takes the command-line advice out of the primary\'s quorum refusal', () => {
