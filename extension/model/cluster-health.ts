@@ -81,7 +81,7 @@ export function clusterNodes(state: ClusterState, layout: ClusterLayout, nowMs: 
           ? [{ kind: 'note', id: 'note:read-only', label: `Read-only: ${state.replicasUp} of ${state.replicas} replicas answer`, tooltip: 'No primary answers: files are read from the replicas until a primary is back.' }]
           : [];
       // Without a primary nobody reports on the replicas; those started here can still be restarted or stopped.
-      const replicas = state.kind === 'offline' ? here.map((port) => unreportedReplica(port, layout)) : [];
+      const replicas = here.map((port) => unreportedReplica(port, layout));
       return [...primaries, ...note, ...replicas];
     }
     case 'online':
@@ -273,5 +273,5 @@ function portOf(address: string): number | undefined {
  * advice beside it (downReplicaAdvice) says what to click instead.
  */
 export function inVsCodeWords(message: string): string {
-  return message.replace(/ ?Start the missing replicas \(dfs status shows which\) or lower the write quorum\./g, '');
+  return message.replace(/ ?Start the missing replicas( \(dfs status shows which\))? or lower the write quorum\./g, '');
 }

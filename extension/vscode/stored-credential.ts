@@ -49,6 +49,9 @@ export class StoredCredential<T> implements vscode.Disposable {
   async use(kind: CredentialKind<T>): Promise<void> {
     if (kind.storageKey !== this.kind.storageKey) {
       this.kind = kind;
+      // At once, not after the read: the previous cluster's key must not be sent to the next one meanwhile.
+      this.current = undefined;
+      this.changed(undefined);
       await this.load();
     }
   }

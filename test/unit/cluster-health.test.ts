@@ -105,6 +105,15 @@ describe('extension model: the Cluster view', () => {
       readOnly.map((node) => node.label),
       ['primary 127.0.0.1:8000', 'Read-only: 2 of 3 replicas answer'],
     );
+    const readOnlyHere = clusterNodes({ kind: 'readOnly', address: '127.0.0.1:8000', reason: 'refused', replicasUp: 1, replicas: 1 }, layoutWith({ 'primary:8000': 'stopped', 'replica:9000': 'running' }), NOW);
+    assert.deepStrictEqual(
+      readOnlyHere.map((node) => [node.label, node.kind === 'server' ? node.contextValue : node.kind]),
+      [
+        ['primary 127.0.0.1:8000', 'dfsServerStoppedHere'],
+        ['Read-only: 1 of 1 replicas answer', 'note'],
+        ['replica 1', 'dfsServerRunningHere'],
+      ],
+    );
     assert.deepStrictEqual(clusterNodes({ kind: 'unknown' }, layoutWith(undefined), NOW).map((node) => node.kind), ['note']);
   });
 
