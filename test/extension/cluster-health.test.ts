@@ -1,13 +1,12 @@
 import * as assert from 'assert';
 import { promises as fs } from 'fs';
-import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { formatKey, issueKey } from '../../server/protocol';
 import { TestCluster, storedFiles } from '../support/cluster';
 import { dfsProcesses } from '../support/dfs-processes';
 import { ExtensionUnderTest, activateExtension } from '../support/extension-harness';
-import { freePortRange } from '../support/ports';
+import { freePortRange, portAnswers } from '../support/ports';
 import { REPO_ROOT } from '../support/processes';
 import { ShownMessage, Uri, createExtensionContext, testing } from '../support/vscode-double';
 import { RenderedNode, findNode, renderTree, treePaths } from '../support/vscode-double/tree-snapshot';
@@ -19,17 +18,6 @@ interface BatchResultLike {
 
 const CLIENT = 'alice';
 const REPLICAS = 3;
-
-function portAnswers(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
 
 /** The Cluster view as VS Code would draw it: label -> [description, contextValue]. */
 async function clusterRows(): Promise<Map<string, { description: string; contextValue?: string; node: RenderedNode }>> {
