@@ -6,6 +6,7 @@ import { formatKey, issueKey } from '../../server/protocol';
 import { TestCluster, storedFiles } from '../support/cluster';
 import { dfsProcesses } from '../support/dfs-processes';
 import { ExtensionUnderTest, activateExtension } from '../support/extension-harness';
+import { HaCluster } from '../support/ha-cluster';
 import { freePortRange, portAnswers } from '../support/ports';
 import { REPO_ROOT } from '../support/processes';
 import { ShownMessage, Uri, createExtensionContext, testing } from '../support/vscode-double';
@@ -299,5 +300,51 @@ describe('extension: several clusters (dfs.clusters), switched from the status b
     await run('dfs.switchCluster');
     assert.strictEqual(testing.workspaceState.has('dfs.currentCluster'), false);
     assert.match(await testing.waitForStatusBar((text) => text.includes('DFS offline')), /· Default$/);
+  });
+});
+
+describe('extension: the Cluster view of primaries elected through etcd', function () {
+  this.timeout(180_000);
+  let cluster: HaCluster | undefined;
+  let work: string | undefined;
+  let vscodeExtension: ExtensionUnderTest | undefined;
+
+  afterEach(async function () {
+    if (this.currentTest?.state === 'failed' && cluster) {
+      console.log(cluster.logs());
+    }
+  });
+
+  after(async () => {
+    await vscodeExtension?.close();
+    await cluster?.destroy();
+    if (work) {
+      await fs.rm(work, { recursive: true, force: true });
+    }
+  });
+
+  it('names the leader and its epoch and lists the standby; after a kill -9 of the leader, the new leader with a higher epoch', async function () {
+    cluster = await HaCluster.start(this);
+    const ha = cluster;
+    const [first, second] = ha.serverList.split(',');
+    work = await fs.mkdtemp(path.join(os.tmpdir(), 'dfs-ext-ha-view-'));
+    vscodeExtension = activateExtension(work, { host: '127.0.0.1', port: ha.primaryPorts[0], servers: [first, second], clientId: CLIENT, replicas: ha.replicaCount, basePort: ha.basePort, dataDir: path.join(work, 'data') });
+    await testing.waitForStatusBar((text) => text.includes(`DFS ${ha.replicaCount}/${ha.replicaCount}`));
+    const { index, status } = await ha.waitForLeader();
+    assert.strictEqual(index, 0, 'the primary started first leads');
+    const leaderRow = await waitForRow(`primary ${first}`, (row) => row.description.startsWith(`up · leader, epoch ${status.epoch} ·`), 'to lead at its epoch');
+    assert.strictEqual(leaderRow.item.contextValue, 'dfsServerExternal');
+    await waitForRow(`standby ${second}`, (row) => row.description.startsWith('standing by'), 'to stand by');
+    assert.deepStrictEqual(
+      (await renderTree('dfs.cluster')).map((row) => row.item.label).filter((label) => label.startsWith('replica')),
+      Array.from({ length: ha.replicaCount }, (_, replica) => `replica ${replica + 1}`),
+    );
+
+    await ha.killPrimary(0);
+    const next = await ha.waitForLeader({ not: 0, timeoutMs: 60_000 });
+    assert.ok(next.status.epoch! > status.epoch!, `a new epoch: ${next.status.epoch} after ${status.epoch}`);
+    await vscodeExtension.run('dfs.refresh');
+    await waitForRow(`primary ${second}`, (row) => row.description.startsWith(`up · leader, epoch ${next.status.epoch} ·`), 'to lead at the new epoch');
+    assert.ok(!(await clusterRows()).has(`primary ${first}`), 'the old leader no longer shows as leading');
   });
 });
