@@ -249,10 +249,10 @@ function withOrigin(node: ServerNode, here: StartedHere, role: 'primary' | 'repl
   if (here === undefined || port === undefined) {
     return { ...node, description: `${node.description} · not started here`, tooltip: `${node.tooltip}\nNot started from this window: restart or stop it where it runs.` };
   }
+  // Rows of this window's servers carry Restart and Stop; their description stays short for the side bar.
   return {
     ...node,
     launchKey: `${role}:${port}`,
-    description: `${node.description} · started here`,
     tooltip: `${node.tooltip}\n${here === 'running' ? 'Started from this window: Restart and Stop are in its row.' : 'Started from this window, and it has exited: Restart starts it again.'}`,
     contextValue: here === 'running' ? ServerContextValue.runningHere : ServerContextValue.stoppedHere,
   };
