@@ -7,12 +7,16 @@ import { ProcessRegistry } from './cluster/process-registry';
 import { ClusterState, readOnlyMessage } from './model/cluster-state';
 import { DFS_SCHEME } from './model/dfs-uri';
 import { describeError } from './model/logger';
+import { DEFAULT_CONNECTION } from './model/cluster-choice';
 import { readSettings } from './model/settings';
 import type { DfsNode, FileNode } from './model/tree-model';
+import type { ClusterViewNode } from './model/cluster-health';
 import { ClusterCommands } from './vscode/cluster-commands';
+import { ClusterSwitcher } from './vscode/cluster-switcher';
+import { ClusterTreeProvider } from './vscode/cluster-tree-provider';
 import { CompareCommands } from './vscode/compare-commands';
-import { readConfiguration } from './vscode/configuration';
-import { CLIENT_KEY, CLUSTER_SECRET } from './vscode/credential-kinds';
+import { readConnectionChoice } from './vscode/configuration';
+import { CLUSTER_SECRET, clientKeyFor } from './vscode/credential-kinds';
 import { DfsDragAndDropController } from './vscode/drag-and-drop';
 import { FileCommands } from './vscode/file-commands';
 import { DfsFileSystemProvider } from './vscode/file-system-provider';
@@ -61,7 +65,7 @@ export function activate(context: vscode.ExtensionContext): void {
     connection.secret = value;
     credentialChanged();
   });
-  const clientKey = new StoredCredential(CLIENT_KEY, context.secrets, log, (value) => {
+  const clientKey = new StoredCredential(clientKeyFor(connection.settings.cluster), context.secrets, log, (value) => {
     connection.key = value;
     credentialChanged();
   });
@@ -74,7 +78,24 @@ export function activate(context: vscode.ExtensionContext): void {
   const statusBar = new ClusterStatusBar();
   const tasks = new DfsTaskProvider(() => connection.settings, runtime, registry, log);
   const cluster = new ClusterCommands(connection, monitor, registry, tasks, runtime, views, log);
-  const uploads = new UploadCommand(connection, monitor, views, log);
+  const uploads = new UploadCommand(connection, monitor, views, log, () => cluster.replicaFixes());
+  const clusterTree = new ClusterTreeProvider(() => cluster.nodes());
+  const clusterView = vscode.window.createTreeView<ClusterViewNode>('dfs.cluster', { treeDataProvider: clusterTree });
+  const showConnection = (): void => {
+    const named = connection.settings.cluster;
+    statusBar.showCluster(hasClusters(context) ? (named ?? DEFAULT_CONNECTION) : undefined);
+    clusterView.description = named;
+    inBackground(vscode.commands.executeCommand('setContext', 'dfs.hasClusters', hasClusters(context)), log, 'setting dfs.hasClusters');
+  };
+  const settingsChanged = (): void => {
+    applySettings(context, connection, log);
+    inBackground(clientKey.use(clientKeyFor(connection.settings.cluster)), log, "loading the cluster's client key");
+    showConnection();
+    tree.refresh();
+    clusterTree.update();
+    inBackground(monitor.refreshAfterChange(), log, 'status check after a settings change');
+  };
+  const switcher = new ClusterSwitcher(context, settingsChanged, log);
   const files = new FileCommands(connection, views, log);
   const dropTarget = new DfsDragAndDropController({
     upload: (uris, prefix) => uploads.upload(uris, prefix),
@@ -106,6 +127,8 @@ export function activate(context: vscode.ExtensionContext): void {
     tree,
     statusBar,
     treeView,
+    clusterTree,
+    clusterView,
     vscode.tasks.registerTaskProvider(DFS_TASK_TYPE, tasks),
     fileSystem,
     vscode.workspace.registerFileSystemProvider(DFS_SCHEME, fileSystem, { isReadonly: true, isCaseSensitive: true }),
@@ -114,6 +137,9 @@ export function activate(context: vscode.ExtensionContext): void {
     command('dfs.showStatus', () => cluster.showStatus()),
     command('dfs.upload', (clicked?: unknown, selected?: unknown) => uploads.fromCommand(clicked, selected)),
     command('dfs.uploadPick', () => uploads.pickAndUpload()),
+    command('dfs.switchCluster', () => switcher.pick()),
+    command('dfs.restartServer', (node?: ClusterViewNode) => cluster.restartServer(node)),
+    command('dfs.stopServer', (node?: ClusterViewNode) => cluster.stopServer(node)),
     command('dfs.refresh', async () => {
       log.info('refresh');
       tree.refresh();
@@ -139,9 +165,7 @@ export function activate(context: vscode.ExtensionContext): void {
     command('dfs.clearFilter', () => treeActions.clearFilter()),
     vscode.workspace.onDidChangeConfiguration((event) => {
       if (event.affectsConfiguration('dfs')) {
-        applySettings(context, connection, log);
-        tree.refresh();
-        inBackground(monitor.refreshAfterChange(), log, 'status check after a settings change');
+        settingsChanged();
       }
     }),
   );
@@ -169,11 +193,11 @@ export function activate(context: vscode.ExtensionContext): void {
     // A refusal for want of the secret is no missing cluster: it gets its own welcome text.
     const contextState = state.kind === 'offline' && state.code === 'AUTH' ? 'locked' : state.kind;
     inBackground(vscode.commands.executeCommand('setContext', 'dfs.clusterState', contextState), log, 'setting dfs.clusterState');
-    // Redraw when what the tree shows changed (uploads from elsewhere, copies caught up),
-    // not on every poll: node ids are stable, so a redraw keeps folders open.
+    // Redraw when what the tree shows changed (uploads from elsewhere, copies caught up or
+    // lost on any replica), not on every poll: node ids are stable, so a redraw keeps folders open.
     const content =
       state.kind === 'online'
-        ? `online:${state.status.files}:${state.status.bytes}:${state.status.replicas.reduce((sum, replica) => sum + replica.filesBehind + (replica.reachable ? 0 : 1000), 0)}`
+        ? `online:${state.status.files}:${state.status.bytes}:${state.status.replicas.map((replica) => `${replica.id}=${replica.reachable ? 'up' : 'down'}/${replica.filesBehind}`).join(',')}`
         : state.kind;
     if (content !== shownContent) {
       shownContent = content;
@@ -181,11 +205,14 @@ export function activate(context: vscode.ExtensionContext): void {
     }
   };
   monitor.on('changed', showState);
+  monitor.on('checked', () => clusterTree.update());
+  registry.on('changed', () => clusterTree.update());
   registry.on('changed', () => inBackground(vscode.commands.executeCommand('setContext', 'dfs.clusterRunningHere', registry.running.length > 0), log, 'setting dfs.clusterRunningHere'));
   registry.on('crashed', (crashed: NodeProcess, exit: NodeExit) => inBackground(cluster.reportCrash(crashed, exit), log, 'reporting a stopped server'));
   monitor.poll(STATUS_POLL_MS, (error) => log.error('status check failed', error));
   context.subscriptions.push({ dispose: () => monitor.stopPolling() });
   showState(monitor.state);
+  showConnection();
   // The first status check waits for the credentials, so it does not report an auth failure that is not real.
   inBackground(
     Promise.all([
@@ -208,7 +235,11 @@ export async function deactivate(): Promise<void> {
 
 function initialSettings(context: vscode.ExtensionContext, log: OutputLog): ReturnType<typeof readSettings> {
   try {
-    return readConfiguration(context);
+    const choice = readConnectionChoice(context);
+    if (choice.note) {
+      log.warn(choice.note);
+    }
+    return choice.settings;
   } catch (error) {
     log.error('invalid DFS settings; using the defaults until they are fixed', error);
     inBackground(vscode.window.showErrorMessage(`DFS: ${describeError(error)}. Using the defaults until it is fixed.`), log, 'showing a settings error');
@@ -218,12 +249,25 @@ function initialSettings(context: vscode.ExtensionContext, log: OutputLog): Retu
 
 function applySettings(context: vscode.ExtensionContext, connection: DfsConnection, log: OutputLog): void {
   try {
-    connection.update(readConfiguration(context));
+    const choice = readConnectionChoice(context);
+    if (choice.note) {
+      log.warn(choice.note);
+    }
+    connection.update(choice.settings);
     const settings = connection.settings;
-    log.info(`settings changed: primary ${connection.address}, client id ${connection.clientId}, ${settings.replicas} replicas from port ${settings.basePort}, data in ${settings.dataDir}, write quorum ${settings.writeQuorum}`);
+    log.info(`settings changed: ${settings.cluster === undefined ? '' : `cluster "${settings.cluster}", `}primary ${connection.address}, client id ${connection.clientId}, ${settings.replicas} replicas from port ${settings.basePort}, data in ${settings.dataDir}, write quorum ${settings.writeQuorum}`);
   } catch (error) {
     log.error('invalid DFS settings; keeping the previous ones', error);
     inBackground(vscode.window.showErrorMessage(`DFS: ${describeError(error)}. The previous settings stay in effect.`), log, 'showing a settings error');
+  }
+}
+
+/** Whether dfs.clusters names any cluster (an invalid value counts as none until it is fixed). */
+function hasClusters(context: vscode.ExtensionContext): boolean {
+  try {
+    return readConnectionChoice(context).clusters.length > 0;
+  } catch {
+    return false;
   }
 }
 

@@ -17,7 +17,8 @@ export interface StatusSource {
 /**
  * Knows whether the configured cluster answers. Refreshes that overlap share one
  * request, so a burst of events costs one round trip. Emits 'changed' (ClusterState)
- * only when the state actually changes, so listeners do not redraw for nothing.
+ * only when the state actually changes, so listeners do not redraw for nothing, and
+ * 'checked' (ClusterState) after every check, for views that show what ticks (last sync).
  */
 export class ClusterMonitor extends EventEmitter {
   private current: ClusterState = { kind: 'unknown' };
@@ -93,6 +94,7 @@ export class ClusterMonitor extends EventEmitter {
     if (changed) {
       this.emit('changed', next);
     }
+    this.emit('checked', next);
     return next;
   }
 }

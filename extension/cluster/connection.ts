@@ -17,7 +17,7 @@ const PROBE_CONNECT_TIMEOUT_MS = 3_000;
  * for one.
  */
 export class DfsConnection {
-  /** The cluster secret, when one is stored: this window then acts as a member. */
+  /** The cluster secret, when one is stored: this window then acts as a member of the dfs.* settings' cluster (not of a named one, see activeSecret). */
   secret: Buffer | undefined;
   /** A client or admin key, when one is stored; the secret wins when both are. */
   key: ClientKey | undefined;
@@ -54,9 +54,17 @@ export class DfsConnection {
     return this.primaries.describe();
   }
 
+  /**
+   * The secret Set Cluster Secret stored belongs to the cluster Start Cluster runs, the
+   * dfs.* settings' one: a cluster from dfs.clusters is reached with its own client key.
+   */
+  private get activeSecret(): Buffer | undefined {
+    return this.current.cluster === undefined ? this.secret : undefined;
+  }
+
   /** Whose files uploads go to: dfs.clientId when set, else the client key's id, else the machine's default. */
   get clientId(): string {
-    if (!this.current.clientIdFromSettings && !this.secret && this.key?.kind === 'client' && this.key.clientId) {
+    if (!this.current.clientIdFromSettings && !this.activeSecret && this.key?.kind === 'client' && this.key.clientId) {
       return this.key.clientId;
     }
     return this.current.clientId;
@@ -64,7 +72,7 @@ export class DfsConnection {
 
   /** How this window authenticates, for the log and messages. */
   get credentialLabel(): string {
-    if (this.secret) {
+    if (this.activeSecret) {
       return 'the cluster secret';
     }
     if (this.key) {
@@ -103,14 +111,16 @@ export class DfsConnection {
       // Unreadable TLS files: no connection is tried without the protection asked for.
       throw this.tls.error;
     }
-    const security: Security = { secret: this.secret, key: this.secret ? undefined : this.key, tls: this.tls.files };
+    const secret = this.activeSecret;
+    const security: Security = { secret, key: secret ? undefined : this.key, tls: this.tls.files };
     return security.secret || security.key || security.tls ? security : undefined;
   }
 
   private loadTls(): void {
     try {
       // The client checks servers with the CA; the certificate and key are the servers' (Start Cluster).
-      this.tls = { files: readTlsFiles({ ca: this.current.tlsCaFile }, { cert: 'dfs.tlsCertFile', key: 'dfs.tlsKeyFile', ca: 'dfs.tlsCaFile' }) };
+      const ca = this.current.cluster === undefined ? 'dfs.tlsCaFile' : `the tlsCaFile of "${this.current.cluster}" in dfs.clusters`;
+      this.tls = { files: readTlsFiles({ ca: this.current.tlsCaFile }, { cert: 'dfs.tlsCertFile', key: 'dfs.tlsKeyFile', ca }) };
     } catch (error) {
       this.tls = { error };
     }

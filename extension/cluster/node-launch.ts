@@ -24,6 +24,11 @@ export function launchKey(role: NodeRole, port: number): string {
   return `${role}:${port}`;
 }
 
+export function parseLaunchKey(key: string): { role: NodeRole; port: number } {
+  const [role, port] = key.split(':');
+  return { role: role === 'primary' ? 'primary' : 'replica', port: Number(port) };
+}
+
 /** Replicas first: the primary checks its replicas as it starts, so they should already listen. */
 export function clusterLaunches(settings: ExtensionSettings): NodeLaunch[] {
   const replicas = Array.from({ length: settings.replicas }, (_, index) => launchFor({ type: 'dfs', role: 'replica', port: settings.basePort + index }, settings));

@@ -10,6 +10,8 @@ import type { NodeExit, NodeProcess } from './node-process';
 export class ProcessRegistry extends EventEmitter {
   private readonly processes = new Map<string, NodeProcess>();
   private readonly waiters = new Map<string, ((process: NodeProcess) => void)[]>();
+  /** Processes that ran and exited (a crash, or a Stop of that one server), by key, until one runs there again or the cluster is stopped: what Restart can bring back. */
+  private readonly exited = new Map<string, NodeProcess>();
 
   add(process: NodeProcess): void {
     const current = this.processes.get(process.launch.key);
@@ -17,11 +19,15 @@ export class ProcessRegistry extends EventEmitter {
     // to bind; it must not take the place of, and so untrack, the one that runs.
     if (!current) {
       this.processes.set(process.launch.key, process);
+      this.exited.delete(process.launch.key);
     }
     let becameReady = false;
     process.once('exit', (exit: NodeExit) => {
       if (this.processes.get(process.launch.key) === process) {
         this.processes.delete(process.launch.key);
+        if (becameReady) {
+          this.exited.set(process.launch.key, process);
+        }
       }
       // One that never became ready failed to start: Start Cluster reports that itself.
       if (!exit.requested && becameReady) {
@@ -47,6 +53,16 @@ export class ProcessRegistry extends EventEmitter {
     return [...this.processes.values()];
   }
 
+  /** Whether this window started the server with this key: it runs, it ran and exited, or neither. */
+  startedHere(key: string): 'running' | 'stopped' | undefined {
+    return this.processes.get(key)?.running ? 'running' : this.processes.has(key) || this.exited.has(key) ? 'stopped' : undefined;
+  }
+
+  /** Every key this window started that runs or can be restarted. */
+  get keys(): string[] {
+    return [...new Set([...this.processes.keys(), ...this.exited.keys()])];
+  }
+
   /** Resolves once the process for `key` prints its listening line; rejects if it exits first or never shows up. */
   async whenReady(key: string, timeoutMs: number): Promise<NodeProcess> {
     let timer: NodeJS.Timeout | undefined;
@@ -64,8 +80,11 @@ export class ProcessRegistry extends EventEmitter {
     }
   }
 
+  /** Stops every process; with the whole cluster stopped there is nothing left to restart. */
   async stopAll(): Promise<void> {
     await Promise.all(this.running.map((process) => process.stop()));
+    this.exited.clear();
+    this.emit('changed');
   }
 
   private whenAdded(key: string): { promise: Promise<NodeProcess>; cancel(): void } {

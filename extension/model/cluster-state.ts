@@ -1,5 +1,5 @@
 import type { ClusterStatus, NodeStatus } from '../../server/protocol/records';
-import { counted, formatBytes } from './format';
+import { counted, formatAge, formatBytes } from './format';
 
 export type ClusterState =
   | { kind: 'unknown' }
@@ -62,7 +62,7 @@ export interface StatusReport {
 }
 
 /** What Show Cluster Status tells: one line per node, with the files each replica lacks. */
-export function statusReport(state: ClusterState): StatusReport {
+export function statusReport(state: ClusterState, nowMs = Date.now()): StatusReport {
   switch (state.kind) {
     case 'unknown':
       return { headline: 'DFS: the cluster has not been checked yet.', details: [] };
@@ -85,7 +85,7 @@ export function statusReport(state: ClusterState): StatusReport {
         headline: `DFS: read-only: no primary answers, ${state.replicasUp} of ${state.replicas} replicas do.`,
         details: [
           `Primaries ${state.address}: ${state.reason}`,
-          'Files are listed and opened from the replicas, each at the newest generation any of them holds. Uploads and deletes fail until a primary is back: start one (DFS: Start Cluster, or "dfs primary" where it runs), or check dfs.servers.',
+          'Files are listed and opened from the replicas, each at the newest generation any of them holds. Uploads and deletes fail until a primary is back: start one (DFS: Start Cluster in the window that runs the cluster), or check dfs.servers.',
         ],
       };
     case 'notPrimary':
@@ -101,6 +101,7 @@ export function statusReport(state: ClusterState): StatusReport {
           ...status.replicas.map(
             (replica) =>
               `Replica ${replica.id} ${replica.address}: ${replica.reachable ? 'up' : 'DOWN'}, ${counted(replica.filesBehind, 'file')} behind` +
+              (replica.lastSyncMs !== undefined ? `, last sync ${formatAge(replica.lastSyncMs, nowMs)}` : '') +
               (replica.repairs > 0 ? `, ${replica.repairs} repaired` : '') +
               (replica.lastError && !replica.reachable ? ` (${replica.lastError})` : ''),
           ),

@@ -21,9 +21,11 @@ export interface ExtensionSettings {
   tlsCaFile?: string;
   tlsCertFile?: string;
   tlsKeyFile?: string;
+  /** The `dfs.clusters` entry this window connects to instead of dfs.host/dfs.port/dfs.servers (see cluster-choice.ts); undefined: those. */
+  cluster?: string;
 }
 
-export const SETTING_KEYS = ['host', 'port', 'servers', 'clientId', 'replicas', 'basePort', 'dataDir', 'writeQuorum', 'tlsCaFile', 'tlsCertFile', 'tlsKeyFile'] as const;
+export const SETTING_KEYS = ['host', 'port', 'servers', 'clientId', 'replicas', 'basePort', 'dataDir', 'writeQuorum', 'tlsCaFile', 'tlsCertFile', 'tlsKeyFile', 'clusters'] as const;
 
 /**
  * Reads settings through `get` (VS Code's configuration in the extension, a map in

@@ -2,10 +2,12 @@ import { promises as fs } from 'fs';
 import * as vscode from 'vscode';
 import type { ClusterMonitor } from '../cluster/cluster-monitor';
 import type { DfsConnection } from '../cluster/connection';
-import { NodeLaunch, clusterLaunches } from '../cluster/node-launch';
+import { NodeLaunch, clusterLaunches, launchFor, parseLaunchKey } from '../cluster/node-launch';
 import { NodeExit, NodeProcess, RuntimeCommand } from '../cluster/node-process';
 import type { ProcessRegistry } from '../cluster/process-registry';
-import { statusReport } from '../model/cluster-state';
+import { serverNodesNow } from '../cluster/server-nodes';
+import { ClusterViewNode, ServerNode, downReplicaAdvice, downReplicas, restartLabel } from '../model/cluster-health';
+import { ClusterState, statusReport } from '../model/cluster-state';
 import { counted } from '../model/format';
 import { describeError } from '../model/logger';
 import type { OutputLog } from './output-log';
@@ -18,7 +20,15 @@ export interface ClusterViews {
   refreshTree(): void;
 }
 
-/** Start Cluster, Stop Cluster and Show Cluster Status. */
+/** What to offer when replicas are down: the advice, the buttons, and what each button does. */
+export interface ReplicaFixes {
+  advice: string;
+  actions: string[];
+  /** Runs the action chosen; false when it is not one of these. */
+  run(choice: string | undefined): Promise<boolean>;
+}
+
+/** Start Cluster, Stop Cluster, Show Cluster Status, and Restart / Stop of one server from the Cluster view. */
 export class ClusterCommands {
   constructor(
     private readonly connection: DfsConnection,
@@ -40,6 +50,17 @@ export class ClusterCommands {
 
   private async startOnce(): Promise<void> {
     const settings = this.connection.settings;
+    if (settings.cluster !== undefined) {
+      // Start Cluster runs the dfs.* settings' cluster; starting it while connected elsewhere would start servers nobody here talks to.
+      const choice = await vscode.window.showWarningMessage(
+        `DFS: this window is connected to the cluster "${settings.cluster}" (dfs.clusters). Start Cluster starts the cluster of the dfs.host / dfs.port settings on this machine: switch to Default first, or start "${settings.cluster}"'s servers where they run.`,
+        'Switch Cluster',
+      );
+      if (choice === 'Switch Cluster') {
+        await vscode.commands.executeCommand('dfs.switchCluster');
+      }
+      return;
+    }
     const wanted = clusterLaunches(settings);
     // Servers this window started with other settings still use the same data folders:
     // starting the new set beside them would put two servers on one folder.
@@ -173,10 +194,23 @@ export class ClusterCommands {
     const report = statusReport(state);
     this.log.info([report.headline, ...report.details].join('\n  '));
     const locked = state.kind === 'offline' && state.code === 'AUTH';
-    const actions = locked ? ['Set Client Key', 'Set Cluster Secret', 'Show Log'] : state.kind === 'offline' ? ['Start Cluster', 'Show Log'] : ['Show Log'];
-    const choice = await vscode.window.showInformationMessage(report.headline, { modal: true, detail: report.details.join('\n') }, ...actions);
+    const fixes = state.kind === 'online' ? this.replicaFixes(state) : undefined;
+    const actions = locked
+      ? ['Set Client Key', 'Set Cluster Secret', 'Show Log']
+      : state.kind === 'offline' || state.kind === 'readOnly'
+        ? ['Start Cluster', 'Open Settings', 'Show Log']
+        : fixes && fixes.actions.length > 0
+          ? [...fixes.actions, 'Show Log']
+          : ['Show Log'];
+    const detail = [...report.details, ...(fixes?.advice ? [fixes.advice] : [])].join('\n');
+    const choice = await vscode.window.showInformationMessage(report.headline, { modal: true, detail }, ...actions);
+    if (await fixes?.run(choice)) {
+      return;
+    }
     if (choice === 'Start Cluster') {
       await this.start();
+    } else if (choice === 'Open Settings') {
+      await vscode.commands.executeCommand('dfs.openSettings');
     } else if (choice === 'Set Client Key') {
       await vscode.commands.executeCommand('dfs.setClientKey');
     } else if (choice === 'Set Cluster Secret') {
@@ -184,6 +218,89 @@ export class ClusterCommands {
     } else if (choice === 'Show Log') {
       this.log.show();
     }
+  }
+
+  /**
+   * For down replicas: Restart for those this window started, Open Settings (the write
+   * quorum), and advice in VS Code's words. No actions when every replica is up.
+   */
+  replicaFixes(state: ClusterState = this.monitor.state): ReplicaFixes {
+    const down = downReplicas(this.nodes(state));
+    const restart = restartLabel(down);
+    const anyDown = down.restartable.length + down.elsewhere.length > 0;
+    return {
+      advice: downReplicaAdvice(down),
+      actions: anyDown ? [...(restart ? [restart] : []), 'Open Settings'] : [],
+      run: async (choice) => {
+        if (restart && choice === restart) {
+          await this.restart(down.restartable);
+          return true;
+        }
+        if (anyDown && choice === 'Open Settings') {
+          await vscode.commands.executeCommand('dfs.openSettings');
+          return true;
+        }
+        return false;
+      },
+    };
+  }
+
+  /** The Cluster view's rows for this state. */
+  nodes(state: ClusterState = this.monitor.state): ClusterViewNode[] {
+    return serverNodesNow(state, this.connection.settings, this.registry);
+  }
+
+  /** Restart from the Cluster view: a server this window started, running or exited. */
+  async restartServer(node?: ClusterViewNode): Promise<void> {
+    if (node?.kind !== 'server' || !node.launchKey) {
+      await vscode.window.showInformationMessage(`DFS: ${node?.label ?? 'that server'} was not started from this window; restart it where it runs.`);
+      return;
+    }
+    await this.restart([node]);
+  }
+
+  /** Stop from the Cluster view: one server this window started; the others keep running. */
+  async stopServer(node?: ClusterViewNode): Promise<void> {
+    const running = node?.kind === 'server' && node.launchKey ? this.registry.get(node.launchKey) : undefined;
+    if (!running?.running) {
+      await vscode.window.showInformationMessage(`DFS: ${node?.label ?? 'that server'} is not running from this window, so there is nothing to stop here.`);
+      return;
+    }
+    this.log.info(`Stop: stopping DFS ${running.launch.label}`);
+    await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `DFS: stopping ${running.launch.label}` }, () => running.stop());
+    await this.monitor.refresh();
+    this.views.refreshTree();
+    this.log.info(`Stop: DFS ${running.launch.label} stopped`);
+  }
+
+  private async restart(nodes: readonly ServerNode[]): Promise<void> {
+    const settings = this.connection.settings;
+    const launches = nodes.flatMap((node) => (node.launchKey ? [launchFor({ type: 'dfs', ...parseLaunchKey(node.launchKey) }, settings)] : []));
+    const labels = launches.map((launch) => launch.label).join(', ');
+    this.log.info(`Restart: ${labels}`);
+    try {
+      await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `DFS: restarting ${labels}` }, async () => {
+        await Promise.all(launches.map((launch) => this.registry.get(launch.key)?.stop()));
+        // Replicas first, as Start Cluster does: a primary checks its replicas as it starts.
+        await Promise.all(launches.filter((launch) => launch.role === 'replica').map((launch) => this.launch(launch)));
+        for (const launch of launches.filter((candidate) => candidate.role === 'primary')) {
+          await this.launch(launch);
+        }
+      });
+    } catch (error) {
+      this.log.error(`Restart of ${labels} failed`, error);
+      await this.monitor.refresh();
+      const choice = await vscode.window.showErrorMessage(`DFS: could not restart ${labels}. ${describeError(error)}`, 'Show Log', 'Open Settings');
+      if (choice === 'Show Log') {
+        this.log.show();
+      } else if (choice === 'Open Settings') {
+        await vscode.commands.executeCommand('dfs.openSettings');
+      }
+      return;
+    }
+    await this.monitor.refresh();
+    this.views.refreshTree();
+    this.log.info(`Restart: ${labels} listening again; the primary catches ${launches.length === 1 ? 'it' : 'them'} up`);
   }
 
   /** A server that stops on its own: say which and why, since the cluster may now refuse writes. */

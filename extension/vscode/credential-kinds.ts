@@ -1,4 +1,5 @@
 import { ClientKey, parseKey } from '../../server/protocol';
+import { clientKeyStorageKey } from '../model/cluster-choice';
 import type { CredentialKind } from './stored-credential';
 
 const MIN_SECRET_LENGTH = 16;
@@ -15,8 +16,21 @@ export const CLUSTER_SECRET: CredentialKind<Buffer> = {
   forgottenNote: 'cluster secret forgotten; connections use a client key if one is set, otherwise the open protocol',
 };
 
+/** The client key of the dfs.* connection, or of one cluster of dfs.clusters: each keeps its own. */
+export function clientKeyFor(clusterName: string | undefined): CredentialKind<ClientKey> {
+  if (clusterName === undefined) {
+    return CLIENT_KEY;
+  }
+  return {
+    ...CLIENT_KEY,
+    storageKey: clientKeyStorageKey(clusterName),
+    title: `DFS: Set Client Key for "${clusterName}"`,
+    forgottenNote: `client key of "${clusterName}" forgotten; connections to it use the open protocol`,
+  };
+}
+
 export const CLIENT_KEY: CredentialKind<ClientKey> = {
-  storageKey: 'dfs.clientKey',
+  storageKey: clientKeyStorageKey(undefined),
   what: 'client key',
   title: 'DFS: Set Client Key',
   prompt: "The key an administrator issued you with \"dfs key issue --client ID\" (one line starting dfsk1.). It is kept in VS Code's secret storage.",

@@ -29,20 +29,31 @@ export class StoredCredential<T> implements vscode.Disposable {
   private readonly subscription: vscode.Disposable;
 
   constructor(
-    private readonly kind: CredentialKind<T>,
+    private kind: CredentialKind<T>,
     private readonly storage: vscode.SecretStorage,
     private readonly log: Logger,
     private readonly changed: (value: T | undefined) => void,
   ) {
     this.subscription = storage.onDidChange((event) => {
-      if (event.key === kind.storageKey) {
-        void this.load().then(undefined, (error: unknown) => log.error(`reading the ${kind.what} failed`, error));
+      if (event.key === this.kind.storageKey) {
+        void this.load().then(undefined, (error: unknown) => log.error(`reading the ${this.kind.what} failed`, error));
       }
     });
   }
 
   get value(): T | undefined {
     return this.current;
+  }
+
+  /** Keeps another credential of the same sort from now on (another cluster's client key) and loads it. */
+  async use(kind: CredentialKind<T>): Promise<void> {
+    if (kind.storageKey !== this.kind.storageKey) {
+      this.kind = kind;
+      // At once, not after the read: the previous cluster's key must not be sent to the next one meanwhile.
+      this.current = undefined;
+      this.changed(undefined);
+      await this.load();
+    }
   }
 
   async load(): Promise<void> {

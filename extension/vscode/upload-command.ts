@@ -8,6 +8,8 @@ import { counted, formatBytes } from '../model/format';
 import { encodeText, encodingOfSaved } from '../upload/buffer-encoding';
 import { BatchResult, FileOutcome, UploadSource, runUploadBatch, summarizeBatch } from '../upload/batch-runner';
 import { IncrementCounter } from '../upload/progress';
+import { inVsCodeWords } from '../model/cluster-health';
+import type { ReplicaFixes } from './cluster-commands';
 import type { OutputLog } from './output-log';
 
 export interface UploadViews {
@@ -37,6 +39,8 @@ export class UploadCommand {
     private readonly monitor: ClusterMonitor,
     private readonly views: UploadViews,
     private readonly log: OutputLog,
+    /** What to offer when too few replicas answered (Restart Replica, Open Settings). */
+    private readonly replicaFixes?: () => ReplicaFixes,
   ) {}
 
   /** VS Code passes (clicked, allSelected) from the Explorer, (resource, context) from an editor menu, nothing from the palette. */
@@ -169,7 +173,7 @@ export class UploadCommand {
             ? `the cluster at ${state.address} refused this window (${state.reason})`
             : `no cluster answers at ${state.address} (${state.reason})`
           : state.kind === 'readOnly'
-            ? `no primary answers at ${state.address} (${state.reason}); the cluster is read-only until a primary is back: start one (Start Cluster, or "dfs primary" where it runs) or check dfs.servers`
+            ? `no primary answers at ${state.address} (${state.reason}); the cluster is read-only until a primary is back: start one (DFS: Start Cluster in the window that runs the cluster) or check dfs.servers`
             : `${state.address} is a ${state.status.role}, not a primary`;
       this.log.error(`upload not started: ${reason}`);
       const actions = locked ? ['Set Client Key', 'Set Cluster Secret', 'Show Log'] : ['Start Cluster', 'Open Settings', 'Show Log'];
@@ -235,8 +239,17 @@ export class UploadCommand {
       result.outcomes.filter((outcome) => (outcome.status === 'uploaded' || outcome.status === 'incomplete') && outcome.name).map((outcome) => outcome.name!),
       false,
     );
-    this.monitor.refresh().catch((error: unknown) => this.log.error('status check after upload failed', error));
-    await this.report(result);
+    const checked = this.monitor.refresh().then(
+      () => undefined,
+      (error: unknown) => this.log.error('status check after upload failed', error),
+    );
+    let fixes: ReplicaFixes | undefined;
+    if (result.outcomes.some((outcome) => outcome.status === 'failed' && outcome.code === 'QUORUM')) {
+      // Below the write quorum the fix is a replica to bring back: which are down now, not at the next poll.
+      await checked;
+      fixes = this.replicaFixes?.();
+    }
+    await this.report(result, fixes);
     return result;
   }
 
@@ -287,10 +300,14 @@ export class UploadCommand {
     }
   }
 
-  private async report(result: BatchResult): Promise<void> {
+  private async report(result: BatchResult, fixes?: ReplicaFixes): Promise<void> {
     const summary = summarizeBatch(result);
     if (summary.failed > 0 || summary.unknown > 0) {
-      const choice = await vscode.window.showErrorMessage(summary.text, 'Show Log');
+      const text = fixes ? `${inVsCodeWords(summary.text)}${fixes.advice ? ` ${fixes.advice}` : ''}` : summary.text;
+      const choice = await vscode.window.showErrorMessage(text, ...(fixes?.actions ?? []), 'Show Log');
+      if (await fixes?.run(choice)) {
+        return;
+      }
       if (choice === 'Show Log') {
         this.log.show();
       }

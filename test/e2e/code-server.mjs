@@ -906,3 +906,27 @@ export async function pickQuickPickItem(page, filter, expected, { timeout = TIME
   }
   await page.keyboard.press('Enter');
 }
+
+/** Expands a view pane (e.g. the DFS view's 'Cluster') when its header shows it collapsed. */
+export async function expandViewPane(page, viewName) {
+  const header = viewPane(page, viewName).locator('.pane-header').first();
+  await header.waitFor({ state: 'visible' });
+  if (await header.getAttribute('aria-expanded') === 'false') {
+    await header.click();
+    await page.waitForFunction((el) => el.getAttribute('aria-expanded') === 'true', await header.elementHandle());
+  }
+}
+
+/**
+ * Clicks one of a tree row's inline actions (the icons VS Code shows on hover), by its
+ * title (e.g. 'Restart'); fails naming the actions the row offers instead.
+ */
+export async function clickInlineAction(page, row, title, { timeout = TIMEOUTS.ui } = {}) {
+  await row.hover();
+  const action = row.locator(`.actions .action-label[aria-label^="${cssString(title)}"]`).first();
+  await action.waitFor({ state: 'visible', timeout }).catch(async () => {
+    const offered = await row.locator('.actions .action-label').evaluateAll((els) => els.map((e) => e.getAttribute('aria-label')));
+    throw new Error(`e2e: the row offers no inline "${title}"; it offers ${JSON.stringify(offered)}`);
+  });
+  await action.click();
+}

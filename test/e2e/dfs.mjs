@@ -13,6 +13,8 @@
 //   5. Delete from the tree, confirm           -> 05-delete-confirm.png, 05-delete.png
 //   9. upload twice, Show Versions, Restore    -> 09-versions-list.png, 09-restore-notification.png, 09-versions-restore.png
 //  10. Rename or Move... from the tree         -> 10-rename.png
+//  12. kill -9 a replica, Restart it inline   -> 12-replica-down.png, 12-replica-restarted.png
+//      from the Cluster view
 //   6. DFS: Stop Cluster                       -> 06-stop-cluster.png
 // Exit code 0 only when every step passes and nothing this run started is left running.
 //
@@ -26,7 +28,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  E2E, TIMEOUTS, activeEditorLines, clearNotifications, contextMenuOn, explorerContextMenu,
+  E2E, TIMEOUTS, activeEditorLines, clearNotifications, clickInlineAction, contextMenuOn, expandViewPane, explorerContextMenu,
   killPidsNow, multiSelectExplorerItems, openActivityBarView, openExplorer, processesWith,
   runCommand, screenshot, statusBarText, viewTreeItem, visibleNotifications, waitForDialog,
   waitForExplorerItem, waitForStatusBar, quickPickRows, answerInputBox, filesOnDisk, pickQuickPickItem, quickInput,
@@ -243,10 +245,11 @@ const STEPS = [
   // -- sync a folder (11)
 
   // -- cluster health (12)
+  { n: 12, title: 'A replica killed (kill -9) shows down in the Cluster view; an upload is refused offering Restart Replica; its inline Restart brings it back and it catches up', shot: '12-replica-restarted', needs: [1] },
 
   { n: 6, title: 'DFS: Stop Cluster; welcome content again, no server process left', shot: '06-stop-cluster', needs: [1] },
 ];
-const SHOTS = [...STEPS.map((s) => s.shot), '05-delete-confirm', 'dfs-failure'];
+const SHOTS = [...STEPS.map((s) => s.shot), '05-delete-confirm', '12-replica-down', 'dfs-failure'];
 
 const results = new Map(); // n -> { ok, detail, ms }
 const COUNT = STEPS.length;
@@ -560,6 +563,73 @@ async function main() {
     // -- sync a folder (11)
 
     // -- cluster health (12)
+    12: async () => {
+      await showDfs();
+      await expandViewPane(page, 'Cluster');
+      const description = async (label) => {
+        const row = viewTreeItem(page, 'Cluster', label);
+        return (await row.count()) ? (await row.locator('.label-description').first().innerText()).trim() : null;
+      };
+      const waitForReplica = (what, matches) => waitUntil(`Cluster view: replica 2 ${what}`, async () => {
+        const text = await description('replica 2');
+        return text !== null && matches.test(text) ? null : `replica 2 shows ${JSON.stringify(text)}`;
+      }, { timeout: T.status });
+      for (const label of ['replica 1', 'replica 2', 'replica 3']) {
+        await waitUntil(`Cluster view: ${label} up`, async () => {
+          const text = await description(label);
+          // Servers of other windows say "not started here"; this window's carry Restart and Stop instead.
+          return text?.startsWith('up') && !text.endsWith('not started here') ? null : `${label} shows ${JSON.stringify(text)}`;
+        }, { timeout: T.status });
+      }
+      // The second replica port's process: kill -9, as a crash would.
+      const replicas = ourServers().filter((p) => / replica /.test(p.cmdline))
+        .map((p) => ({ ...p, port: Number(/--port (\d+)/.exec(p.cmdline)?.[1]) })).sort((a, b) => a.port - b.port);
+      if (replicas.length !== REPLICAS) throw new Error(`expected ${REPLICAS} replica processes, found ${replicas.length}`);
+      const victim = replicas[1];
+      const before = storedOn(dataDir, 'servidor');
+      if (before.size === 0) throw new Error('the primary holds no file to catch up; earlier steps stored none');
+      process.kill(victim.pid, 'SIGKILL');
+      // Its disk is lost too, so what comes back is an empty replica the primary must fill.
+      fs.rmSync(path.join(dataDir, 'replica2'), { recursive: true, force: true });
+      await waitForReplica('down', /^down\b/);
+      // Under the default quorum (all) an upload now fails: the message offers to fix it from VS Code.
+      await clearNotifications(page);
+      await openExplorer(page);
+      await explorerContextMenu(page, 'untouched.txt', 'Upload to DFS');
+      const refusal = page.locator('.notification-toast').filter({ hasText: 'DFS upload: 0 uploaded, 1 failed' }).first();
+      await refusal.waitFor({ state: 'visible', timeout: T.upload });
+      const buttons = (await refusal.locator('.monaco-button').allInnerTexts()).map((b) => b.trim());
+      for (const wanted of ['Restart Replica', 'Open Settings', 'Show Log']) {
+        if (!buttons.includes(wanted)) throw new Error(`the quorum failure offers ${JSON.stringify(buttons)}, not ${wanted}`);
+      }
+      const refusalText = await refusal.innerText();
+      if (/dfs status/.test(refusalText)) throw new Error(`the quorum failure speaks of the command line: ${JSON.stringify(refusalText)}`);
+      for (const server of SERVER_DIRS) {
+        if (storedOn(dataDir, server).has('untouched.txt')) throw new Error(`${server} keeps untouched.txt from the refused upload`);
+      }
+      await showDfs();
+      await screenshot(page, '12-replica-down');
+      await clearNotifications(page);
+      await clickInlineAction(page, viewTreeItem(page, 'Cluster', 'replica 2'), 'Restart');
+      await waitUntil(`replica 2 process on port ${victim.port}`, () => (
+        ourServers().some((p) => / replica /.test(p.cmdline) && p.cmdline.includes(`--port ${victim.port}`) && p.pid !== victim.pid) ? null : 'not running'
+      ), { timeout: T.processes });
+      await waitForReplica('up and in step', /^up · in step\b/);
+      // Every server holds what the primary holds, byte for byte, the restarted one included.
+      await waitUntil('bytes on every server\'s disk', () => {
+        const primary = storedOn(dataDir, 'servidor');
+        const problems = [];
+        for (const server of SERVER_DIRS.slice(1)) {
+          const files = storedOn(dataDir, server);
+          for (const [name, bytes] of primary) {
+            if (!files.get(name)?.equals(bytes)) problems.push(`${server}/${CLIENT}/${name} ${files.has(name) ? 'differs' : 'missing'}`);
+          }
+          for (const name of files.keys()) if (!primary.has(name)) problems.push(`${server}/${CLIENT}/${name} not on the primary`);
+        }
+        return problems.length ? problems.join('; ') : null;
+      }, { timeout: T.disk });
+      return `replica 2 (pid ${victim.pid}, port ${victim.port}) killed and its disk wiped: shown down; an upload was refused offering ${buttons.join(' / ')}; inline Restart: up and in step, its ${storedOn(dataDir, 'replica2').size} files identical to the primary's`;
+    },
 
     6: async () => {
       await runCommand(page, 'DFS: Stop Cluster');

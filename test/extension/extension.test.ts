@@ -4,7 +4,7 @@ import { promises as fs, readFileSync } from 'fs';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
-import { freePortRange } from '../support/ports';
+import { freePortRange, portAnswers } from '../support/ports';
 import { stagedFiles, storedFiles } from '../support/cluster';
 import { ExtensionUnderTest, activateExtension } from '../support/extension-harness';
 import { DataTransfer, DataTransferItem, FakeTextDocument, ShownMessage, Uri, testing } from '../support/vscode-double';
@@ -39,17 +39,6 @@ async function freeLayout(): Promise<{ basePort: number; port: number }> {
 /** The pid of the running `dfs` server started with these arguments. */
 function pidOf(...argsContained: string[]): number | undefined {
   return dfsProcesses(...argsContained)[0]?.pid;
-}
-
-function portAnswers(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
 
 describe('extension: activate() against real primary and replica processes', function () {

@@ -49,8 +49,10 @@ describe('package.json contributions', () => {
   });
 
   it('only matches viewItem values that the code sets as a contextValue', () => {
-    const setInCode = new Set([...extensionSource.matchAll(/\b(\w+): '(dfs[A-Z]\w*)'/g)].filter((match) => ['client', 'folder', 'file'].includes(match[1])).map((match) => match[2]));
-    assert.deepStrictEqual([...setInCode].sort(), ['dfsClient', 'dfsFile', 'dfsFolder']);
+    const setInCode = new Set(
+      [...extensionSource.matchAll(/\b(\w+): '(dfs[A-Z]\w*)'/g)].filter((match) => ['client', 'folder', 'file', 'runningHere', 'stoppedHere', 'external'].includes(match[1])).map((match) => match[2]),
+    );
+    assert.deepStrictEqual([...setInCode].sort(), ['dfsClient', 'dfsFile', 'dfsFolder', 'dfsServerExternal', 'dfsServerRunningHere', 'dfsServerStoppedHere']);
     const whenClauses = [...menuEntries.map(([, entry]) => entry.when ?? ''), ...contributes.viewsWelcome.map((welcome: { when?: string }) => welcome.when ?? '')];
     const matched = whenClauses.flatMap((when) => [...when.matchAll(/viewItem\s*==\s*([\w.-]+)/g)].map((match) => match[1]));
     assert.ok(matched.length > 0, 'some menus depend on the node kind');
@@ -61,8 +63,9 @@ describe('package.json contributions', () => {
   });
 
   it('only uses context keys the code sets', () => {
+    const viewIds = new Set(Object.values(contributes.views as Record<string, { id: string }[]>).flatMap((views) => views.map((view) => view.id)));
     const whenClauses = [...menuEntries.map(([, entry]) => entry.when ?? ''), ...contributes.viewsWelcome.map((welcome: { when?: string }) => welcome.when ?? '')];
-    const keys = new Set(whenClauses.flatMap((when) => [...when.matchAll(/\b(dfs\.[a-zA-Z]+)\b/g)].map((match) => match[1])).filter((key) => !key.startsWith('dfs.files')));
+    const keys = new Set(whenClauses.flatMap((when) => [...when.matchAll(/\b(dfs\.[a-zA-Z]+)\b/g)].map((match) => match[1])).filter((key) => !viewIds.has(key)));
     for (const key of keys) {
       assert.ok(extensionSource.includes(`'setContext', '${key}'`), `${key} is used in a when clause but never set`);
     }
@@ -99,6 +102,7 @@ describe('package.json contributions', () => {
       }
     }
     assert.ok(extensionSource.includes("createTreeView<DfsNode>('dfs.files'"), 'the code creates the declared view');
+    assert.ok(extensionSource.includes("createTreeView<ClusterViewNode>('dfs.cluster'"), 'the code creates the Cluster view');
   });
 
   it('declares the dfs task type that the task provider registers, and a setting for every key the code reads', () => {

@@ -173,6 +173,11 @@ export class TreeItem {
   ) {}
 }
 
+export enum QuickPickItemKind {
+  Separator = -1,
+  Default = 0,
+}
+
 export enum StatusBarAlignment {
   Left = 1,
   Right = 2,
@@ -377,6 +382,8 @@ class Testing extends NodeEventEmitter {
   inputBox: (options: { title?: string; password?: boolean }) => string | undefined = () => undefined;
   /** VS Code's secret storage, in memory. */
   readonly secrets = new Map<string, string>();
+  /** ExtensionContext.workspaceState, in memory: kept across activations until reset(), as VS Code keeps it across reloads. */
+  readonly workspaceState = new Map<string, unknown>();
   readonly secretsChanged = new EventEmitter<{ key: string }>();
   openDialog: (options: unknown) => Uri[] | undefined = () => undefined;
   /** Picks from a quick pick; undefined dismisses it (Escape). */
@@ -467,6 +474,7 @@ class Testing extends NodeEventEmitter {
     this.saveDialog = () => undefined;
     this.inputBox = () => undefined;
     this.secrets.clear();
+    this.workspaceState.clear();
     this.openDialog = () => undefined;
     this.quickPick = () => undefined;
     this.progress = [];
@@ -782,6 +790,11 @@ export interface ExtensionContextDouble {
   extensionUri: Uri;
   globalStorageUri: Uri;
   extension: { id: string };
+  workspaceState: {
+    get<T>(key: string, fallback?: T): T | undefined;
+    update(key: string, value: unknown): Promise<void>;
+    keys(): readonly string[];
+  };
   secrets: {
     get(key: string): Promise<string | undefined>;
     store(key: string, value: string): Promise<void>;
@@ -797,6 +810,17 @@ export function createExtensionContext(extensionPath: string, globalStoragePath:
     extensionUri: Uri.file(extensionPath),
     globalStorageUri: Uri.file(globalStoragePath),
     extension: { id: 'dfs-team.dfs' },
+    workspaceState: {
+      get: <T>(key: string, fallback?: T) => (testing.workspaceState.has(key) ? (testing.workspaceState.get(key) as T) : fallback),
+      update: async (key, value) => {
+        if (value === undefined) {
+          testing.workspaceState.delete(key);
+        } else {
+          testing.workspaceState.set(key, value);
+        }
+      },
+      keys: () => [...testing.workspaceState.keys()],
+    },
     secrets: {
       get: async (key) => testing.secrets.get(key),
       store: async (key, value) => {
