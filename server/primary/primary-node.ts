@@ -277,6 +277,9 @@ export class PrimaryNode implements CatchUpHost {
     this.catchUp.stop();
     this.scrubber.stop();
     await this.server.close();
+    for (const link of this.links) {
+      link.close();
+    }
     await this.store.close();
   }
 
