@@ -31,7 +31,7 @@ export interface MuxOptions {
 }
 
 const DEFAULT_MAX_STREAMS = 4096;
-/** Up to this size a payload is copied behind its header: cheaper than a second write. */
+/** Up to this size a payload is copied behind its header: cheaper than a second buffer in the writev. */
 const SMALL_PAYLOAD = 16 * 1024;
 
 /**
@@ -50,6 +50,7 @@ export class MuxSession {
   private lastHeardMs = Date.now();
   private readonly timer: NodeJS.Timeout;
   private failure: DfsError | undefined;
+  private corked = false;
   private resolveClosed!: () => void;
 
   constructor(
@@ -114,18 +115,23 @@ export class MuxSession {
       return true;
     }
     const header = encodeFrameHeader(type, streamId, payload?.length ?? 0);
+    if (!this.corked) {
+      // Frames written in one tick (many streams' small steps) leave in one writev.
+      this.corked = true;
+      this.transport.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.transport.uncork();
+      });
+    }
     if (!payload || payload.length === 0) {
       return this.transport.write(header);
     }
     if (payload.length <= SMALL_PAYLOAD) {
       return this.transport.write(Buffer.concat([header, payload]));
     }
-    // Corked, the header and a large payload leave in one writev, without a copy.
-    this.transport.cork();
     this.transport.write(header);
-    const flowing = this.transport.write(payload);
-    this.transport.uncork();
-    return flowing;
+    return this.transport.write(payload);
   }
 
   /** @internal Runs `then` once the transport has room again (or at once when the session is gone). */
