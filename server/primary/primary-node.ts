@@ -277,10 +277,11 @@ export class PrimaryNode implements CatchUpHost {
     this.catchUp.stop();
     this.scrubber.stop();
     await this.server.close();
+    await this.store.close();
+    // Last: whatever was still running (a repair reading from a replica) needed them.
     for (const link of this.links) {
       link.close();
     }
-    await this.store.close();
   }
 
   private finishRecovery(): void {
