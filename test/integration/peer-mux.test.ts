@@ -9,7 +9,7 @@ import { MuxDialer } from '../../server/net/mux-dialer';
 import { Handlers } from '../../server/net/session';
 import { NodeServer } from '../../server/node/node-server';
 import { ReplicaLink } from '../../server/primary/replica-link';
-import { DfsError, MUX_PREFACE, Reply, encodeListing, parseReply } from '../../server/protocol';
+import { DfsError, MUX_PREFACE, Reply, encodeListing, issueKey, parseReply } from '../../server/protocol';
 import { makeCertificates } from '../support/certificates';
 import { TestCluster, stagedSize } from '../support/cluster';
 import { waitFor } from '../support/wait';
@@ -248,7 +248,7 @@ describe('multiplexed peer connections: listings, limits, older peers (in-proces
     }
   });
 
-  it('streams count against the connection limit and are refused with LIMIT beyond it; a peer without the preface gets a connection per request', async () => {
+  it('streams count against the connection limit and are refused with LIMIT beyond it; key holders and peers without the preface get a connection per request', async () => {
     const held: (() => void)[] = [];
     const handlers: Handlers = {
       STATUS: async (session) => {
@@ -288,6 +288,28 @@ describe('multiplexed peer connections: listings, limits, older peers (in-proces
     } finally {
       multiplexed.dialer.close();
       await multiplexed.server.close();
+    }
+
+    // With a secret, the secret's holders multiplex; a key's holder gets a connection per
+    // request, so a revoked key is refused at its next connection, never outlived.
+    const secret = Buffer.from('a cluster secret of more than 32 bytes, for this test');
+    const guarded = new NodeServer(handlers, { host: '127.0.0.1', port: 0, role: 'replica 9', timeouts: TIMEOUTS, maxFileSize: 1 << 20, log: () => undefined, node: 'replica', security: { secret }, multiplex: true });
+    const { port: guardedPort } = await guarded.listen();
+    const member = new MuxDialer({ host: '127.0.0.1', port: guardedPort, timeouts: TIMEOUTS, security: { secret }, role: 'primary' }, 'replica 9');
+    const keyHolder = new MuxDialer({ host: '127.0.0.1', port: guardedPort, timeouts: TIMEOUTS, security: { key: issueKey(secret, 'admin') } }, 'replica 9');
+    try {
+      for (const dialer of [member, keyHolder]) {
+        const reply = status(dialer);
+        await waitFor(() => held.length === 1, 'the request to be served');
+        held.splice(0).forEach((release) => release());
+        assert.strictEqual(parseReply(await reply).token, Reply.OK);
+      }
+      assert.deepStrictEqual([member.sessionsOpened, member.multiplexing], [1, true]);
+      assert.deepStrictEqual([keyHolder.sessionsOpened, keyHolder.multiplexing], [0, false]);
+    } finally {
+      member.close();
+      keyHolder.close();
+      await guarded.close();
     }
 
     const older = await serve(false);
