@@ -39,27 +39,48 @@ export class Connection {
     readonly stream: Duplex,
     readonly timeouts: ConnectionTimeouts = DEFAULT_TIMEOUTS,
   ) {
-    stream.on('data', (chunk: Buffer) => {
-      this.queue.push(chunk);
-      this.queued += chunk.length;
-      if (this.queued > HIGH_WATER) {
-        stream.pause();
-      }
-      this.notify();
-    });
-    stream.on('end', () => {
-      this.ended = true;
-      this.notify();
-    });
-    stream.on('error', (error) => {
-      this.failure = error;
-      this.notify();
-    });
-    stream.on('close', () => {
-      this.ended = true;
-      this.notify();
-    });
+    stream.on('data', this.onData);
+    stream.on('end', this.onEnd);
+    stream.on('error', this.onError);
+    stream.on('close', this.onEnd);
   }
+
+  /**
+   * Hands the stream over to another reader (the multiplexer, after its preface): stops
+   * listening and returns the bytes that arrived beyond what was read.
+   */
+  detach(): Buffer {
+    this.stream.off('data', this.onData);
+    this.stream.off('end', this.onEnd);
+    this.stream.off('error', this.onError);
+    this.stream.off('close', this.onEnd);
+    const rest = Buffer.concat(this.queue);
+    this.queue.length = 0;
+    this.queued = 0;
+    this.ended = true;
+    this.failure ??= new DfsError('PROTOCOL', 'the connection was handed over to the multiplexer');
+    this.notify();
+    return rest;
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    this.queue.push(chunk);
+    this.queued += chunk.length;
+    if (this.queued > HIGH_WATER) {
+      this.stream.pause();
+    }
+    this.notify();
+  };
+
+  private readonly onEnd = (): void => {
+    this.ended = true;
+    this.notify();
+  };
+
+  private readonly onError = (error: Error): void => {
+    this.failure = error;
+    this.notify();
+  };
 
   /** True while a reply can still reach the peer, even after it half-closed. */
   get isOpen(): boolean {

@@ -7,6 +7,7 @@ import {
   Verb,
   authorize,
   FENCE_VERB,
+  MUX_PREFACE,
   encodeListing,
   failureTokenFor,
   formatFailure,
@@ -61,22 +62,40 @@ export interface ServeOptions {
   secret?: Buffer;
   /** Key ids no longer honoured. */
   isRevoked?: (keyId: string) => boolean;
+  /**
+   * Set where a peer may switch its connection to frames (MUX_PREFACE after the
+   * handshake): takes the connection over once the preface is answered, resolving when
+   * the connection ends. Its streams are served with the principal the handshake proved.
+   */
+  multiplex?: (conn: Connection, principal: Principal) => Promise<void>;
 }
 
-/** Serves one request on any duplex stream: header, authorization, dispatch to the verb's handler, failure reply, close. */
-export async function serveStream(stream: Duplex, handlers: Handlers, options: ServeOptions): Promise<void> {
+/**
+ * Serves one request on any duplex stream: header, authorization, dispatch to the verb's
+ * handler, failure reply, close. A stream of a multiplexed connection comes with the
+ * principal its connection proved, and is not asked to prove it again.
+ */
+export async function serveStream(stream: Duplex, handlers: Handlers, options: ServeOptions, proved?: Principal): Promise<void> {
   const conn = new Connection(stream, options.timeouts);
   let verb: string | undefined;
   let seed = false;
-  let authenticated = !options.secret;
+  let authenticated = !options.secret || proved !== undefined;
   const peer = peerOf(stream);
   try {
-    let principal: Principal = { kind: 'open' };
-    if (options.secret) {
+    let principal: Principal = proved ?? { kind: 'open' };
+    if (options.secret && !proved) {
       principal = await acceptHandshake(conn, options.secret, options.isRevoked ?? (() => false));
       authenticated = true;
     }
     let header = await conn.readHeader();
+    // Only holders of the cluster secret (or anyone, without one) multiplex: a key's
+    // revocation is checked per connection, and a long-lived one would outlive it.
+    const mayMultiplex = principal.kind === 'open' || principal.kind === 'member';
+    if (options.multiplex && mayMultiplex && !proved && header.terminated && header.line === MUX_PREFACE) {
+      await conn.writeLine(MUX_PREFACE);
+      await options.multiplex(conn, principal);
+      return;
+    }
     const fence = parseFence(header.line, header.terminated);
     if (fence !== undefined) {
       if (principal.kind === 'client' || principal.kind === 'admin') {

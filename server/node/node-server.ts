@@ -1,10 +1,11 @@
 import * as net from 'net';
 import * as tls from 'tls';
 import type { Duplex } from 'stream';
-import { ConnectionTimeouts } from '../net/connection';
+import { Connection, ConnectionTimeouts } from '../net/connection';
+import { MuxSession, MuxStream } from '../net/multiplexer';
 import type { Security } from '../net/security';
 import { Handlers, serveStream } from '../net/session';
-import { DfsError, formatFailure } from '../protocol';
+import { DfsError, Principal, formatFailure } from '../protocol';
 import { connectionsAllowed, openDescriptors, openFilesSoftLimit } from '../config/descriptor-limit';
 import { BurstLog } from './burst-log';
 
@@ -24,17 +25,22 @@ export interface NodeServerOptions {
   node: 'primary' | 'replica';
   /** Key ids no longer honoured (with a secret). */
   isRevoked?: (keyId: string) => boolean;
-  /** Connections beyond this get a LIMIT failure and are closed at once. */
+  /** Connections beyond this get a LIMIT failure and are closed at once; a multiplexed connection's streams count as connections. */
   maxConnections?: number;
+  /** Peers holding the cluster secret may run many requests over one connection (MUX_PREFACE). */
+  multiplex?: boolean;
 }
 
-/** Accepts TCP connections and serves each one concurrently, one request per connection. */
+/** Accepts TCP connections and serves each one concurrently, one request per connection or per stream of a multiplexed one. */
 export class NodeServer {
   private readonly server: net.Server | tls.Server;
   private readonly sockets = new Set<net.Socket>();
   /** Refused at the limit, waiting for the peer to read LIMIT and close. */
   private readonly refused = new Set<net.Socket>();
   private readonly inFlight = new Set<Promise<void>>();
+  /** Streams open on multiplexed connections: each counts against the connection limit. */
+  private streams = 0;
+  private readonly sessions = new Set<MuxSession>();
   private readonly refusals: BurstLog;
   private readonly acceptFailures: BurstLog;
   /** The open-file limit, and the connection count past which descriptors can run out. */
@@ -64,16 +70,22 @@ export class NodeServer {
   }
 
   /** Serves a stream that did not come from our listener (tests, in-process pipes). */
-  handle(stream: Duplex): Promise<void> {
-    const served = serveStream(stream, this.handlers, {
-      timeouts: this.options.timeouts,
-      maxFileSize: this.options.maxFileSize,
-      log: this.options.log,
-      role: this.options.role,
-      secret: this.options.security?.secret,
-      node: this.options.node,
-      isRevoked: this.options.isRevoked,
-    });
+  handle(stream: Duplex, proved?: Principal): Promise<void> {
+    const served = serveStream(
+      stream,
+      this.handlers,
+      {
+        timeouts: this.options.timeouts,
+        maxFileSize: this.options.maxFileSize,
+        log: this.options.log,
+        role: this.options.role,
+        secret: this.options.security?.secret,
+        node: this.options.node,
+        isRevoked: this.options.isRevoked,
+        multiplex: this.options.multiplex ? (conn, principal) => this.serveMultiplexed(conn, principal) : undefined,
+      },
+      proved,
+    );
     this.inFlight.add(served);
     void served.finally(() => this.inFlight.delete(served));
     return served;
@@ -104,6 +116,9 @@ export class NodeServer {
 
   async close(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const session of this.sessions) {
+      session.close('the server is stopping');
+    }
     for (const socket of [...this.sockets, ...this.refused]) {
       socket.destroy();
     }
@@ -113,11 +128,46 @@ export class NodeServer {
     await closed;
   }
 
+  /** Connections and streams being served: what the connection limit bounds. */
+  private get serving(): number {
+    return this.sockets.size + this.streams;
+  }
+
+  /** Takes over a connection whose peer sent the preface: each stream it opens is served as a connection of its own. */
+  private async serveMultiplexed(conn: Connection, principal: Principal): Promise<void> {
+    const socket = conn.stream as Duplex & { remoteAddress?: string; remotePort?: number };
+    const session = new MuxSession(conn.stream, {
+      role: 'acceptor',
+      idleMs: this.options.timeouts.idleMs,
+      initialBytes: conn.detach(),
+      peer: socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : 'an in-process peer',
+      onStream: (stream) => this.acceptStream(stream, principal),
+    });
+    this.sessions.add(session);
+    await session.closed;
+    this.sessions.delete(session);
+  }
+
+  private acceptStream(stream: MuxStream, principal: Principal): void {
+    stream.on('error', () => undefined);
+    const limit = this.options.maxConnections;
+    if (limit !== undefined && this.serving >= limit) {
+      // Answered as a refused connection is, on the stream itself: the request it carries is never read.
+      this.noteRefusal(limit);
+      stream.on('data', () => undefined);
+      stream.end(formatFailure('ERROR', this.limitError(limit)) + '\n');
+      return;
+    }
+    this.streams++;
+    stream.once('close', () => this.streams--);
+    void this.handle(stream, principal);
+  }
+
   private accept(socket: net.Socket): void {
     socket.on('error', () => undefined);
     socket.setNoDelay(true);
     const limit = this.options.maxConnections;
-    if (limit !== undefined && this.sockets.size >= limit) {
+    if (limit !== undefined && this.serving >= limit) {
       this.refuse(socket, limit);
       return;
     }
@@ -158,11 +208,8 @@ export class NodeServer {
    * limit keeps free (a peer that had already sent its request may then see a reset).
    */
   private refuse(socket: net.Socket, limit: number): void {
-    const error = new DfsError('LIMIT', `the ${this.options.role} is serving its limit of ${limit} connections; try again shortly`);
-    this.refusals.note(
-      () =>
-        `refusing connections with LIMIT: serving the limit of ${limit} (--max-connections); if this is the normal load, raise it (and the open-file limit, ulimit -n)`,
-    );
+    const error = this.limitError(limit);
+    this.noteRefusal(limit);
     if (this.refused.size >= Math.max(8, Math.floor(limit / 2))) {
       socket.end(formatFailure('ERROR', error) + '\n');
       socket.destroy();
@@ -173,6 +220,17 @@ export class NodeServer {
     socket.on('data', () => undefined);
     socket.end(formatFailure('ERROR', error) + '\n');
     socket.setTimeout(Math.min(this.options.timeouts.headerMs, REFUSAL_GRACE_MS), () => socket.destroy());
+  }
+
+  private limitError(limit: number): DfsError {
+    return new DfsError('LIMIT', `the ${this.options.role} is serving its limit of ${limit} connections; try again shortly`);
+  }
+
+  private noteRefusal(limit: number): void {
+    this.refusals.note(
+      () =>
+        `refusing connections with LIMIT: serving the limit of ${limit} (--max-connections); if this is the normal load, raise it (and the open-file limit, ulimit -n)`,
+    );
   }
 
   /** Accept failures leave the listener open: said once per burst, with what to change. */

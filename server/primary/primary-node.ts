@@ -287,6 +287,10 @@ export class PrimaryNode implements CatchUpHost {
     await this.server.close();
     await Promise.all(this.repairs.values());
     await this.store.close();
+    // Last: whatever was still running (a repair reading from a replica) needed them.
+    for (const link of this.links) {
+      link.close();
+    }
   }
 
   private finishRecovery(): void {

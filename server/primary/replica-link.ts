@@ -2,7 +2,8 @@ import { ReplicaAddress } from '../config/cluster-layout';
 import { Connection, ConnectionTimeouts } from '../net/connection';
 import { refuseIfChallenged } from '../net/handshake';
 import type { Security } from '../net/security';
-import { RetryPolicy, connectWithRetry } from '../net/tcp';
+import { MuxDialer } from '../net/mux-dialer';
+import type { RetryPolicy } from '../net/tcp';
 import {
   DfsError,
   InventoryHeader,
@@ -57,28 +58,34 @@ export class ReplicaLink {
   /** Its catalog has been compared with ours since this primary started. */
   merged = false;
 
+  /** Every request to the replica runs on a stream of one long-lived connection (where the replica can multiplex). */
+  readonly dialer: MuxDialer;
+
   constructor(
     readonly address: ReplicaAddress,
     private readonly options: LinkOptions,
-  ) {}
+  ) {
+    this.dialer = new MuxDialer(
+      {
+        host: address.host,
+        port: address.port,
+        timeouts: options.timeouts,
+        connectTimeoutMs: options.connectTimeoutMs,
+        security: options.security,
+        role: 'primary',
+      },
+      this.label,
+    );
+  }
 
   get label(): string {
     return `replica ${this.address.id} (${this.address.host}:${this.address.port})`;
   }
 
+  /** A connection for one request (a stream of the shared connection), with this primary's epoch named first. */
   async connect(retry = this.options.retry): Promise<Connection> {
     try {
-      const conn = await connectWithRetry(
-        {
-          host: this.address.host,
-          port: this.address.port,
-          timeouts: this.options.timeouts,
-          connectTimeoutMs: this.options.connectTimeoutMs,
-          security: this.options.security,
-          role: 'primary',
-        },
-        retry,
-      );
+      const conn = await this.dialer.open(retry);
       const epoch = this.options.epoch?.();
       if (epoch !== undefined) {
         await conn.writeLine(formatFence(epoch));
@@ -89,6 +96,11 @@ export class ReplicaLink {
       this.noteFailure(error);
       throw error;
     }
+  }
+
+  /** Ends the shared connection: requests still on it fail as if their connections broke. */
+  close(): void {
+    this.dialer.close();
   }
 
   /** Without a reason, the last failure to settle the name (if any) stays its reason: it is still the latest known. */

@@ -11,3 +11,4 @@ export * from './authorization';
 export * from './bytes';
 export * from './words';
 export * from './rename-rules';
+export * from './frames';

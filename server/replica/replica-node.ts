@@ -97,6 +97,7 @@ export class ReplicaNode {
         node: 'replica',
         isRevoked: (keyId) => this.store.marks.revoked.includes(keyId),
         maxConnections: options.maxConnections,
+        multiplex: true,
       },
     );
   }

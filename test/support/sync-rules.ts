@@ -1,5 +1,6 @@
 import * as path from 'path';
 import type { Call, Trace } from './strace-parse';
+import { demultiplex } from './strace-streams';
 
 /**
  * The ordering rules a node's durability rests on, checked over one node's strace
@@ -244,7 +245,7 @@ export function checkSyncOrder(trace: Trace): SyncReport {
     stagedSafe(record.staged!, record.root, record.write.start, 'the journal record naming them', record.write);
   }
 
-  // Conversations: requests read or written on each socket, and what followed on it.
+  // Conversations: requests read or written on each socket (each stream of a multiplexed one), and what followed on it.
   const bySocket = new Map<string, Call[]>();
   for (const call of calls) {
     if ((WRITES.has(call.name) || READS.has(call.name)) && call.ok && isSocket(call.target) && call.data) {
@@ -312,7 +313,11 @@ export function checkSyncOrder(trace: Trace): SyncReport {
     }
   };
 
-  for (const conversation of bySocket.values()) {
+  const { conversations, unreadable } = demultiplex(bySocket, (call) => WRITES.has(call.name));
+  for (const call of unreadable) {
+    violations.push({ rule: 'unreadable', message: 'a read or write of a multiplexed connection was cut short by strace (raise -s): its frames cannot be followed', file: call.target ?? '', lines: [call.start] });
+  }
+  for (const conversation of conversations.values()) {
     let request: Request | undefined;
     for (const call of conversation) {
       const incoming = READS.has(call.name);
