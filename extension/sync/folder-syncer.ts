@@ -86,7 +86,10 @@ export class FolderSyncer extends EventEmitter {
     this.queue = new DebounceQueue(
       options.debounceMs ?? SAVE_DEBOUNCE_MS,
       (name) => this.exclusive(() => this.syncOne(name)),
-      (name, error) => this.log.error(`sync of ${this.describe(name)} failed`, error),
+      (name, error) => {
+        this.log.error(`sync of ${this.describe(name)} failed`, error);
+        this.emit('failed', name, error);
+      },
       options.timers ?? REAL_TIMERS,
     );
   }
@@ -137,6 +140,12 @@ export class FolderSyncer extends EventEmitter {
       return;
     }
     this.queue.trigger(name);
+    // A folder deleted or moved away is reported once, for the folder: its synced files go with it.
+    for (const synced of this.baseline.keys()) {
+      if (synced.startsWith(`${name}/`) && !this.ownWrites.has(synced)) {
+        this.queue.trigger(synced);
+      }
+    }
     this.changed();
   }
 
@@ -302,6 +311,7 @@ export class FolderSyncer extends EventEmitter {
     try {
       await client.delete(storedName(this.mapping.prefix, name), { ifGeneration });
       this.baseline.delete(name);
+      this.emit('stored', storedName(this.mapping.prefix, name), true);
       this.log.info(`sync: deleted ${this.describe(name)} from the store (it was deleted here)`);
     } catch (error) {
       const current = currentGenerationOf(error);
@@ -348,13 +358,16 @@ export class FolderSyncer extends EventEmitter {
 
   private record(name: string, receipt: UploadReceipt): void {
     this.baseline.set(name, { size: receipt.size, sha256: receipt.sha256, generation: receipt.generation });
+    this.emit('stored', storedName(this.mapping.prefix, name), false);
   }
 
   private addConflict(name: string, kind: ConflictKind, storedGeneration: number | undefined): void {
-    this.conflictsByName.set(name, { name, storedName: storedName(this.mapping.prefix, name), localPath: this.localPath(name), kind, storedGeneration });
+    const conflict: SyncConflict = { name, storedName: storedName(this.mapping.prefix, name), localPath: this.localPath(name), kind, storedGeneration };
+    this.conflictsByName.set(name, conflict);
     this.log.warn(
       `sync: ${this.describe(name)} is in conflict: ${kind === 'bothChanged' ? `the stored file changed elsewhere (now generation ${storedGeneration})` : 'it was deleted from the store'} while it changed here; nothing was overwritten`,
     );
+    this.emit('conflict', conflict);
     this.changed();
   }
 

@@ -5,6 +5,7 @@
  * CustomExecution really run their pseudoterminal, so cluster processes are real.
  */
 import { EventEmitter as NodeEventEmitter } from 'events';
+import { promises as fsPromises, watch as watchFolder } from 'fs';
 import * as path from 'path';
 
 // ---------------------------------------------------------------- basics
@@ -132,6 +133,16 @@ export class Uri {
 
   toJSON(): unknown {
     return { scheme: this.scheme, path: this.path };
+  }
+}
+
+export class RelativePattern {
+  readonly baseUri: Uri;
+  constructor(
+    base: Uri | string | { uri: Uri },
+    readonly pattern: string,
+  ) {
+    this.baseUri = typeof base === 'string' ? Uri.file(base) : base instanceof Uri ? base : base.uri;
   }
 }
 
@@ -374,6 +385,10 @@ class Testing extends NodeEventEmitter {
   output: string[] = [];
   clipboard = '';
   opened: { uri: Uri; content: Buffer }[] = [];
+  /** Every vscode.diff shown: both sides as read through their file systems when it opened. */
+  diffs: { left: Uri; right: Uri; title?: string; leftContent: Buffer; rightContent: Buffer }[] = [];
+  /** File system watchers the extension made, open ones only. */
+  watchers: FileSystemWatcher[] = [];
   executedCommands: { command: string; args: unknown[] }[] = [];
   treeViews = new Map<string, TreeViewRecord>();
   fileSystems = new Map<string, { provider: Record<string, (...args: any[]) => any>; options: { isReadonly?: boolean; isCaseSensitive?: boolean } }>();
@@ -461,6 +476,9 @@ class Testing extends NodeEventEmitter {
     this.output = [];
     this.clipboard = '';
     this.opened = [];
+    this.diffs = [];
+    this.watchers.forEach((watcher) => watcher.dispose());
+    this.watchers = [];
     this.executedCommands = [];
     this.treeViews.clear();
     this.fileSystems.clear();
@@ -639,7 +657,57 @@ export const window = {
 
 // ---------------------------------------------------------------- workspace
 
+/**
+ * A watcher over real files: Node's recursive fs.watch under the pattern's base, each
+ * event classified the way VS Code reports it (created, changed, deleted) by looking at
+ * the path. Only `**` patterns under a base folder are supported.
+ */
+export class FileSystemWatcher {
+  private readonly created = new EventEmitter<Uri>();
+  private readonly changed = new EventEmitter<Uri>();
+  private readonly deleted = new EventEmitter<Uri>();
+  readonly onDidCreate = this.created.event;
+  readonly onDidChange = this.changed.event;
+  readonly onDidDelete = this.deleted.event;
+  private readonly watcher;
+  private readonly known = new Set<string>();
+
+  constructor(pattern: RelativePattern) {
+    if (!pattern.pattern.startsWith('**')) {
+      throw new Error(`the test double watches only "**" patterns, not ${pattern.pattern}`);
+    }
+    const base = pattern.baseUri.fsPath;
+    this.watcher = watchFolder(base, { recursive: true }, (_event, file) => {
+      if (file === null) {
+        return;
+      }
+      const full = path.join(base, file.toString());
+      void fsPromises.stat(full).then(
+        () => {
+          const isNew = !this.known.has(full);
+          this.known.add(full);
+          (isNew ? this.created : this.changed).fire(Uri.file(full));
+        },
+        () => {
+          this.known.delete(full);
+          this.deleted.fire(Uri.file(full));
+        },
+      );
+    });
+    this.watcher.on('error', () => undefined);
+    testing.watchers.push(this);
+  }
+
+  dispose(): void {
+    this.watcher.close();
+    testing.watchers = testing.watchers.filter((watcher) => watcher !== this);
+  }
+}
+
 export const workspace = {
+  createFileSystemWatcher(pattern: RelativePattern): FileSystemWatcher {
+    return new FileSystemWatcher(pattern);
+  },
   get workspaceFolders() {
     return testing.workspaceFolders;
   },
@@ -691,6 +759,22 @@ export const commands = {
         }
         const content = Buffer.from(await fileSystem.provider.readFile(uri));
         testing.opened.push({ uri, content });
+        return undefined as T;
+      }
+      case 'vscode.diff': {
+        const [left, right, title] = args as [Uri, Uri, string | undefined];
+        const read = async (uri: Uri): Promise<Buffer> => {
+          if (uri.scheme === 'file') {
+            return fsPromises.readFile(uri.fsPath);
+          }
+          const fileSystem = testing.fileSystems.get(uri.scheme);
+          if (!fileSystem) {
+            throw new Error(`no file system provider for ${uri.scheme}:`);
+          }
+          return Buffer.from(await fileSystem.provider.readFile(uri));
+        };
+        testing.diffs.push({ left, right, title, leftContent: await read(left), rightContent: await read(right) });
+        testing.emit('diff');
         return undefined as T;
       }
       case 'workbench.action.openSettings':
@@ -753,6 +837,7 @@ export interface ExtensionContextDouble {
   extensionUri: Uri;
   globalStorageUri: Uri;
   extension: { id: string };
+  workspaceState: { get<T>(key: string, fallback?: T): T | undefined; update(key: string, value: unknown): Promise<void>; keys(): readonly string[] };
   secrets: {
     get(key: string): Promise<string | undefined>;
     store(key: string, value: string): Promise<void>;
@@ -761,8 +846,20 @@ export interface ExtensionContextDouble {
   };
 }
 
-export function createExtensionContext(extensionPath: string, globalStoragePath: string): ExtensionContextDouble {
+/** `workspaceState` may be handed in, so a test can activate again over what an earlier activation stored. */
+export function createExtensionContext(extensionPath: string, globalStoragePath: string, workspaceState = new Map<string, unknown>()): ExtensionContextDouble {
   return {
+    workspaceState: {
+      get: <T>(key: string, fallback?: T) => (workspaceState.has(key) ? (structuredClone(workspaceState.get(key)) as T) : fallback),
+      update: async (key, value) => {
+        if (value === undefined) {
+          workspaceState.delete(key);
+        } else {
+          workspaceState.set(key, structuredClone(value));
+        }
+      },
+      keys: () => [...workspaceState.keys()],
+    },
     subscriptions: [],
     extensionPath,
     extensionUri: Uri.file(extensionPath),
