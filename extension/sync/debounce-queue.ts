@@ -27,6 +27,8 @@ export class DebounceQueue {
     private readonly work: (key: string) => Promise<void>,
     private readonly onError: (key: string, error: unknown) => void,
     private readonly clock: Timers = REAL_TIMERS,
+    /** Hears every change of `pending`. */
+    private readonly onChange: () => void = () => undefined,
   ) {}
 
   trigger(key: string): void {
@@ -44,6 +46,7 @@ export class DebounceQueue {
         this.start(key);
       }, this.delayMs),
     );
+    this.onChange();
   }
 
   /** Keys waiting for their delay or running now. */
@@ -87,6 +90,7 @@ export class DebounceQueue {
       if (this.again.delete(key) && !this.closed) {
         this.start(key);
       }
+      this.onChange();
       this.settle();
     });
     this.running.set(key, run);

@@ -91,6 +91,7 @@ export class FolderSyncer extends EventEmitter {
         this.emit('failed', name, error);
       },
       options.timers ?? REAL_TIMERS,
+      () => this.changed(),
     );
   }
 

@@ -658,9 +658,11 @@ export const window = {
 // ---------------------------------------------------------------- workspace
 
 /**
- * A watcher over real files: Node's recursive fs.watch under the pattern's base, each
- * event classified the way VS Code reports it (created, changed, deleted) by looking at
- * the path. Only `**` patterns under a base folder are supported.
+ * A watcher over real files, classified the way VS Code reports them (created, changed,
+ * deleted) by looking at the path. Built from one non-recursive fs.watch per folder
+ * (inotify on folders reports every entry by name, renames over a file included, which
+ * Node 20's recursive watch on Linux misses), adding folders as they appear. Only "**"
+ * patterns under a base folder are supported.
  */
 export class FileSystemWatcher {
   private readonly created = new EventEmitter<Uri>();
@@ -669,38 +671,80 @@ export class FileSystemWatcher {
   readonly onDidCreate = this.created.event;
   readonly onDidChange = this.changed.event;
   readonly onDidDelete = this.deleted.event;
-  private readonly watcher;
+  private readonly folders = new Map<string, ReturnType<typeof watchFolder>>();
   private readonly known = new Set<string>();
+  private closed = false;
 
   constructor(pattern: RelativePattern) {
     if (!pattern.pattern.startsWith('**')) {
       throw new Error(`the test double watches only "**" patterns, not ${pattern.pattern}`);
     }
-    const base = pattern.baseUri.fsPath;
-    this.watcher = watchFolder(base, { recursive: true }, (_event, file) => {
-      if (file === null) {
-        return;
-      }
-      const full = path.join(base, file.toString());
-      void fsPromises.stat(full).then(
-        () => {
-          const isNew = !this.known.has(full);
-          this.known.add(full);
-          (isNew ? this.created : this.changed).fire(Uri.file(full));
-        },
-        () => {
-          this.known.delete(full);
-          this.deleted.fire(Uri.file(full));
-        },
-      );
-    });
-    this.watcher.on('error', () => undefined);
+    this.watchTree(pattern.baseUri.fsPath);
     testing.watchers.push(this);
   }
 
   dispose(): void {
-    this.watcher.close();
+    this.closed = true;
+    this.folders.forEach((watcher) => watcher.close());
+    this.folders.clear();
     testing.watchers = testing.watchers.filter((watcher) => watcher !== this);
+  }
+
+  private watchTree(folder: string): void {
+    if (this.closed || this.folders.has(folder)) {
+      return;
+    }
+    let watcher;
+    try {
+      watcher = watchFolder(folder, (_event, file) => {
+        if (file !== null) {
+          this.seen(path.join(folder, file.toString()));
+        }
+      });
+    } catch {
+      return; // gone already
+    }
+    watcher.on('error', () => undefined);
+    this.folders.set(folder, watcher);
+    // Folders and files present now: known, so a later event on them is a change.
+    void fsPromises.readdir(folder, { withFileTypes: true }).then(
+      (entries) => {
+        for (const entry of entries) {
+          const full = path.join(folder, entry.name);
+          this.known.add(full);
+          if (entry.isDirectory()) {
+            this.watchTree(full);
+          }
+        }
+      },
+      () => undefined,
+    );
+  }
+
+  private seen(full: string): void {
+    void fsPromises.stat(full).then(
+      (stat) => {
+        if (this.closed) {
+          return;
+        }
+        if (stat.isDirectory()) {
+          this.watchTree(full);
+        }
+        const isNew = !this.known.has(full);
+        this.known.add(full);
+        (isNew ? this.created : this.changed).fire(Uri.file(full));
+      },
+      () => {
+        if (this.closed) {
+          return;
+        }
+        this.known.delete(full);
+        const watcher = this.folders.get(full);
+        watcher?.close();
+        this.folders.delete(full);
+        this.deleted.fire(Uri.file(full));
+      },
+    );
   }
 }
 
