@@ -146,6 +146,7 @@ export function activate(context: vscode.ExtensionContext): void {
     folderSync,
     syncStatusBar,
     command('dfs.syncFolder', (clicked?: vscode.Uri) => folderSync.syncFolder(clicked)),
+    command('dfs.syncNow', () => folderSync.syncNow()),
     command('dfs.stopSyncFolder', (clicked?: vscode.Uri) => folderSync.stopSyncing(clicked)),
     command('dfs.showSyncStatus', () => syncStatusBar.showQuickPick()),
     vscode.workspace.onDidChangeConfiguration((event) => {

@@ -73,6 +73,20 @@ export class FolderSync implements vscode.Disposable {
     }
   }
 
+  /** DFS: Sync Folders Now: the full comparison of every mapped folder, to bring in what changed in DFS (saves here go up by themselves). */
+  async syncNow(): Promise<void> {
+    if (this.running.size === 0) {
+      void vscode.window.showInformationMessage('DFS: no folder is synced in this workspace. Use DFS: Sync Folder... to sync one.');
+      return;
+    }
+    await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'DFS: syncing folders' }, async () => {
+      for (const entry of this.running.values()) {
+        entry.needsReconcile = false;
+        await entry.syncer.reconcile();
+      }
+    });
+  }
+
   /** DFS: Sync Folder...: from the Explorer (a folder) or the palette (asks which). */
   async syncFolder(clicked?: vscode.Uri): Promise<FolderSyncer | undefined> {
     const folder = clicked?.scheme === 'file' ? clicked.fsPath : await this.pickFolder();

@@ -40,7 +40,7 @@ export class SyncStatusBar implements vscode.Disposable {
 
   /** The click: each conflict (choose what to do), each synced folder, and Stop Syncing. */
   async showQuickPick(): Promise<void> {
-    type Item = vscode.QuickPickItem & { conflict?: { syncer: FolderSyncer; conflict: SyncConflict }; stop?: true };
+    type Item = vscode.QuickPickItem & { conflict?: { syncer: FolderSyncer; conflict: SyncConflict }; stop?: true; now?: true };
     const items: Item[] = [];
     for (const syncer of this.sync.syncers) {
       for (const conflict of syncer.conflicts) {
@@ -55,10 +55,13 @@ export class SyncStatusBar implements vscode.Disposable {
         detail: `${syncer.mapping.folder}; deletes ${syncer.mapping.propagateDeletes ? 'propagated' : 'kept on one side'}`,
       });
     }
+    items.push({ label: '$(sync) Sync Now', description: 'bring in what changed in DFS', now: true });
     items.push({ label: '$(debug-stop) Stop Syncing Folder...', stop: true });
     const picked = await vscode.window.showQuickPick(items, { title: 'DFS Folder Sync', placeHolder: 'Choose a conflict to settle it' });
     if (picked?.conflict) {
       await this.choices.offer(picked.conflict.syncer, picked.conflict.conflict);
+    } else if (picked?.now) {
+      await vscode.commands.executeCommand('dfs.syncNow');
     } else if (picked?.stop) {
       await vscode.commands.executeCommand('dfs.stopSyncFolder');
     }

@@ -231,6 +231,15 @@ describe('extension: DFS: Sync Folder against real primary and replica processes
     await onEveryDisk('project/b.txt', 'bravo from elsewhere\n');
   });
 
+  it('with deletes kept on one side, a file deleted elsewhere and then saved here is stored again as a new file', async () => {
+    await syncer.idle();
+    await other().delete('project/c.txt');
+    await fs.writeFile(path.join(project(), 'c.txt'), 'charlie, back\n');
+    await onEveryDisk('project/c.txt', 'charlie, back\n');
+    await syncer.idle();
+    assert.strictEqual(syncer.status.conflicts, 0);
+  });
+
   describe('with deletes propagated', () => {
     const shared = (): string => path.join(work, 'shared');
     let propagating: SyncerLike;
@@ -277,6 +286,22 @@ describe('extension: DFS: Sync Folder against real primary and replica processes
       await onEveryDisk('shared/renamed.txt', 'remote\n');
       await onNoDisk('shared/remote.txt');
     });
+
+    it('Sync Now (from the status bar) brings in a file added elsewhere and, deletes on, removes one deleted elsewhere', async () => {
+      await propagating.idle();
+      await other().upload('shared/added.txt', [Buffer.from('added elsewhere\n')], 'added elsewhere\n'.length);
+      await other().delete('shared/renamed.txt');
+      testing.quickPick = (items) => items.find((item) => item.label === '$(sync) Sync Now');
+      await run('dfs.showSyncStatus');
+      assert.strictEqual(await fs.readFile(path.join(shared(), 'added.txt'), 'utf8'), 'added elsewhere\n');
+      await assert.rejects(fs.stat(path.join(shared(), 'renamed.txt')), /ENOENT/, 'the file deleted elsewhere is deleted here');
+      await propagating.idle();
+      // Neither the download nor the local delete is taken for a change of this side.
+      await onEveryDisk('shared/added.txt', 'added elsewhere\n');
+      await onNoDisk('shared/renamed.txt');
+      assert.strictEqual(await generations('shared/added.txt'), 1, 'the downloaded file was not uploaded back');
+      assert.deepStrictEqual(propagating.conflicts, []);
+    });
   });
 
   // Mocha runs a suite's own tests before its inner suites: these come last, so they are a suite of their own.
@@ -300,8 +325,8 @@ describe('extension: DFS: Sync Folder against real primary and replica processes
       );
       assert.strictEqual(workspaceState.get(`dfs.syncBaseline:${project()}`), undefined, 'its last-synced state is dropped');
       assert.strictEqual(testing.watchers.length, 1);
-      assert.strictEqual(await fs.readFile(path.join(project(), 'c.txt'), 'utf8'), 'charlie, mine\n');
-      await onEveryDisk('project/c.txt', 'charlie, mine\n');
+      assert.strictEqual(await fs.readFile(path.join(project(), 'c.txt'), 'utf8'), 'charlie, back\n');
+      await onEveryDisk('project/c.txt', 'charlie, back\n');
       assert.deepStrictEqual(testing.contexts.get('dfs.syncedFolders'), [path.join(work, 'shared')]);
     });
   });

@@ -1,6 +1,7 @@
 import * as assert from 'assert';
 import { DebounceQueue, Timers } from '../../extension/sync/debounce-queue';
 import { isDownloadInProgress } from '../../extension/sync/local-scan';
+import { firstSyncQuestion, syncStatusView } from '../../extension/sync/sync-messages';
 import {
   BaselineEntry,
   LocalEntry,
@@ -290,5 +291,25 @@ describe('debounce queue', () => {
     timers.advance(100);
     await queue.idle();
     assert.deepStrictEqual(runs, []);
+  });
+});
+
+describe('sync messages', () => {
+  const summary = { uploads: 0, uploadBytes: 0, downloads: 0, downloadBytes: 0, deletesStored: 0, deletesLocal: 0, conflicts: 0 };
+
+  it('asks a first sync in counts with the right singular or plural and IEC sizes', () => {
+    assert.strictEqual(firstSyncQuestion({ ...summary, uploads: 4, uploadBytes: 5 * 1024 * 1024 }, 'proj', 'amy/proj/').message, 'Sync proj with amy/proj/: upload 4 files (5.0 MiB)?');
+    const both = firstSyncQuestion({ ...summary, uploads: 1, uploadBytes: 1536, downloads: 1, downloadBytes: 1, conflicts: 2 }, 'proj', 'amy/proj/');
+    assert.strictEqual(both.message, 'Sync proj with amy/proj/: upload 1 file (1.5 KiB), download 1 file (1 B) into proj?');
+    assert.match(both.detail, /2 files differ on both sides: nothing is overwritten/);
+    assert.match(firstSyncQuestion({ ...summary, downloads: 2, downloadBytes: 10, conflicts: 1 }, 'p', 's').detail, /1 file differs on both sides/);
+  });
+
+  it('shows conflicts first, then pending, then synced, in the status bar', () => {
+    assert.deepStrictEqual(syncStatusView({ pending: 2, synced: 5, conflicts: 1 }, 1).text, '$(warning) DFS sync: 1 conflict');
+    assert.ok(syncStatusView({ pending: 2, synced: 5, conflicts: 1 }, 1).warning);
+    assert.strictEqual(syncStatusView({ pending: 2, synced: 5, conflicts: 0 }, 1).text, '$(sync~spin) DFS sync: 2 pending');
+    assert.strictEqual(syncStatusView({ pending: 0, synced: 1, conflicts: 0 }, 2).text, '$(check) DFS sync: 1 synced');
+    assert.match(syncStatusView({ pending: 0, synced: 1, conflicts: 0 }, 2).tooltip, /^2 synced folders: 1 file in step/);
   });
 });
