@@ -11,6 +11,7 @@
 //   3. multi-select 2 files + a folder, Upload -> 03-upload-multi.png
 //   4. open a stored file from the tree        -> 04-open-read-only.png
 //   5. Delete from the tree, confirm           -> 05-delete-confirm.png, 05-delete.png
+//  11. DFS: Sync Folder..., confirm, save a file -> 11-sync-folder.png
 //   6. DFS: Stop Cluster                       -> 06-stop-cluster.png
 // Exit code 0 only when every step passes and nothing this run started is left running.
 //
@@ -24,8 +25,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   E2E, TIMEOUTS, activeEditorLines, clearNotifications, contextMenuOn, explorerContextMenu,
-  killPidsNow, multiSelectExplorerItems, openActivityBarView, openExplorer, processesWith,
-  runCommand, screenshot, statusBarText, viewTreeItem, visibleNotifications, waitForDialog,
+  killPidsNow, multiSelectExplorerItems, openActivityBarView, openExplorer, openExplorerFile, processesWith,
+  quickInput, runCommand, screenshot, statusBarText, viewTreeItem, visibleNotifications, waitForDialog,
   waitForExplorerItem, waitForStatusBar,
 } from './code-server.mjs';
 
@@ -129,6 +130,9 @@ async function freePortRun(count) {
 
 const describePorts = (basePort) => `replicas on ports ${basePort}-${basePort + REPLICAS - 1}, primary on ${basePort + REPLICAS}`;
 
+/** Stored names a step leaves in place on purpose (a synced folder's files), so later steps' waitForDisk does not call them unexpected. */
+const storedBySteps = new Set();
+
 /** Files of CLIENT on one server's disk: name -> bytes. */
 function storedOn(dataDir, serverDir) {
   const root = path.join(dataDir, serverDir, CLIENT);
@@ -162,7 +166,7 @@ async function waitForDisk(dataDir, { present = [], absent = [], ignore = [] }, 
       }
       for (const name of absent) if (files.has(name)) problems.push(`${server}/${CLIENT}/${name} still there`);
       for (const name of files.keys()) {
-        if (!present.includes(name) && !absent.includes(name) && !ignore.includes(name)) problems.push(`${server}/${CLIENT}/${name} unexpected`);
+        if (!present.includes(name) && !absent.includes(name) && !ignore.includes(name) && !storedBySteps.has(name)) problems.push(`${server}/${CLIENT}/${name} unexpected`);
       }
     }
     return problems.length ? problems.join('; ') : null;
@@ -232,6 +236,7 @@ const STEPS = [
   // -- versions and rename (9, 10)
 
   // -- sync a folder (11)
+  { n: 11, title: 'DFS: Sync Folder... on the workspace folder, confirm; a save uploads; status bar shows synced', shot: '11-sync-folder', needs: [1] },
 
   // -- cluster health (12)
 
@@ -252,6 +257,7 @@ async function main() {
   let page;
   let server;
   let setupError = null;
+  let workspaceDir;
   const ourServers = () => processesWith(DFS_SCRIPT, dataDir);
 
   // Whatever happens (exception, signal, watchdog), no server of this run survives us.
@@ -321,6 +327,7 @@ async function main() {
   try {
     const vsix = prepareVsix(e2e, output);
     const workspace = e2e.makeWorkspace(WORKSPACE);
+    workspaceDir = workspace;
     const basePort = await freePortRun(REPLICAS + 1);
     log(`data dir ${dataDir}; ${describePorts(basePort)}; client id ${CLIENT}`);
     await e2e.installExtension(vsix);
@@ -463,6 +470,67 @@ async function main() {
     // -- versions and rename (9, 10)
 
     // -- sync a folder (11)
+    11: async () => {
+      const prefix = 'workspace';
+      const files = Object.keys(WORKSPACE);
+      const syncedBytes = new Map(files.map((name) => [name, bytesOf(name)]));
+      for (const name of files) storedBySteps.add(`${prefix}/${name}`);
+      /** Every server holds these bytes under CLIENT/prefix/. */
+      const onEveryServer = (what) => waitUntil(what, () => {
+        const problems = [];
+        for (const server of SERVER_DIRS) {
+          const stored = storedOn(dataDir, server);
+          for (const [name, bytes] of syncedBytes) {
+            const got = stored.get(`${prefix}/${name}`);
+            if (!got) problems.push(`${server}/${CLIENT}/${prefix}/${name} missing`);
+            else if (!got.equals(bytes)) problems.push(`${server}/${CLIENT}/${prefix}/${name} differs (${got.length} bytes, expected ${bytes.length})`);
+          }
+        }
+        return problems.length ? problems.join('; ') : null;
+      }, { timeout: T.disk });
+      const pick = async (label) => {
+        const row = quickInput(page).locator('.monaco-list-row').filter({ hasText: label }).first();
+        await row.waitFor({ state: 'visible', timeout: T.ui }).catch(async () => {
+          const offered = await quickInput(page).locator('.monaco-list-row').allInnerTexts().catch(() => []);
+          throw new Error(`the quick pick offers no "${label}"; it offers ${JSON.stringify(offered)}`);
+        });
+        await row.click();
+      };
+
+      await runCommand(page, 'View: Close All Editors');
+      await runCommand(page, 'DFS: Sync Folder...');
+      await pick(path.basename(workspaceDir)); // the workspace folder, above "Another folder of the workspace..."
+      const input = quickInput(page).locator('input').first();
+      await quickInput(page).filter({ hasText: `stored files to keep in step with ${path.basename(workspaceDir)}` }).waitFor({ state: 'visible', timeout: T.ui });
+      await input.fill(prefix);
+      await page.keyboard.press('Enter');
+      await pick('Keep deletes on one side');
+      const question = `Sync ${path.basename(workspaceDir)} with ${CLIENT}/${prefix}/: upload ${files.length} files`;
+      const dialog = await waitForDialog(page, question, { timeout: T.ui });
+      const asked = (await dialog.innerText()).replace(/\s+/g, ' ').trim();
+      await dialog.locator('.dialog-buttons .monaco-button').filter({ hasText: /^Sync$/ }).first().click();
+      await dialog.waitFor({ state: 'hidden', timeout: T.ui });
+      await waitForToast(page, `is synced with ${CLIENT}/${prefix}/`, { timeout: T.upload });
+      await onEveryServer('the first sync\'s bytes on every server\'s disk');
+      await waitForStatusBar(page, `DFS sync: ${files.length} synced`, { timeout: T.ui });
+
+      // Edit a file of the synced folder in the editor and save it, as a user would.
+      const typed = 'Synced on save.';
+      await openExplorerFile(page, 'notes.md');
+      const editor = page.locator('.editor-group-container.active .monaco-editor').first();
+      await editor.locator('.view-lines').first().click();
+      await page.keyboard.press('Control+End');
+      await page.keyboard.type(typed);
+      await page.keyboard.press('Control+S');
+      const tab = page.locator('.tabs-container .tab.active[data-resource-name="notes.md"]');
+      await waitUntil('the editor to save', async () => (/\bdirty\b/.test(await tab.getAttribute('class') ?? '') ? 'the notes.md tab is still dirty' : null), { timeout: T.ui });
+      const saved = fs.readFileSync(path.join(workspaceDir, 'notes.md'));
+      if (!saved.equals(Buffer.from(`${WORKSPACE['notes.md']}${typed}`))) throw new Error(`the saved notes.md holds ${JSON.stringify(saved.toString())}`);
+      syncedBytes.set('notes.md', saved);
+      await onEveryServer('the saved notes.md on every server\'s disk');
+      await waitForStatusBar(page, `DFS sync: ${files.length} synced`, { timeout: T.ui });
+      return `asked "${asked.slice(0, 160)}"; confirmed; ${files.length} files under ${CLIENT}/${prefix}/ on ${SERVER_DIRS.join(', ')}; typed and saved notes.md, its new ${saved.length} bytes on every server; status bar "DFS sync: ${files.length} synced"`;
+    },
 
     // -- cluster health (12)
 
