@@ -363,6 +363,10 @@ export class FolderSyncer extends EventEmitter {
   }
 
   private addConflict(name: string, kind: ConflictKind, storedGeneration: number | undefined): void {
+    const known = this.conflictsByName.get(name);
+    if (known && known.kind === kind && known.storedGeneration === storedGeneration) {
+      return; // seen again by a later full sync: already listed, already offered
+    }
     const conflict: SyncConflict = { name, storedName: storedName(this.mapping.prefix, name), localPath: this.localPath(name), kind, storedGeneration };
     this.conflictsByName.set(name, conflict);
     this.log.warn(

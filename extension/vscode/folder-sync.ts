@@ -22,7 +22,12 @@ interface RunningMapping {
   watcher: vscode.FileSystemWatcher;
   /** The last full sync failed (the cluster was down): run it again when the cluster answers. */
   needsReconcile: boolean;
+  /** A full sync scheduled after a failed save. */
+  retry?: NodeJS.Timeout;
 }
+
+/** How soon a full sync follows a save that could not be sent. */
+const RETRY_FAILED_SAVES_MS = 10_000;
 
 export interface FolderSyncEvents {
   /** Stored files changed through a sync: the tree and open dfs: editors should show it. */
@@ -228,9 +233,15 @@ export class FolderSync implements vscode.Disposable {
     syncer.on('changed', () => this.statusChanged.fire());
     syncer.on('stored', (name: string, deleted: boolean) => this.events.storedChanged(mapping.clientId, name, deleted));
     syncer.on('conflict', (conflict: SyncConflict) => this.events.conflict(syncer, conflict));
-    syncer.on('failed', (_name: string, error: unknown) => {
-      if (error instanceof DfsError && error.code !== 'CONFLICT') {
-        entry.needsReconcile = true; // a save that could not reach the cluster goes up with the next full sync
+    syncer.on('failed', () => {
+      // A save that could not be sent (the cluster unreachable, a file busy) goes up with
+      // the next full sync: soon, or when the cluster answers again if it is down.
+      entry.needsReconcile = true;
+      if (!entry.retry) {
+        entry.retry = setTimeout(() => {
+          entry.retry = undefined;
+          void this.reconcileInBackground(entry);
+        }, RETRY_FAILED_SAVES_MS);
       }
     });
     this.running.set(mapping.folder, entry);
@@ -242,6 +253,7 @@ export class FolderSync implements vscode.Disposable {
   private stop(folder: string): void {
     const entry = this.running.get(folder);
     if (entry) {
+      clearTimeout(entry.retry);
       entry.watcher.dispose();
       entry.syncer.dispose();
       this.running.delete(folder);
