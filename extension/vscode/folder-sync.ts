@@ -63,8 +63,9 @@ export class FolderSync implements vscode.Disposable {
 
   /** Starts the folders mapped in an earlier session and brings them in step (nothing is asked: they were confirmed when mapped). */
   async resume(): Promise<void> {
-    for (const mapping of this.mappings()) {
-      const entry = this.start(mapping);
+    // Every folder is watched from the start, so nothing saved during the first full syncs is missed.
+    const entries = this.mappings().map((mapping) => this.start(mapping));
+    for (const entry of entries) {
       await this.reconcileInBackground(entry);
     }
   }
