@@ -3,6 +3,7 @@ import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { TestCluster, storedFiles } from '../support/cluster';
+import { stopChild } from '../support/processes';
 import { ExtensionUnderTest, activateExtension } from '../support/extension-harness';
 import { ShownMessage, Uri, testing } from '../support/vscode-double';
 import { waitFor } from '../support/wait';
@@ -240,6 +241,19 @@ describe('extension: DFS: Sync Folder against real primary and replica processes
     assert.strictEqual(syncer.status.conflicts, 0);
   });
 
+  it('a save that cannot reach the cluster is sent by a later full sync once the primary answers again', async () => {
+    await syncer.idle();
+    const port = cluster.primaryPort;
+    await stopChild(cluster.primary.child, 'SIGKILL');
+    const from = testing.output.length;
+    await fs.writeFile(path.join(project(), 'a.txt'), 'alpha, while the primary was down\n');
+    await logLine(/sync of project\/a\.txt failed/, from);
+    await cluster.startPrimary(port);
+    await onEveryDisk('project/a.txt', 'alpha, while the primary was down\n');
+    await syncer.idle();
+    assert.strictEqual(syncer.status.conflicts, 0);
+  });
+
   describe('with deletes propagated', () => {
     const shared = (): string => path.join(work, 'shared');
     let propagating: SyncerLike;
@@ -300,6 +314,21 @@ describe('extension: DFS: Sync Folder against real primary and replica processes
       await onEveryDisk('shared/added.txt', 'added elsewhere\n');
       await onNoDisk('shared/renamed.txt');
       assert.strictEqual(await generations('shared/added.txt'), 1, 'the downloaded file was not uploaded back');
+      assert.deepStrictEqual(propagating.conflicts, []);
+    });
+
+    it('a file deleted elsewhere and changed here is a conflict; Keep Stored deletes it here', async () => {
+      await propagating.idle();
+      await other().delete('shared/added.txt');
+      const from = testing.messages.length;
+      answerConflicts('Keep Stored');
+      await fs.writeFile(path.join(shared(), 'added.txt'), 'changed here\n');
+      const notice = await testing.waitForMessage((message) => message.message.startsWith('DFS sync: shared/added.txt'), from);
+      assert.strictEqual(notice.message, 'DFS sync: shared/added.txt was deleted from DFS, and it changed here. Nothing was overwritten.');
+      assert.deepStrictEqual(notice.items, ['Overwrite', 'Keep Stored', 'Later'], 'nothing to compare with');
+      await waitFor(() => fs.stat(path.join(shared(), 'added.txt')).then(() => false, () => true), 'added.txt removed here', 30_000);
+      await propagating.idle();
+      await onNoDisk('shared/added.txt');
       assert.deepStrictEqual(propagating.conflicts, []);
     });
   });
