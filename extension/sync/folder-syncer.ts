@@ -177,6 +177,12 @@ export class FolderSyncer extends EventEmitter {
       this.log.info(
         `sync ${this.mapping.folder} with ${this.describePrefix()}: ${scan.files.size} local, ${stored.size} stored; ${summary.uploads} to upload, ${summary.downloads} to download, ${summary.deletesStored + summary.deletesLocal} to delete, ${summary.conflicts} in conflict`,
       );
+      // A conflict the comparison no longer finds was settled by what happened since (the same bytes on both sides now, say).
+      for (const name of [...this.conflictsByName.keys()]) {
+        if (!actions.some((action) => action.name === name && action.kind === 'conflict')) {
+          this.conflictsByName.delete(name);
+        }
+      }
       for (const action of actions) {
         try {
           await this.apply(action, client, scan.files.get(action.name));

@@ -225,6 +225,25 @@ describe('extension: DFS: Sync Folder against real primary and replica processes
     assert.ok(testing.messages.length > from);
   });
 
+  it('a conflict settled by what happened since (both sides now the same) leaves the list at the next Sync Folders Now, with nothing sent', async () => {
+    await fs.writeFile(path.join(project(), 'e.txt'), 'echo\n');
+    await onEveryDisk('project/e.txt', 'echo\n');
+    await syncer.idle();
+    await other().upload('project/e.txt', [Buffer.from('echo, theirs\n')], 'echo, theirs\n'.length);
+    const from = testing.messages.length;
+    answerConflicts('Later');
+    await fs.writeFile(path.join(project(), 'e.txt'), 'echo, mine\n');
+    await testing.waitForMessage((message) => message.message.startsWith('DFS sync: project/e.txt'), from);
+    const logFrom = testing.output.length;
+    await fs.writeFile(path.join(project(), 'e.txt'), 'echo, theirs\n');
+    await logLine(/project\/e\.txt changed again but is in conflict/, logFrom);
+    const versions = await generations('project/e.txt');
+    await run('dfs.syncNow');
+    assert.deepStrictEqual(syncer.conflicts, []);
+    assert.strictEqual(await generations('project/e.txt'), versions, 'nothing was uploaded');
+    await testing.waitForStatusBar((text) => text === '$(check) DFS sync: 6 synced');
+  });
+
   it('with deletes kept on one side (the default), a local delete leaves the stored file on every server', async () => {
     const from = testing.output.length;
     await fs.rm(path.join(project(), 'b.txt'));
