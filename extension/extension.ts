@@ -21,9 +21,12 @@ import { DfsDragAndDropController } from './vscode/drag-and-drop';
 import { FileCommands } from './vscode/file-commands';
 import { DfsFileSystemProvider } from './vscode/file-system-provider';
 import { FileTreeProvider } from './vscode/file-tree-provider';
+import { FolderSync } from './vscode/folder-sync';
 import { OutputLog } from './vscode/output-log';
 import { StoredCredential } from './vscode/stored-credential';
 import { ClusterStatusBar } from './vscode/status-bar';
+import { SyncConflictChoices } from './vscode/sync-conflicts';
+import { SyncStatusBar } from './vscode/sync-status-bar';
 import { DFS_TASK_TYPE, DfsTaskProvider } from './vscode/task-provider';
 import { TreeActions } from './vscode/tree-actions';
 import { UploadCommand } from './vscode/upload-command';
@@ -108,18 +111,35 @@ export function activate(context: vscode.ExtensionContext): void {
   const compare = new CompareCommands(connection, log);
   const treeActions = new TreeActions(connection, tree, files, views, log, () => treeView.selection);
 
+  const reportFailure = async (what: string, error: unknown): Promise<undefined> => {
+    log.error(`${what} failed`, error);
+    if ((await vscode.window.showErrorMessage(`DFS: ${describeError(error)}`, 'Show Log')) === 'Show Log') {
+      log.show();
+    }
+    return undefined;
+  };
   const command = (id: string, handler: (...args: any[]) => unknown): vscode.Disposable =>
     vscode.commands.registerCommand(id, async (...args: unknown[]) => {
       try {
         return await handler(...args);
       } catch (error) {
-        log.error(`${id} failed`, error);
-        if ((await vscode.window.showErrorMessage(`DFS: ${describeError(error)}`, 'Show Log')) === 'Show Log') {
-          log.show();
-        }
-        return undefined;
+        return reportFailure(id, error);
       }
     });
+  const conflictChoices = new SyncConflictChoices(log);
+  const folderSync = new FolderSync(
+    context.workspaceState,
+    connection,
+    {
+      storedChanged: (clientId, name, deleted) => {
+        views.filesChanged(clientId, [name], deleted);
+        tree.refresh();
+      },
+      conflict: (syncer, conflict) => inBackground(conflictChoices.offer(syncer, conflict).catch((error: unknown) => reportFailure(`settling the sync conflict of ${conflict.storedName}`, error)), log, 'a sync conflict'),
+    },
+    log,
+  );
+  const syncStatusBar = new SyncStatusBar(folderSync, conflictChoices);
 
   context.subscriptions.push(
     secret,
@@ -163,6 +183,12 @@ export function activate(context: vscode.ExtensionContext): void {
     command('dfs.copyPath', (clicked?: unknown, selected?: unknown) => treeActions.copyPath(clicked, selected)),
     command('dfs.filter', () => treeActions.filter()),
     command('dfs.clearFilter', () => treeActions.clearFilter()),
+    folderSync,
+    syncStatusBar,
+    command('dfs.syncFolder', (clicked?: vscode.Uri) => folderSync.syncFolder(clicked)),
+    command('dfs.syncNow', () => folderSync.syncNow()),
+    command('dfs.stopSyncFolder', (clicked?: vscode.Uri) => folderSync.stopSyncing(clicked)),
+    command('dfs.showSyncStatus', () => syncStatusBar.showQuickPick()),
     vscode.workspace.onDidChangeConfiguration((event) => {
       if (event.affectsConfiguration('dfs')) {
         settingsChanged();
@@ -207,6 +233,11 @@ export function activate(context: vscode.ExtensionContext): void {
   monitor.on('changed', showState);
   monitor.on('checked', () => clusterTree.update());
   registry.on('changed', () => clusterTree.update());
+  monitor.on('changed', (state: ClusterState) => {
+    if (state.kind === 'online') {
+      inBackground(folderSync.clusterOnline(), log, 'syncing folders after the cluster came back');
+    }
+  });
   registry.on('changed', () => inBackground(vscode.commands.executeCommand('setContext', 'dfs.clusterRunningHere', registry.running.length > 0), log, 'setting dfs.clusterRunningHere'));
   registry.on('crashed', (crashed: NodeProcess, exit: NodeExit) => inBackground(cluster.reportCrash(crashed, exit), log, 'reporting a stopped server'));
   monitor.poll(STATUS_POLL_MS, (error) => log.error('status check failed', error));
@@ -220,6 +251,7 @@ export function activate(context: vscode.ExtensionContext): void {
       clientKey.load().then(undefined, (error: unknown) => log.error('reading the client key failed', error)),
     ]).then(() => {
       log.info(`DFS extension active: primary ${connection.address}, client id ${connection.clientId}, authenticating with ${connection.credentialLabel}`);
+      inBackground(folderSync.resume(), log, 'resuming synced folders');
       return monitor.refresh();
     }),
     log,

@@ -12,13 +12,13 @@ export interface ExtensionUnderTest {
 }
 
 /** Activates the bundled extension against the vscode test double with these `dfs.*` settings. */
-export function activateExtension(work: string, settings: Record<string, unknown>): ExtensionUnderTest {
+export function activateExtension(work: string, settings: Record<string, unknown>, options: { workspaceState?: Map<string, unknown> } = {}): ExtensionUnderTest {
   testing.reset();
   for (const [key, value] of Object.entries(settings)) {
     testing.configuration.set(`dfs.${key}`, value);
   }
   testing.workspaceFolders = [{ uri: Uri.file(work), name: 'work', index: 0 }];
-  const context = createExtensionContext(REPO_ROOT, path.join(work, 'global-storage'));
+  const context = createExtensionContext(REPO_ROOT, path.join(work, 'global-storage'), options.workspaceState);
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const extension = require(path.join(REPO_ROOT, 'dist', 'extension.js')) as ExtensionUnderTest['extension'];
   extension.activate(context);

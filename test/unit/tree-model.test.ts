@@ -194,8 +194,8 @@ describe('extension model: settings, addresses and launches', () => {
 });
 
 describe('extension layering', () => {
-  it('keeps model, upload and cluster code free of the vscode module, so it unit-tests under plain mocha', () => {
-    const pureDirs = ['model', 'upload', 'cluster'].map((dir) => path.join(REPO_ROOT, 'extension', dir));
+  it('keeps model, upload, cluster and sync code free of the vscode module, so it unit-tests under plain mocha', () => {
+    const pureDirs = ['model', 'upload', 'cluster', 'sync'].map((dir) => path.join(REPO_ROOT, 'extension', dir));
     const files = pureDirs.flatMap((dir) => readdirSync(dir).map((file) => path.join(dir, file)));
     assert.ok(files.length >= 10);
     for (const file of files) {

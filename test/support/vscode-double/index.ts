@@ -6,6 +6,7 @@
  */
 import { EventEmitter as NodeEventEmitter } from 'events';
 import { readFile } from 'fs/promises';
+import { promises as fsPromises, watch as watchFolder } from 'fs';
 import * as path from 'path';
 
 // ---------------------------------------------------------------- basics
@@ -133,6 +134,16 @@ export class Uri {
 
   toJSON(): unknown {
     return { scheme: this.scheme, path: this.path };
+  }
+}
+
+export class RelativePattern {
+  readonly baseUri: Uri;
+  constructor(
+    base: Uri | string | { uri: Uri },
+    readonly pattern: string,
+  ) {
+    this.baseUri = typeof base === 'string' ? Uri.file(base) : base instanceof Uri ? base : base.uri;
   }
 }
 
@@ -395,6 +406,8 @@ class Testing extends NodeEventEmitter {
   clipboard = '';
   opened: { uri: Uri; content: Buffer }[] = [];
   diffs: OpenedDiff[] = [];
+  /** File system watchers the extension made, open ones only. */
+  watchers: FileSystemWatcher[] = [];
   executedCommands: { command: string; args: unknown[] }[] = [];
   treeViews = new Map<string, TreeViewRecord>();
   fileSystems = new Map<string, { provider: Record<string, (...args: any[]) => any>; options: { isReadonly?: boolean; isCaseSensitive?: boolean } }>();
@@ -484,6 +497,8 @@ class Testing extends NodeEventEmitter {
     this.clipboard = '';
     this.opened = [];
     this.diffs = [];
+    this.watchers.forEach((watcher) => watcher.dispose());
+    this.watchers = [];
     this.executedCommands = [];
     this.treeViews.clear();
     this.fileSystems.clear();
@@ -665,7 +680,101 @@ export const window = {
 
 // ---------------------------------------------------------------- workspace
 
+/**
+ * A watcher over real files, classified the way VS Code reports them (created, changed,
+ * deleted) by looking at the path. Built from one non-recursive fs.watch per folder
+ * (inotify on folders reports every entry by name, renames over a file included, which
+ * Node 20's recursive watch on Linux misses), adding folders as they appear. Only "**"
+ * patterns under a base folder are supported.
+ */
+export class FileSystemWatcher {
+  private readonly created = new EventEmitter<Uri>();
+  private readonly changed = new EventEmitter<Uri>();
+  private readonly deleted = new EventEmitter<Uri>();
+  readonly onDidCreate = this.created.event;
+  readonly onDidChange = this.changed.event;
+  readonly onDidDelete = this.deleted.event;
+  private readonly folders = new Map<string, ReturnType<typeof watchFolder>>();
+  private readonly known = new Set<string>();
+  private closed = false;
+
+  constructor(pattern: RelativePattern) {
+    if (!pattern.pattern.startsWith('**')) {
+      throw new Error(`the test double watches only "**" patterns, not ${pattern.pattern}`);
+    }
+    this.watchTree(pattern.baseUri.fsPath);
+    testing.watchers.push(this);
+  }
+
+  dispose(): void {
+    this.closed = true;
+    this.folders.forEach((watcher) => watcher.close());
+    this.folders.clear();
+    testing.watchers = testing.watchers.filter((watcher) => watcher !== this);
+  }
+
+  private watchTree(folder: string): void {
+    if (this.closed || this.folders.has(folder)) {
+      return;
+    }
+    let watcher;
+    try {
+      watcher = watchFolder(folder, (_event, file) => {
+        if (file !== null) {
+          this.seen(path.join(folder, file.toString()));
+        }
+      });
+    } catch {
+      return; // gone already
+    }
+    watcher.on('error', () => undefined);
+    this.folders.set(folder, watcher);
+    // Folders and files present now: known, so a later event on them is a change.
+    void fsPromises.readdir(folder, { withFileTypes: true }).then(
+      (entries) => {
+        for (const entry of entries) {
+          const full = path.join(folder, entry.name);
+          this.known.add(full);
+          if (entry.isDirectory()) {
+            this.watchTree(full);
+          }
+        }
+      },
+      () => undefined,
+    );
+  }
+
+  private seen(full: string): void {
+    void fsPromises.stat(full).then(
+      (stat) => {
+        if (this.closed) {
+          return;
+        }
+        if (stat.isDirectory()) {
+          this.watchTree(full);
+        }
+        const isNew = !this.known.has(full);
+        this.known.add(full);
+        (isNew ? this.created : this.changed).fire(Uri.file(full));
+      },
+      () => {
+        if (this.closed) {
+          return;
+        }
+        this.known.delete(full);
+        const watcher = this.folders.get(full);
+        watcher?.close();
+        this.folders.delete(full);
+        this.deleted.fire(Uri.file(full));
+      },
+    );
+  }
+}
+
 export const workspace = {
+  createFileSystemWatcher(pattern: RelativePattern): FileSystemWatcher {
+    return new FileSystemWatcher(pattern);
+  },
   get workspaceFolders() {
     return testing.workspaceFolders;
   },
@@ -716,6 +825,7 @@ export const commands = {
       case 'vscode.diff': {
         const [left, right, title] = args as [Uri, Uri, string | undefined];
         testing.diffs.push({ left, right, title, leftContent: await readThrough(left), rightContent: await readThrough(right) });
+        testing.emit('diff');
         return undefined as T;
       }
       case 'workbench.action.openSettings':
@@ -803,24 +913,29 @@ export interface ExtensionContextDouble {
   };
 }
 
-export function createExtensionContext(extensionPath: string, globalStoragePath: string): ExtensionContextDouble {
+/**
+ * `workspaceState` may be handed in, so a test can activate again over what an earlier
+ * activation stored; by default it is the double's own, kept until reset() as VS Code
+ * keeps it across reloads.
+ */
+export function createExtensionContext(extensionPath: string, globalStoragePath: string, workspaceState: Map<string, unknown> = testing.workspaceState): ExtensionContextDouble {
   return {
+    workspaceState: {
+      get: <T>(key: string, fallback?: T) => (workspaceState.has(key) ? (structuredClone(workspaceState.get(key)) as T) : fallback),
+      update: async (key, value) => {
+        if (value === undefined) {
+          workspaceState.delete(key);
+        } else {
+          workspaceState.set(key, structuredClone(value));
+        }
+      },
+      keys: () => [...workspaceState.keys()],
+    },
     subscriptions: [],
     extensionPath,
     extensionUri: Uri.file(extensionPath),
     globalStorageUri: Uri.file(globalStoragePath),
     extension: { id: 'dfs-team.dfs' },
-    workspaceState: {
-      get: <T>(key: string, fallback?: T) => (testing.workspaceState.has(key) ? (testing.workspaceState.get(key) as T) : fallback),
-      update: async (key, value) => {
-        if (value === undefined) {
-          testing.workspaceState.delete(key);
-        } else {
-          testing.workspaceState.set(key, value);
-        }
-      },
-      keys: () => [...testing.workspaceState.keys()],
-    },
     secrets: {
       get: async (key) => testing.secrets.get(key),
       store: async (key, value) => {
