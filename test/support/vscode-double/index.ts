@@ -220,6 +220,14 @@ export class FileSystemError extends Error {
   static Unavailable(what?: string | Uri): FileSystemError {
     return new FileSystemError(`unavailable: ${String(what)}`, 'Unavailable');
   }
+
+  static FileExists(what?: string | Uri): FileSystemError {
+    return new FileSystemError(`file exists: ${String(what)}`, 'FileExists');
+  }
+
+  static FileIsADirectory(what?: string | Uri): FileSystemError {
+    return new FileSystemError(`file is a directory: ${String(what)}`, 'FileIsADirectory');
+  }
 }
 
 export enum ConfigurationTarget {
@@ -344,6 +352,9 @@ interface TreeViewRecord {
   refreshes: number;
   /** What the extension shows above the tree (TreeView.message). */
   message?: string;
+  visible: boolean;
+  /** Shows or hides the view, the way switching the side bar does (onDidChangeVisibility fires). */
+  setVisible(visible: boolean): void;
 }
 
 export interface FakeTextDocument {
@@ -374,6 +385,8 @@ class Testing extends NodeEventEmitter {
   output: string[] = [];
   clipboard = '';
   opened: { uri: Uri; content: Buffer }[] = [];
+  /** Diff editors opened (`vscode.diff`): both sides and the title. */
+  diffs: { left: Uri; right: Uri; title?: string }[] = [];
   executedCommands: { command: string; args: unknown[] }[] = [];
   treeViews = new Map<string, TreeViewRecord>();
   fileSystems = new Map<string, { provider: Record<string, (...args: any[]) => any>; options: { isReadonly?: boolean; isCaseSensitive?: boolean } }>();
@@ -461,6 +474,7 @@ class Testing extends NodeEventEmitter {
     this.output = [];
     this.clipboard = '';
     this.opened = [];
+    this.diffs = [];
     this.executedCommands = [];
     this.treeViews.clear();
     this.fileSystems.clear();
@@ -574,14 +588,22 @@ export const window = {
     return item;
   },
   createTreeView(id: string, options: { treeDataProvider: TreeViewRecord['provider']; dragAndDropController?: TreeViewRecord['dragAndDropController'] }) {
-    const record: TreeViewRecord = { provider: options.treeDataProvider, dragAndDropController: options.dragAndDropController, refreshes: 0 };
+    const record: TreeViewRecord = { provider: options.treeDataProvider, dragAndDropController: options.dragAndDropController, refreshes: 0, visible: true, setVisible: () => undefined };
+    const visibility = new EventEmitter<{ visible: boolean }>();
+    record.setVisible = (visible) => {
+      record.visible = visible;
+      visibility.fire({ visible });
+    };
     const subscription = options.treeDataProvider.onDidChangeTreeData?.(() => {
       record.refreshes++;
       testing.emit('treeRefresh', id);
     });
     testing.treeViews.set(id, record);
     return {
-      visible: true,
+      get visible(): boolean {
+        return record.visible;
+      },
+      onDidChangeVisibility: visibility.event,
       get message(): string | undefined {
         return record.message;
       },
@@ -693,6 +715,10 @@ export const commands = {
         testing.opened.push({ uri, content });
         return undefined as T;
       }
+      case 'vscode.diff':
+        testing.diffs.push({ left: args[0] as Uri, right: args[1] as Uri, title: args[2] as string | undefined });
+        testing.emit('diff', testing.diffs.at(-1));
+        return undefined as T;
       case 'workbench.action.openSettings':
         return undefined as T;
       default:
