@@ -85,7 +85,7 @@ export function activate(context: vscode.ExtensionContext): void {
   );
   const feedListener = feed.listen({
     changed: (changes) => {
-      log.info(`changed elsewhere: ${changes.map((change) => `${change.clientId}/${change.name} ${change.kind}`).join(', ')}`);
+      log.info(`files changed: ${changes.map((change) => `${change.clientId}/${change.name} ${change.kind}`).join(', ')}`);
       tree.refresh();
     },
     failed: (clientId, error) => log.warn(`watching the files of ${clientId} for changes failed (${describeError(error)}); trying again every ${CHANGE_RETRY_MS / 1000} s`),

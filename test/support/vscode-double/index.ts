@@ -808,3 +808,57 @@ export function createExtensionContext(extensionPath: string, globalStoragePath:
     },
   };
 }
+
+// ---------------------------------------------------------------- VS Code's file service, around a provider
+
+/** What an editor keeps of the file it read: the time and size of the stat made just before reading. */
+export interface EditorModel {
+  uri: Uri;
+  content: Buffer;
+  mtime: number;
+  size: number;
+}
+
+/** Thrown where VS Code's file service refuses a save because the file is newer (FILE_MODIFIED_SINCE). */
+export class FileModifiedSince extends Error {
+  readonly code = 'FILE_MODIFIED_SINCE';
+}
+
+function providerOf(uri: Uri): Record<string, (...args: any[]) => any> {
+  const fileSystem = testing.fileSystems.get(uri.scheme);
+  if (!fileSystem) {
+    throw new Error(`no file system provider for ${uri.scheme}:`);
+  }
+  return fileSystem.provider;
+}
+
+/** Opens a file the way a text editor does (FileService.readFile): stat, then read. */
+export async function readAsEditor(uri: Uri): Promise<EditorModel> {
+  const provider = providerOf(uri);
+  const stat = (await provider.stat(uri)) as { mtime: number; size: number };
+  const content = Buffer.from(await provider.readFile(uri));
+  return { uri, content, mtime: stat.mtime, size: stat.size };
+}
+
+/**
+ * Saves an editor's content the way VS Code does (FileService.writeFile and its
+ * validateWriteFile): stat; unless told to ignore it (Overwrite, Accept Your Changes),
+ * refuse when the stored file's time is later and its size differs from what the editor
+ * read; then write. `between` runs after the stat and before the write (a race).
+ */
+export async function saveAsEditor(model: EditorModel, content: Buffer, options: { ignoreModifiedSince?: boolean; between?: () => Promise<unknown> } = {}): Promise<void> {
+  const provider = providerOf(model.uri);
+  let stat: { mtime: number; size: number } | undefined;
+  try {
+    stat = (await provider.stat(model.uri)) as { mtime: number; size: number };
+  } catch {
+    stat = undefined;
+  }
+  if (stat && !options.ignoreModifiedSince && model.mtime < stat.mtime && model.size !== stat.size) {
+    throw new FileModifiedSince(`the content of ${model.uri.path} is newer (time ${stat.mtime} > ${model.mtime}, size ${stat.size} not ${model.size})`);
+  }
+  await options.between?.();
+  await provider.writeFile(model.uri, content, { create: true, overwrite: true });
+  const after = (await provider.stat(model.uri)) as { mtime: number; size: number };
+  Object.assign(model, { content, mtime: after.mtime, size: after.size });
+}
