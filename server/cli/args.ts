@@ -42,6 +42,7 @@ const FLAGS = {
   output: { type: 'string', short: 'o' },
   json: { type: 'boolean' },
   'no-overwrite': { type: 'boolean' },
+  replace: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -51,6 +52,8 @@ export interface ParsedCommand {
   output?: string;
   json: boolean;
   noOverwrite: boolean;
+  /** --replace: `dfs mv` may replace an existing destination. */
+  replace: boolean;
   help: boolean;
   /** --if-generation G or --if-absent: the precondition an upload or delete carries. */
   precondition?: Precondition;
@@ -135,6 +138,7 @@ export function parseCommandLine(argv: string[], cwd: string): ParsedCommand {
     output: values.output,
     json: values.json ?? false,
     noOverwrite: values['no-overwrite'] ?? false,
+    replace: values.replace ?? false,
     help: values.help ?? false,
     precondition,
     generation: values.generation !== undefined ? number('generation') : undefined,

@@ -141,6 +141,19 @@ export async function removeFile(settings: Settings, name: string | undefined, p
   process.stdout.write(`deleted ${name} at generation ${receipt.generation}${behind}\n`);
 }
 
+export async function moveFile(settings: Settings, from: string | undefined, to: string | undefined, precondition: Precondition | undefined, replace: boolean): Promise<void> {
+  if (!from || !to) {
+    throw new DfsError('BAD_HEADER', 'dfs mv needs the stored name of a file (see dfs ls) and its new name');
+  }
+  if (precondition?.kind === 'absent') {
+    throw new DfsError('BAD_HEADER', 'dfs mv takes --if-generation G (of the file moved), not --if-absent; without --replace an existing destination is refused anyway');
+  }
+  const receipt = await clientFor(settings).rename(from, to, { ifGeneration: precondition?.generation, replace });
+  const replaced = receipt.replaced !== undefined ? `, replacing generation ${receipt.replaced}` : '';
+  const behind = receipt.replicasBehind.length > 0 ? ` (replicas behind: ${receipt.replicasBehind.join(', ')})` : '';
+  process.stdout.write(`renamed ${from} to ${to} at generation ${receipt.generation}${replaced}${behind}\n`);
+}
+
 export async function listVersions(settings: Settings, name: string | undefined, json: boolean): Promise<void> {
   if (!name) {
     throw new DfsError('BAD_HEADER', 'dfs versions needs the stored name of a file (see dfs ls)');

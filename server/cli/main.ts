@@ -1,6 +1,6 @@
 import { DfsError } from '../protocol';
 import { parseCommandLine } from './args';
-import { getFile, listClients, listFiles, listVersions, removeFile, restoreVersion, scrub, showStatus, upload } from './client-commands';
+import { getFile, listClients, listFiles, listVersions, moveFile, removeFile, restoreVersion, scrub, showStatus, upload } from './client-commands';
 import { issueKeyCommand, revokeKeyCommand } from './key-commands';
 import { runCluster, runPrimary, runReplica } from './server-commands';
 
@@ -28,6 +28,8 @@ from the replicas, the newest generation of each file, and say the cluster is re
   dfs versions NAME         the kept versions of a file: generation, size, time, sha256 [--json]
   dfs restore NAME G        make kept version G current again (as a new generation)
   dfs rm NAME               delete a stored file and its older versions from every copy [--if-generation G]
+  dfs mv FROM TO            rename or move a stored file on every copy, atomically, as a new generation
+                            [--if-generation G] (of FROM) [--replace] (an existing TO; refused otherwise)
   dfs status                the primary and each replica: up or down, files behind [--json]
   dfs scrub                 verify every copy against its checksum now and repair what fails [--json]
 
@@ -88,6 +90,9 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     case 'rm':
       await removeFile(settings, positionals[0], parsed.precondition);
+      return 0;
+    case 'mv':
+      await moveFile(settings, positionals[0], positionals[1], parsed.precondition, parsed.replace);
       return 0;
     case 'status':
       await showStatus(settings, parsed.json);

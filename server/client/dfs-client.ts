@@ -12,6 +12,8 @@ import {
   ChangesHeader,
   ClientRecord,
   DeleteReceipt,
+  DestinationRule,
+  RenameReceipt,
   DfsError,
   FileRecord,
   Listing,
@@ -56,6 +58,14 @@ export interface ClientOptions {
 export interface TransferOptions {
   signal?: AbortSignal;
   onProgress?: (bytesDone: number, total: number) => void;
+}
+
+export interface RenameOptions {
+  clientId?: string;
+  /** Rename only while the source is at this generation (else CONFLICT). */
+  ifGeneration?: number;
+  /** true: replace whatever the destination holds; a number: only that generation of it (else EXISTS). Default: refuse an existing destination (EXISTS). */
+  replace?: boolean | number;
 }
 
 export interface DownloadOptions extends TransferOptions {
@@ -453,6 +463,38 @@ export class DfsClient {
         throw replyError(reply);
       }
       return reply.payload ? (JSON.parse(reply.payload) as DeleteReceipt) : { generation: 0, copies: 0, replicasBehind: [] };
+    });
+  }
+
+  /**
+   * Renames (or moves, `/` names folders) a stored file on every copy, atomically: the
+   * destination gets a new generation holding the source's bytes, the source is
+   * deleted at that generation. With `ifGeneration`, only while that is the source's
+   * current generation (else CONFLICT). An existing destination is refused with EXISTS
+   * unless `replace` is true (replace whatever is there) or the destination's
+   * generation to replace. A missing source is NOT_FOUND.
+   */
+  async rename(from: string, to: string, options: RenameOptions = {}): Promise<RenameReceipt> {
+    const clientId = options.clientId ?? this.clientId;
+    const destination: DestinationRule =
+      options.replace === undefined || options.replace === false ? { kind: 'absent' } : options.replace === true ? { kind: 'any' } : { kind: 'generation', generation: options.replace };
+    const request: Request =
+      options.ifGeneration === undefined && destination.kind === 'absent'
+        ? { verb: 'RENAME', clientId, from, to }
+        : {
+            verb: 'RENAME_IF',
+            clientId,
+            source: options.ifGeneration === undefined ? { kind: 'any' } : { kind: 'generation', generation: options.ifGeneration },
+            destination,
+            from,
+            to,
+          };
+    return this.exchange(request, async (conn) => {
+      const reply = parseReply(refuseIfChallenged(await conn.readLine(4 * (this.options.timeouts?.idleMs ?? DEFAULT_TIMEOUTS.idleMs))));
+      if (reply.token !== Reply.RENAME_SUCCESS || !reply.payload) {
+        throw replyError(reply);
+      }
+      return JSON.parse(reply.payload) as RenameReceipt;
     });
   }
 

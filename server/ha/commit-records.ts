@@ -1,4 +1,4 @@
-import type { VersionRecord } from '../protocol';
+import type { CommittedChange } from '../primary/commit-point';
 
 /**
  * Where a change's commit record lives in etcd: one key per name, holding the name's
@@ -12,21 +12,22 @@ export function recordsPrefix(prefix: string): string {
   return `${prefix}/files/`;
 }
 
-export function encodeRecord(record: VersionRecord): string {
+export function encodeRecord(record: CommittedChange): string {
   return JSON.stringify(record);
 }
 
 /** A record read back from etcd; undefined for a value that is not one (never written by us). */
-export function decodeRecord(value: string): VersionRecord | undefined {
+export function decodeRecord(value: string): CommittedChange | undefined {
   try {
-    const record = JSON.parse(value) as VersionRecord;
+    const record = JSON.parse(value) as CommittedChange;
     const valid =
       typeof record.clientId === 'string' &&
       typeof record.name === 'string' &&
       Number.isSafeInteger(record.generation) &&
       Number.isSafeInteger(record.size) &&
       typeof record.sha256 === 'string' &&
-      Number.isFinite(record.mtimeMs);
+      Number.isFinite(record.mtimeMs) &&
+      (record.renamedFrom === undefined || (typeof record.renamedFrom.name === 'string' && Number.isSafeInteger(record.renamedFrom.generation)));
     return valid ? record : undefined;
   } catch {
     return undefined;

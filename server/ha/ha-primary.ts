@@ -1,7 +1,8 @@
 import * as net from 'net';
 import * as tls from 'tls';
-import { DfsError, HaStatus, VersionRecord, formatFailure } from '../protocol';
+import { DfsError, HaStatus, formatFailure } from '../protocol';
 import { PrimaryNode, PrimaryNodeOptions } from '../primary/primary-node';
+import type { CommittedChange } from '../primary/commit-point';
 import { decodeRecord, recordsPrefix } from './commit-records';
 import type { EtcdClient } from './etcd-client';
 import { EtcdCommitPoint } from './etcd-commit-point';
@@ -157,9 +158,9 @@ export class HaPrimary {
     await node.stop();
   }
 
-  private async commitRecords(): Promise<VersionRecord[]> {
+  private async commitRecords(): Promise<CommittedChange[]> {
     const { kvs } = await this.options.etcd.range(recordsPrefix(this.options.etcdPrefix), { prefix: true });
-    return kvs.map((kv) => decodeRecord(kv.value)).filter((record): record is VersionRecord => record !== undefined);
+    return kvs.map((kv) => decodeRecord(kv.value)).filter((record): record is CommittedChange => record !== undefined);
   }
 
   private async refreshStandbys(): Promise<void> {

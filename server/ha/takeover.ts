@@ -1,4 +1,4 @@
-import type { CommitPoint } from '../primary/commit-point';
+import type { CommitPoint, CommittedChange } from '../primary/commit-point';
 import { copyVersionFrom, repairVersion } from '../primary/copy-from-replica';
 import type { PrimaryNode } from '../primary/primary-node';
 import type { VersionRecord } from '../protocol';
@@ -23,13 +23,17 @@ export interface TakeoverReport {
  * previous state is committed again with a new generation, above the lost one, so
  * no copy of it met later can ever win.
  */
-export async function settleCommitRecords(primary: PrimaryNode, commitPoint: CommitPoint, records: VersionRecord[]): Promise<TakeoverReport> {
-  const report: TakeoverReport = { records: records.length, rolledForward: 0, republished: 0 };
-  for (const record of records) {
+export async function settleCommitRecords(primary: PrimaryNode, commitPoint: CommitPoint, committed: CommittedChange[]): Promise<TakeoverReport> {
+  const report: TakeoverReport = { records: committed.length, rolledForward: 0, republished: 0 };
+  for (const record of committed) {
     primary.raiseFloor(record.generation);
   }
   primary.startIssuing();
-  for (const record of records) {
+  // A rename's destination goes first, while this primary may still hold the source's
+  // bytes: its tombstone (the same generation) then finds the name settled.
+  const records = [...committed].sort((a, b) => Number(b.renamedFrom !== undefined) - Number(a.renamedFrom !== undefined));
+  for (const change of records) {
+    const { renamedFrom, ...record } = change;
     const { clientId, name } = record;
     const state = primary.store.state(clientId, name);
     const latest = state?.versions[0] ?? state?.tombstone;
@@ -40,6 +44,8 @@ export async function settleCommitRecords(primary: PrimaryNode, commitPoint: Com
       await primary.store.commitTombstone(record);
       report.rolledForward++;
     } else if (await fromSomeReplica(primary, record)) {
+      report.rolledForward++;
+    } else if (renamedFrom && (await renameHere(primary, record, renamedFrom))) {
       report.rolledForward++;
     } else {
       await republish(primary, commitPoint, record, liveOf(state));
@@ -68,6 +74,34 @@ async function fromSomeReplica(primary: PrimaryNode, record: VersionRecord): Pro
   return false;
 }
 
+/**
+ * Rolls a rename forward that no replica applied: from this primary's own copy of
+ * the source version (one catalog record, as the rename would have been), or from a
+ * replica's copy of it, stored under the destination (the tombstone of the source
+ * follows as its own commit record). False when no node holds the source's bytes.
+ */
+async function renameHere(primary: PrimaryNode, record: VersionRecord, source: { name: string; generation: number }): Promise<boolean> {
+  const { clientId } = record;
+  if (primary.store.hasBytes(clientId, source.name, source.generation) && liveOf(primary.store.state(clientId, source.name))?.generation === source.generation) {
+    const tombstone: VersionRecord = { clientId, name: source.name, generation: record.generation, size: 0, sha256: '', mtimeMs: record.mtimeMs, deleted: true };
+    await primary.store.commitRename(source.generation, tombstone, record, primary.keepVersions);
+    primary.log(`takeover: rename of ${clientId}/${source.name} to ${record.name} (generation ${record.generation}), committed by the previous leader, applied from this primary's copy`);
+    return true;
+  }
+  for (const link of primary.links) {
+    try {
+      await copyVersionFrom(primary, link, record, source);
+      if (primary.store.hasBytes(clientId, record.name, record.generation)) {
+        primary.log(`takeover: rename of ${clientId}/${source.name} to ${record.name} (generation ${record.generation}), committed by the previous leader, applied from ${link.label}'s copy of the source`);
+        return true;
+      }
+    } catch {
+      // That replica does not hold the source: ask the next.
+    }
+  }
+  return false;
+}
+
 async function republish(primary: PrimaryNode, commitPoint: CommitPoint, lost: VersionRecord, previous: VersionRecord | undefined): Promise<void> {
   const { clientId, name } = lost;
   const generation = await primary.issuer.issue();
@@ -75,7 +109,7 @@ async function republish(primary: PrimaryNode, commitPoint: CommitPoint, lost: V
     const mtimeMs = Date.now();
     if (!previous) {
       const tombstone: VersionRecord = { clientId, name, generation, size: 0, sha256: '', mtimeMs, deleted: true };
-      await commitPoint.record(tombstone);
+      await commitPoint.record([tombstone]);
       await primary.store.commitTombstone(tombstone);
     } else {
       if (!primary.store.hasBytes(clientId, name, previous.generation) && !(await repairVersion(primary, previous))) {
@@ -88,7 +122,7 @@ async function republish(primary: PrimaryNode, commitPoint: CommitPoint, lost: V
         for await (const chunk of body as AsyncIterable<Buffer>) {
           await staged.write(chunk);
         }
-        await commitPoint.record(again);
+        await commitPoint.record([again]);
         await primary.store.commitVersion(staged, again, primary.keepVersions);
       } finally {
         await staged.abort();

@@ -6,13 +6,15 @@ import type { ReplicaLink } from './replica-link';
 /**
  * Stores a replica's copy of a version on the primary, only if its bytes hash to the
  * checksum the version was recorded with. Takes no lock while the bytes stream: the
- * store applies the version by its generation when it arrives.
+ * store applies the version by its generation when it arrives. `from` reads the bytes
+ * from another version the replica holds (a rename's source, same bytes).
  */
-export async function copyVersionFrom(primary: PrimaryContext, link: ReplicaLink, record: VersionRecord): Promise<void> {
-  const download = await link.download(record.clientId, record.name, record.generation);
+export async function copyVersionFrom(primary: PrimaryContext, link: ReplicaLink, record: VersionRecord, from?: { name: string; generation: number }): Promise<void> {
+  const source = from ?? { name: record.name, generation: record.generation };
+  const download = await link.download(record.clientId, source.name, source.generation);
   const staged = await primary.store.stage();
   try {
-    if (download.sha256 !== record.sha256 || download.generation !== record.generation) {
+    if (download.sha256 !== record.sha256 || download.generation !== source.generation) {
       throw new DfsError('CHECKSUM', `${link.label} holds another version`);
     }
     const hash = createHash('sha256');

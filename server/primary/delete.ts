@@ -1,10 +1,10 @@
-import type { Connection } from '../net/connection';
 import type { Handler } from '../net/session';
 import { DeleteReceipt, DfsError, Reply, VersionRecord, preconditionFailed } from '../protocol';
 import { PlacementError } from '../storage/disk-store';
 import { fileKey } from '../storage/key-lock';
 import { liveOf } from '../storage/name-state';
 import type { PrimaryContext } from './primary-context';
+import { ReplicaChanges } from './replica-changes';
 
 /**
  * DELETE and DELETE_IF. Holding the name, the primary opens a connection to every
@@ -31,29 +31,12 @@ export function deleteHandler(primary: PrimaryContext): Handler {
         throw new DfsError('NOT_FOUND', `${name} is not stored for client ${clientId}`);
       }
       const required = primary.replicasRequired();
-      const opened = await Promise.allSettled(primary.links.map((link) => link.openChange()));
-      const connections = new Map<number, Connection>();
-      const unreachable: string[] = [];
-      opened.forEach((result, index) => {
-        if (result.status === 'fulfilled') {
-          connections.set(index, result.value);
-        } else {
-          unreachable.push(`${primary.links[index].label}: ${(result.reason as Error).message}`);
-        }
-      });
-      const closeAll = (): void => connections.forEach((conn) => conn.destroy());
-      if (connections.size < required) {
-        closeAll();
-        throw new DfsError(
-          'QUORUM',
-          `cannot delete ${name}: ${connections.size} of ${primary.links.length} replicas reachable, ${required} required (${unreachable.join('; ')}). Nothing was deleted. Start the missing replicas or lower the write quorum.`,
-        );
-      }
+      const replicas = await ReplicaChanges.open(primary, `delete ${name}`, 'Nothing was deleted.');
       let generation: number;
       try {
         generation = await primary.issuer.issue();
       } catch (error) {
-        closeAll();
+        replicas.close();
         throw error;
       }
       let release: (() => void) | undefined;
@@ -61,14 +44,12 @@ export function deleteHandler(primary: PrimaryContext): Handler {
         release = primary.gate.admit({ clientId, name });
         const tombstone: VersionRecord = { clientId, name, generation, size: 0, sha256: '', mtimeMs: Date.now(), deleted: true };
         let results: PromiseSettledResult<void>[] | undefined;
-        await primary.commitPoint?.record(tombstone);
+        await primary.commitPoint?.record([tombstone]);
         try {
           // Once the tombstone is on disk the delete is decided: the replicas are told
           // while the primary removes its own copy.
           await primary.store.commitTombstone(tombstone, async () => {
-            results = await Promise.allSettled(
-              primary.links.map((link, index) => (connections.has(index) ? link.sendTombstone(tombstone, connections.get(index)) : Promise.reject(new Error('unreachable')))),
-            );
+            results = await replicas.send((link, conn) => link.sendTombstone(tombstone, conn));
           });
         } catch (error) {
           if (!(error instanceof PlacementError)) {
@@ -78,19 +59,7 @@ export function deleteHandler(primary: PrimaryContext): Handler {
         if (!results) {
           throw new DfsError('INTERNAL', `the primary's catalog did not take the delete of ${name}; nothing was deleted, try again`);
         }
-        const settled = results;
-        const failed: string[] = [];
-        settled.forEach((result, index) => {
-          const link = primary.links[index];
-          if (result.status === 'fulfilled') {
-            link.caughtUp(key);
-          } else {
-            link.markBehind(key);
-            failed.push(`${link.label}: ${(result.reason as Error).message}`);
-          }
-        });
-        const done = settled.filter((result) => result.status === 'fulfilled').length;
-        primary.afterWrite(done < primary.links.length);
+        const { done, failed, behind } = replicas.settle(results, [key]);
         primary.commitPoint?.assertLeading();
         if (done < required) {
           throw new DfsError(
@@ -99,11 +68,11 @@ export function deleteHandler(primary: PrimaryContext): Handler {
           );
         }
         primary.log(`DELETE ${clientId}/${name} generation ${generation}: ${done}/${primary.links.length} replicas`);
-        return { generation, copies: 1 + done, replicasBehind: primary.links.filter((_, index) => settled[index].status === 'rejected').map((link) => link.address.id) };
+        return { generation, copies: 1 + done, replicasBehind: behind };
       } finally {
         release?.();
         primary.issuer.settle(generation);
-        closeAll();
+        replicas.close();
       }
     });
     await session.reply(Reply.DELETE_SUCCESS, receipt);

@@ -18,6 +18,7 @@ import { CatchUp, CatchUpHost } from './catch-up';
 import { changesHandler } from './changes';
 import { repairVersion } from './copy-from-replica';
 import { deleteHandler } from './delete';
+import { renameHandler } from './rename';
 import { GenerationIssuer } from './generation-issuer';
 import { Readiness } from './readiness';
 import { ReplicaLink } from './replica-link';
@@ -153,6 +154,8 @@ export class PrimaryNode implements CatchUpHost {
         },
         DELETE: deleteHandler(this),
         DELETE_IF: deleteHandler(this),
+        RENAME: renameHandler(this),
+        RENAME_IF: renameHandler(this),
         REVOKE: revokeHandler(this),
         STATUS: statusHandler(this, () => this.boundAddress, this.startedAt, options.leadership ? () => options.leadership!.describe() : undefined),
       },

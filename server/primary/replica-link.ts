@@ -145,6 +145,15 @@ export class ReplicaLink {
     await this.request({ verb: 'REPLICA_DELETE', clientId: record.clientId, generation: record.generation, mtimeMs: record.mtimeMs, name: record.name }, Reply.REPLICA_SUCCESS, conn);
   }
 
+  /** Sends a rename (generation `sourceGeneration` of the tombstone's name becomes `record`) over a connection from openChange. */
+  async sendRename(sourceGeneration: number, tombstone: VersionRecord, record: VersionRecord, keep: number, conn?: Connection): Promise<void> {
+    await this.request(
+      { verb: 'REPLICA_RENAME', clientId: record.clientId, sourceGeneration, generation: record.generation, mtimeMs: record.mtimeMs, keep, from: tombstone.name, to: record.name },
+      Reply.REPLICA_SUCCESS,
+      conn,
+    );
+  }
+
   async dropVersion(clientId: string, name: string, generation: number): Promise<void> {
     await this.request({ verb: 'DROP_VERSION', clientId, generation, name }, Reply.REPLICA_SUCCESS);
   }

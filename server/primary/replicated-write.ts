@@ -103,7 +103,7 @@ export async function replicatedPut(primary: PrimaryContext, request: PutRequest
         let storedHere = true;
         // With etcd the write commits there, while this primary still leads; then its
         // own catalog and the replicas take it, as without etcd.
-        await primary.commitPoint?.record(record);
+        await primary.commitPoint?.record([record]);
         try {
           // Once the record is on disk the write is decided: the replicas commit while
           // the primary puts its own copy in place.

@@ -10,7 +10,7 @@ export type Access =
   | { kind: 'hide' };
 
 /** Verbs that name a client id and act on that client's files. */
-const CLIENT_VERBS = new Set<Request['verb']>(['UPLOAD', 'UPLOAD_IF', 'LIST', 'FILES', 'CHANGES', 'DOWNLOAD', 'DOWNLOAD_VERSION', 'DELETE', 'DELETE_IF', 'VERSIONS', 'RESTORE']);
+const CLIENT_VERBS = new Set<Request['verb']>(['UPLOAD', 'UPLOAD_IF', 'LIST', 'FILES', 'CHANGES', 'DOWNLOAD', 'DOWNLOAD_VERSION', 'DELETE', 'DELETE_IF', 'VERSIONS', 'RESTORE', 'RENAME', 'RENAME_IF']);
 
 /**
  * Who may do what, once a connection has authenticated. Members (the cluster secret)

@@ -19,6 +19,8 @@ export const ErrorCodes = [
   'REPLICA_FAILED',
   'STORAGE',
   'CONFLICT',
+  // A rename's destination exists and the request did not say it may be replaced.
+  'EXISTS',
   'INCOMPLETE',
   'CHECKSUM',
   'CANCELLED',

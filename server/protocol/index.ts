@@ -10,3 +10,4 @@ export * from './keys';
 export * from './authorization';
 export * from './bytes';
 export * from './changes';
+export * from './rename-rules';

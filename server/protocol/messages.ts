@@ -1,6 +1,7 @@
 import { DfsError, ErrorCode, isErrorCode } from './errors';
 import { validateClientId, validateFileName } from './names';
 import { Precondition, formatPrecondition, parsePrecondition } from './preconditions';
+import { DestinationRule, SourceRule, formatDestinationRule, formatSourceRule, parseDestinationRule, parseSourceRule } from './rename-rules';
 
 /** Headers longer than this are refused before they are parsed. */
 export const MAX_HEADER_BYTES = 8 * 1024;
@@ -18,6 +19,8 @@ export const Reply = {
   DELETE_FAILURE: 'DELETE_FAILURE',
   RESTORE_SUCCESS: 'RESTORE_SUCCESS',
   RESTORE_FAILURE: 'RESTORE_FAILURE',
+  RENAME_SUCCESS: 'RENAME_SUCCESS',
+  RENAME_FAILURE: 'RENAME_FAILURE',
   DOWNLOAD_FAILURE: 'DOWNLOAD_FAILURE',
   FILE: 'FILE',
   OK: 'OK',
@@ -94,7 +97,10 @@ export type Request =
   | { verb: 'RESERVE'; generation: number }
   | { verb: 'SYNCED'; generation: number; session: string }
   | { verb: 'SCRUB' }
-  | { verb: 'REVOKE'; keyId: string };
+  | { verb: 'REVOKE'; keyId: string }
+  | { verb: 'RENAME'; clientId: string; from: string; to: string }
+  | { verb: 'RENAME_IF'; clientId: string; source: SourceRule; destination: DestinationRule; from: string; to: string }
+  | { verb: 'REPLICA_RENAME'; clientId: string; sourceGeneration: number; generation: number; mtimeMs: number; keep: number; from: string; to: string };
 
 export type Verb = Request['verb'];
 
@@ -120,10 +126,13 @@ export const Verbs: readonly Verb[] = [
   'SYNCED',
   'SCRUB',
   'REVOKE',
+  'RENAME',
+  'RENAME_IF',
+  'REPLICA_RENAME',
 ];
 
 /** The primary-to-replica verbs: with a cluster secret, replicas serve them only to the primary. */
-export const MemberVerbs: readonly Verb[] = ['REPLICA', 'REPLICA_DELETE', 'DROP_VERSION', 'INVENTORY', 'RESERVE', 'SYNCED', 'SCRUB'];
+export const MemberVerbs: readonly Verb[] = ['REPLICA', 'REPLICA_DELETE', 'REPLICA_RENAME', 'DROP_VERSION', 'INVENTORY', 'RESERVE', 'SYNCED', 'SCRUB'];
 
 /** The failure token a verb answers with, so even a malformed request gets a reply its client understands. */
 export function failureTokenFor(verb: string | undefined): string {
@@ -133,8 +142,12 @@ export function failureTokenFor(verb: string | undefined): string {
       return Reply.UPLOAD_FAILURE;
     case 'REPLICA':
     case 'REPLICA_DELETE':
+    case 'REPLICA_RENAME':
     case 'DROP_VERSION':
       return Reply.REPLICA_FAILURE;
+    case 'RENAME':
+    case 'RENAME_IF':
+      return Reply.RENAME_FAILURE;
     case 'DELETE':
     case 'DELETE_IF':
       return Reply.DELETE_FAILURE;
@@ -177,7 +190,16 @@ const USAGE: Record<Verb, string> = {
   SYNCED: '<generation> <session>',
   SCRUB: '',
   REVOKE: '<key_id>',
+  RENAME: '<client_id> <from> TAB <to>',
+  RENAME_IF: '<client_id> <from_generation|any> <absent|any|to_generation> <from> TAB <to>',
+  REPLICA_RENAME: '<client_id> <from_generation> <generation> <time_ms> <keep> <from> TAB <to>',
 };
+
+/**
+ * The character between a rename's two names: names may hold spaces but never a
+ * control character, so a tab cannot be part of either.
+ */
+export const NAME_SEPARATOR = '\t';
 
 /**
  * Parses one header. Names may contain spaces: the tokens before a name (client id,
@@ -211,6 +233,13 @@ export function parseRequest(line: string, maxFileSize = Number.MAX_SAFE_INTEGER
       throw usage();
     }
     return { name: validateFileName(remainder.slice(0, lastSpace)), size: parseSize(remainder.slice(lastSpace + 1), maxFileSize) };
+  };
+  const twoNames = (remainder: string): { from: string; to: string } => {
+    const parts = remainder.split(NAME_SEPARATOR);
+    if (parts.length !== 2) {
+      throw new DfsError('BAD_HEADER', `${known} needs ${USAGE[known]}: the two names separated by one tab`);
+    }
+    return { from: validateFileName(parts[0]), to: validateFileName(parts[1]) };
   };
   switch (known) {
     case 'UPLOAD':
@@ -251,6 +280,32 @@ export function parseRequest(line: string, maxFileSize = Number.MAX_SAFE_INTEGER
         throw usage();
       }
       return { verb: known, clientId: validateClientId(tokens[0]), generation: parseGeneration(remainder) };
+    }
+    case 'RENAME': {
+      const { tokens, remainder } = leading(1);
+      return { verb: known, clientId: validateClientId(tokens[0]), ...twoNames(remainder) };
+    }
+    case 'RENAME_IF': {
+      const { tokens, remainder } = leading(3);
+      return {
+        verb: known,
+        clientId: validateClientId(tokens[0]),
+        source: parseSourceRule(tokens[1]),
+        destination: parseDestinationRule(tokens[2]),
+        ...twoNames(remainder),
+      };
+    }
+    case 'REPLICA_RENAME': {
+      const { tokens, remainder } = leading(5);
+      return {
+        verb: known,
+        clientId: validateClientId(tokens[0]),
+        sourceGeneration: parseGeneration(tokens[1]),
+        generation: parseGeneration(tokens[2]),
+        mtimeMs: parseGeneration(tokens[3]),
+        keep: parseGeneration(tokens[4]),
+        ...twoNames(remainder),
+      };
     }
     case 'LIST':
     case 'FILES': {
@@ -319,6 +374,12 @@ export function formatRequest(request: Request): string {
       return `${request.verb} ${request.generation} ${request.session}`;
     case 'REVOKE':
       return `${request.verb} ${request.keyId}`;
+    case 'RENAME':
+      return `${request.verb} ${request.clientId} ${request.from}${NAME_SEPARATOR}${request.to}`;
+    case 'RENAME_IF':
+      return `${request.verb} ${request.clientId} ${formatSourceRule(request.source)} ${formatDestinationRule(request.destination)} ${request.from}${NAME_SEPARATOR}${request.to}`;
+    case 'REPLICA_RENAME':
+      return `${request.verb} ${request.clientId} ${request.sourceGeneration} ${request.generation} ${request.mtimeMs} ${request.keep} ${request.from}${NAME_SEPARATOR}${request.to}`;
     case 'CLIENTS':
     case 'STATUS':
     case 'INVENTORY':

@@ -157,3 +157,16 @@ export interface DeleteReceipt {
   copies: number;
   replicasBehind: number[];
 }
+
+/** RENAME_SUCCESS's payload: the destination's new version (the source's bytes) and where it is held. */
+export interface RenameReceipt {
+  /** The destination's new generation; the source's tombstone has the same one. */
+  generation: number;
+  size: number;
+  sha256: string;
+  /** The destination's generation this rename replaced, when it replaced one. */
+  replaced?: number;
+  /** Nodes that applied the rename, the primary included. */
+  copies: number;
+  replicasBehind: number[];
+}

@@ -16,6 +16,7 @@ import { dropVersionHandler } from './drop-version';
 import { Fence } from './fence';
 import { reserveHandler, revokeHandler, syncedHandler } from './marks';
 import { replicaDeleteHandler } from './replica-delete';
+import { replicaRenameHandler } from './replica-rename';
 import { replicateHandler } from './replicate';
 import { replicaScrubHandler } from './scrub';
 
@@ -70,6 +71,7 @@ export class ReplicaNode {
       {
         REPLICA: replicateHandler(this.store, this.fence, Math.max(10 * options.timeouts.idleMs, 60_000)),
         REPLICA_DELETE: fenced(replicaDeleteHandler(this.store)),
+        REPLICA_RENAME: fenced(replicaRenameHandler(this.store)),
         DROP_VERSION: fenced(dropVersionHandler(this.store)),
         INVENTORY: admitted(inventoryHandler(this.store)),
         RESERVE: fenced(reserveHandler(this.store)),

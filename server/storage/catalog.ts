@@ -36,6 +36,15 @@ export type CatalogChange =
   | { kind: 'drop'; clientId: string; name: string; generation: number; tombstone?: boolean }
   | { kind: 'marks'; marks: Partial<Omit<CatalogMarks, 'nodeId' | 'highest'>> };
 
+export interface CommitOptions {
+  /**
+   * All the changes or none survive a crash: they are written as one journal record.
+   * A rename's tombstone and its destination's version go together this way, so no
+   * crash leaves a node holding both names or neither.
+   */
+  atomic?: boolean;
+}
+
 /** A change that may be lost in a crash: it only saves work at the next start. */
 export interface FingerprintNote {
   clientId: string;
@@ -76,7 +85,7 @@ export interface Catalog {
    * Records changes and resolves once they are on stable storage and applied, in
    * order. Concurrent calls share one sync (group commit).
    */
-  commit(changes: readonly CatalogChange[]): Promise<AppliedChange[]>;
+  commit(changes: readonly CatalogChange[], options?: CommitOptions): Promise<AppliedChange[]>;
   /** Records fingerprints without waiting for stable storage. */
   note(notes: readonly FingerprintNote[]): void;
   readonly index: CatalogIndex;

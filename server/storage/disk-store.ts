@@ -251,6 +251,85 @@ export class DiskStore implements Store {
     });
   }
 
+  /**
+   * Renames a stored file: `tombstone` deletes its source and `record` (same client,
+   * same generation, the source's bytes) becomes the destination's current version,
+   * both in one catalog record, so a crash leaves this node with the old state or the
+   * new one, never both names or neither. The bytes are not copied: the source's file
+   * is linked into the staging folder (synced) before the record, which names the
+   * link as its staged bytes; after the record the link is renamed into place and the
+   * source's file removed, as for any staged bytes, and a crash in between is finished
+   * at the next open. Throws NOT_FOUND unless this node holds generation
+   * `sourceGeneration` of the source as its current version, intact. A rename already
+   * applied is 'stale', so a retry succeeds.
+   */
+  async commitRename(sourceGeneration: number, tombstone: VersionRecord, record: VersionRecord, keep: number, onRecorded?: () => Promise<void>): Promise<ApplyOutcome> {
+    const { clientId, name: to, generation } = record;
+    const from = tombstone.name;
+    const source = this.layout.live(clientId, from);
+    this.layout.live(clientId, to);
+    if (tombstone.clientId !== clientId || tombstone.generation !== generation || !tombstone.deleted) {
+      throw new DfsError('INTERNAL', `a rename's tombstone and version must share client and generation (${from} -> ${to})`);
+    }
+    return this.locks.runAll(clientId, [from, to], async () => {
+      const fromBefore = this.catalog.index.get(clientId, from);
+      const toBefore = this.catalog.index.get(clientId, to);
+      if (toBefore?.versions.some((version) => sameVersion(version, record)) && (fromBefore?.tombstone?.generation ?? -1) >= generation) {
+        return 'stale';
+      }
+      const live = liveOf(fromBefore);
+      if (!live || live.generation !== sourceGeneration || this.damage.has(clientId, from, live.generation)) {
+        throw new DfsError(
+          'NOT_FOUND',
+          `this node does not hold generation ${sourceGeneration} of ${from} intact (it holds ${live ? `generation ${live.generation}${this.damage.has(clientId, from, live.generation) ? ', damaged' : ''}` : 'no current version'}); nothing was renamed here`,
+        );
+      }
+      if (live.sha256 !== record.sha256 || live.size !== record.size) {
+        throw new DfsError('INTERNAL', `the rename of ${from} to ${to} names bytes other than generation ${sourceGeneration}'s`);
+      }
+      if (applyRecord(toBefore, record, keep).outcome !== 'current') {
+        throw new DfsError('CONFLICT', `${to} holds a state newer than generation ${generation} on this node; nothing was renamed here`);
+      }
+      const clash = this.structureConflicts(clientId, to).find((other) => other !== from);
+      if (clash !== undefined) {
+        throw new DfsError('CONFLICT', `cannot rename ${from} to ${to}: ${clash.length < to.length ? `${clash} is a file, not a folder` : `a folder of that name holds files (such as ${clash})`}; nothing was renamed`);
+      }
+      const staged = `${TMP_DIR}/${Date.now().toString(36)}-${randomBytes(6).toString('hex')}-rename`;
+      const bytes = { file: staged, placed: false, markPlaced(): void { bytes.placed = true; } };
+      try {
+        await this.layout.fs.link(source, staged).catch((error: Error) => {
+          throw this.failures.of(error, `link ${from} into ${this.layout.fs.absolute(TMP_DIR)} to rename it`);
+        });
+        if (this.durable) {
+          await this.layout.fs.syncFolder(TMP_DIR);
+        }
+        const [fromApplied, toApplied] = await this.catalog.commit(
+          [
+            { kind: 'record', record: tombstone, keep: 0 },
+            { kind: 'record', record, keep, staged: staged.slice(staged.lastIndexOf('/') + 1) },
+          ],
+          { atomic: true },
+        );
+        const placing = this.placeRecorded(clientId, to, generation, async () => {
+          await this.placement.place(clientId, to, toBefore, toApplied.after, { generation, staged: bytes });
+          await this.placement.place(clientId, from, fromBefore, fromApplied.after);
+        });
+        const [placed, told] = await Promise.allSettled([placing, onRecorded?.()]);
+        if (told.status === 'rejected') {
+          throw told.reason;
+        }
+        if (placed.status === 'rejected') {
+          throw placed.reason;
+        }
+        return toApplied.outcome;
+      } finally {
+        if (!bytes.placed) {
+          await this.layout.fs.unlink(staged).catch(() => undefined);
+        }
+      }
+    });
+  }
+
   async dropVersion(clientId: string, name: string, generation: number, tombstone = false): Promise<void> {
     this.layout.live(clientId, name);
     await this.locks.run(clientId, name, async () => {

@@ -2,7 +2,7 @@ import { randomBytes } from 'crypto';
 import { constants, promises as fs } from 'fs';
 import * as path from 'path';
 import { DfsError, VersionRecord } from '../protocol';
-import { AppliedChange, Catalog, CatalogChange, CatalogMarks, CatalogOpening, Fingerprint, FingerprintNote, versionKey } from './catalog';
+import { AppliedChange, Catalog, CatalogChange, CatalogMarks, CatalogOpening, CommitOptions, Fingerprint, FingerprintNote, versionKey } from './catalog';
 import { CatalogIndex } from './catalog-index';
 import { NameState, applyRecord, isEmptyState, withoutVersion } from './name-state';
 import { ContainedFs } from './contained-fs';
@@ -24,6 +24,8 @@ interface JournalLine {
   m?: Partial<CatalogMarks>;
   /** A fingerprint: client, name, generation, inode, size, mtime. */
   f?: [string, string, number, number, number, number];
+  /** Changes committed atomically (a rename): one line, so a crash keeps all of them or none. */
+  a?: JournalLine[];
 }
 
 interface SnapshotHeader {
@@ -204,14 +206,16 @@ export class JournalCatalog implements Catalog {
     }
   }
 
-  commit(changes: readonly CatalogChange[]): Promise<AppliedChange[]> {
+  commit(changes: readonly CatalogChange[], options: CommitOptions = {}): Promise<AppliedChange[]> {
     const writer = this.writer;
     if (!writer) {
       return Promise.reject(new DfsError('STORAGE', 'the catalog is not open'));
     }
-    const text = changes.map((change) => JSON.stringify(toLine(change)) + '\n').join('');
+    const text = options.atomic
+      ? JSON.stringify({ a: changes.map(toLine) } satisfies JournalLine) + '\n'
+      : changes.map((change) => JSON.stringify(toLine(change)) + '\n').join('');
     let applied: AppliedChange[] = [];
-    this.linesSinceSnapshot += changes.length;
+    this.linesSinceSnapshot += options.atomic ? 1 : changes.length;
     return writer
       .append(text, true, () => {
         applied = changes.map((change) => this.apply(change)).filter((change): change is AppliedChange => change !== undefined);
@@ -337,6 +341,13 @@ export class JournalCatalog implements Catalog {
       const change = fromLine(parsed);
       if (change) {
         this.apply(change);
+        this.linesSinceSnapshot++;
+      } else if (parsed.a) {
+        for (const part of parsed.a.map(fromLine)) {
+          if (part) {
+            this.apply(part);
+          }
+        }
         this.linesSinceSnapshot++;
       } else if (parsed.f) {
         this.applyFingerprint(parsed.f);

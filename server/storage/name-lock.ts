@@ -40,6 +40,38 @@ export class NameLock {
     }
   }
 
+  /**
+   * Runs `work` holding several names exclusively (a rename's two) and their folders
+   * shared. The keys are taken in one global order (sorted: a folder sorts before
+   * what it holds, so this is the order run() takes them in too), so no holder of
+   * some of them waits on a holder of others.
+   */
+  async runAll<T>(clientId: string, names: readonly string[], work: () => Promise<T>): Promise<T> {
+    const modes = new Map<string, Mode>();
+    for (const name of names) {
+      const keys = lockKeys(clientId, name);
+      keys.forEach((key, index) => {
+        if (index === keys.length - 1) {
+          modes.set(key, 'exclusive');
+        } else if (!modes.has(key)) {
+          modes.set(key, 'shared');
+        }
+      });
+    }
+    const held: { key: string; mode: Mode }[] = [];
+    try {
+      for (const key of [...modes.keys()].sort()) {
+        await this.acquire(key, modes.get(key)!);
+        held.push({ key, mode: modes.get(key)! });
+      }
+      return await work();
+    } finally {
+      for (const { key, mode } of held.reverse()) {
+        this.release(key, mode);
+      }
+    }
+  }
+
   private acquire(key: string, mode: Mode): Promise<void> {
     let state = this.locks.get(key);
     if (!state) {

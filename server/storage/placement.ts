@@ -3,12 +3,19 @@ import { ContainmentError } from './contained-fs';
 import type { DamageMarks } from './damage';
 import { DiskLayout, parentOf } from './disk-layout';
 import type { NameState } from './name-state';
-import type { DiskStagedWrite } from './staged-write';
+
+/** Bytes ready to be renamed into place: a staged write, or a rename's link to the source's file. */
+export interface PlaceableBytes {
+  /** Relative to the node's root. */
+  readonly file: string;
+  /** The file was renamed away: nothing is left to remove. */
+  markPlaced(): void;
+}
 
 /** What a version's bytes need to be placed: the staged file holding them. */
 export interface Supply {
   generation: number;
-  staged: DiskStagedWrite;
+  staged: PlaceableBytes;
 }
 
 /**

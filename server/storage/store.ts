@@ -48,6 +48,11 @@ export interface Store {
   commitVersion(staged: StagedWrite | undefined, record: VersionRecord, keep: number, onRecorded?: () => Promise<void>): Promise<ApplyOutcome>;
   /** Records a delete: the current file and its older versions go. */
   commitTombstone(record: VersionRecord, onRecorded?: () => Promise<void>): Promise<ApplyOutcome>;
+  /**
+   * Renames a stored file: the tombstone of its source and the destination's version
+   * (same generation, the source's bytes) are recorded together, atomically.
+   */
+  commitRename(sourceGeneration: number, tombstone: VersionRecord, record: VersionRecord, keep: number, onRecorded?: () => Promise<void>): Promise<ApplyOutcome>;
   /** Stops holding one version (or, with `tombstone`, a tombstone every copy has applied). */
   dropVersion(clientId: string, name: string, generation: number, tombstone?: boolean): Promise<void>;
   /** Records marks durably. */

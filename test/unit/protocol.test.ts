@@ -2,6 +2,7 @@ import * as assert from 'assert';
 import {
   DfsError,
   LineDecoder,
+  checkRename,
   currentGenerationOf,
   decodeListing,
   encodeListing,
@@ -79,6 +80,59 @@ describe('protocol: requests', () => {
     }
     assert.strictEqual(validateFileName('.gitignore'), '.gitignore');
     assert.strictEqual(validateFileName('docs/sub/..hidden'), 'docs/sub/..hidden');
+  });
+});
+
+describe('protocol: rename', () => {
+  it('names the two names apart with a tab, so either may hold spaces, and round-trips every form', () => {
+    assert.deepStrictEqual(parseRequest('RENAME bob my old name.txt\tnew folder/my new name.txt'), { verb: 'RENAME', clientId: 'bob', from: 'my old name.txt', to: 'new folder/my new name.txt' });
+    assert.deepStrictEqual(parseRequest('RENAME_IF bob 7 absent a\tb'), {
+      verb: 'RENAME_IF',
+      clientId: 'bob',
+      source: { kind: 'generation', generation: 7 },
+      destination: { kind: 'absent' },
+      from: 'a',
+      to: 'b',
+    });
+    for (const line of ['RENAME a x y\tz', 'RENAME_IF a any any x\ty', 'RENAME_IF a 3 12 x\ty', 'RENAME_IF a any absent x\ty', 'REPLICA_RENAME a 3 4 1700000000000 5 x y\td/z']) {
+      assert.strictEqual(formatRequest(parseRequest(line)), line);
+    }
+  });
+
+  it('refuses a rename without exactly two valid names, or with a bad rule, with codes', () => {
+    assert.strictEqual(code(() => parseRequest('RENAME a only-one')), 'BAD_HEADER');
+    assert.strictEqual(code(() => parseRequest('RENAME a x\ty\tz')), 'BAD_HEADER');
+    assert.strictEqual(code(() => parseRequest('RENAME a x\t../up')), 'BAD_FILE_NAME');
+    assert.strictEqual(code(() => parseRequest('RENAME_IF a absent any x\ty')), 'BAD_HEADER');
+    assert.strictEqual(code(() => parseRequest('RENAME_IF a any maybe x\ty')), 'BAD_HEADER');
+  });
+
+  it('decides from both names\' generations: NOT_FOUND, CONFLICT on the source, EXISTS on the destination, each with the current generation', () => {
+    const sides = { from: 'a', to: 'b' };
+    assert.doesNotThrow(() => checkRename({ ...sides, source: 4, destination: undefined }, { kind: 'any' }, { kind: 'absent' }));
+    assert.doesNotThrow(() => checkRename({ ...sides, source: 4, destination: 9 }, { kind: 'generation', generation: 4 }, { kind: 'generation', generation: 9 }));
+    assert.doesNotThrow(() => checkRename({ ...sides, source: 4, destination: 9 }, { kind: 'any' }, { kind: 'any' }));
+    assert.doesNotThrow(() => checkRename({ ...sides, source: 4, destination: undefined }, { kind: 'any' }, { kind: 'any' }));
+    const refusal = (source: number | undefined, destination: number | undefined, rules: Parameters<typeof checkRename>[1], rule: Parameters<typeof checkRename>[2]): DfsError => {
+      try {
+        checkRename({ ...sides, source, destination }, rules, rule);
+      } catch (error) {
+        return error as DfsError;
+      }
+      throw new Error('not refused');
+    };
+    assert.strictEqual(refusal(undefined, undefined, { kind: 'any' }, { kind: 'absent' }).code, 'NOT_FOUND');
+    const stale = refusal(5, undefined, { kind: 'generation', generation: 4 }, { kind: 'absent' });
+    assert.strictEqual(stale.code, 'CONFLICT');
+    assert.strictEqual(currentGenerationOf(stale), 5);
+    const exists = refusal(4, 9, { kind: 'any' }, { kind: 'absent' });
+    assert.strictEqual(exists.code, 'EXISTS');
+    assert.match(exists.message, /^\[current generation 9\] b exists already/);
+    assert.strictEqual(refusal(4, 10, { kind: 'any' }, { kind: 'generation', generation: 9 }).code, 'EXISTS');
+    assert.strictEqual(refusal(4, undefined, { kind: 'any' }, { kind: 'generation', generation: 9 }).code, 'CONFLICT');
+    assert.strictEqual(code(() => checkRename({ from: 'a', to: 'a', source: 1, destination: 1 }, { kind: 'any' }, { kind: 'any' })), 'BAD_FILE_NAME');
+    assert.strictEqual(code(() => checkRename({ from: 'a', to: 'a/b', source: 1, destination: undefined }, { kind: 'any' }, { kind: 'any' })), 'CONFLICT');
+    assert.strictEqual(code(() => checkRename({ from: 'd/a', to: 'd', source: 1, destination: undefined }, { kind: 'any' }, { kind: 'any' })), 'CONFLICT');
   });
 });
 

@@ -285,6 +285,88 @@ function describeStore(label: string, create: (root: string) => DiskStore): void
       assert.strictEqual(store.hasBytes('alice', 'a.bin', 1), false);
     });
 
+    const rename = (from: string, to: string, data: string, sourceGeneration: number, generation: number, keep = 2): Promise<string> =>
+      store.commitRename(sourceGeneration, tombstone(from, generation), { ...version(to, data, generation), mtimeMs: 1_800_000_000_000 }, keep);
+
+    it('renames in one record: the destination holds the source\'s bytes at the new generation, the source is a tombstone, no copy is made', async () => {
+      await put(store, 'a.txt', 'the bytes', 1);
+      await put(store, 'a.txt', 'newer bytes', 2);
+      const inode = (await fs.stat(path.join(root, 'alice', 'a.txt'))).ino;
+      assert.strictEqual(await rename('a.txt', 'dir/b.txt', 'newer bytes', 2, 3), 'current');
+      assert.deepStrictEqual(await filesOnDisk(root), ['alice/dir/b.txt']);
+      assert.strictEqual((await fs.stat(path.join(root, 'alice', 'dir', 'b.txt'))).ino, inode, 'the file was renamed, not copied');
+      assert.strictEqual(await readAll(store, 'dir/b.txt'), 'newer bytes');
+      assert.strictEqual(store.current('alice', 'dir/b.txt')?.generation, 3);
+      assert.strictEqual(store.current('alice', 'a.txt')?.deleted, true);
+      assert.strictEqual(store.current('alice', 'a.txt')?.generation, 3);
+      assert.deepStrictEqual(store.versions('alice', 'a.txt'), [], 'the source\'s older versions go with it');
+      assert.deepStrictEqual(await fs.readdir(path.join(root, '.dfs', 'tmp')), []);
+      const journal = (await fs.readdir(path.join(root, '.dfs', 'catalog'))).filter((name) => name.startsWith('journal-'));
+      const lines = (await fs.readFile(path.join(root, '.dfs', 'catalog', journal[0]), 'utf8')).split('\n').filter((line) => line.includes('dir/b.txt') && !line.startsWith('{"f":'));
+      assert.strictEqual(lines.length, 1, 'one journal line (beside fingerprints, which a crash may lose) holds both names');
+      assert.ok(lines[0].startsWith('{"a":') && lines[0].includes('"a.txt"'), lines[0]);
+      await reopen();
+      assert.deepStrictEqual(await filesOnDisk(root), ['alice/dir/b.txt']);
+      assert.strictEqual(await readAll(store, 'dir/b.txt'), 'newer bytes');
+      assert.strictEqual(store.get('alice', 'a.txt'), undefined);
+    });
+
+    it('a rename over an existing file keeps the replaced version as history; a retry of an applied rename changes nothing', async () => {
+      await put(store, 'a.txt', 'from a', 1);
+      await put(store, 'b.txt', 'old b', 2);
+      await rename('a.txt', 'b.txt', 'from a', 1, 3);
+      assert.deepStrictEqual(await filesOnDisk(root), ['alice/b.txt']);
+      assert.deepStrictEqual(store.versions('alice', 'b.txt').map((info) => info.generation), [3, 2]);
+      assert.strictEqual(await readAll(store, 'b.txt', 2), 'old b');
+      assert.strictEqual(await rename('a.txt', 'b.txt', 'from a', 1, 3), 'stale');
+      assert.strictEqual(await readAll(store, 'b.txt'), 'from a');
+    });
+
+    it('refuses a rename whose source version it does not hold intact, or whose destination is a folder, changing nothing', async () => {
+      await put(store, 'a.txt', 'a', 1);
+      await put(store, 'd/x.txt', 'x', 2);
+      await assert.rejects(rename('a.txt', 'b.txt', 'a', 7, 3), (error: DfsError) => error.code === 'NOT_FOUND');
+      await assert.rejects(rename('a.txt', 'd', 'a', 1, 4), (error: DfsError) => error.code === 'CONFLICT');
+      await assert.rejects(rename('a.txt', 'd/x.txt/y', 'a', 1, 5), (error: DfsError) => error.code === 'CONFLICT');
+      assert.deepStrictEqual(await filesOnDisk(root), ['alice/a.txt', 'alice/d/x.txt']);
+      assert.deepStrictEqual(await fs.readdir(path.join(root, '.dfs', 'tmp')), []);
+      assert.strictEqual(store.current('alice', 'b.txt'), undefined);
+    });
+
+    it('a crash after the rename\'s record, before its files moved, is finished at the next open: the new state, never both names', async () => {
+      await put(store, 'a.txt', 'crash bytes', 1);
+      await store.close();
+      // What the node leaves when it dies right after its journal took the record: the
+      // source linked into the staging folder, the record naming that link, no file moved.
+      await fs.link(path.join(root, 'alice', 'a.txt'), path.join(root, '.dfs', 'tmp', 'crashed-rename'));
+      const [journal] = (await fs.readdir(path.join(root, '.dfs', 'catalog'))).filter((name) => name.startsWith('journal-'));
+      const line = { a: [{ r: tombstone('a.txt', 2), k: 0 }, { r: version('moved/b.txt', 'crash bytes', 2), k: 2, s: 'crashed-rename' }] };
+      await fs.appendFile(path.join(root, '.dfs', 'catalog', journal), JSON.stringify(line) + '\n');
+      store = create(root);
+      const opening = await store.open();
+      assert.strictEqual(opening.redone, 1);
+      assert.deepStrictEqual(await filesOnDisk(root), ['alice/moved/b.txt']);
+      assert.strictEqual(await readAll(store, 'moved/b.txt'), 'crash bytes');
+      assert.strictEqual(store.get('alice', 'a.txt'), undefined);
+      assert.deepStrictEqual(await fs.readdir(path.join(root, '.dfs', 'tmp')), []);
+    });
+
+    it('a crash before the rename\'s record (the link made, the record torn) leaves the old state, never neither', async () => {
+      await put(store, 'a.txt', 'still here', 1);
+      await store.close();
+      await fs.link(path.join(root, 'alice', 'a.txt'), path.join(root, '.dfs', 'tmp', 'unrecorded-rename'));
+      const [journal] = (await fs.readdir(path.join(root, '.dfs', 'catalog'))).filter((name) => name.startsWith('journal-'));
+      const line = JSON.stringify({ a: [{ r: tombstone('a.txt', 2), k: 0 }, { r: version('b.txt', 'still here', 2), k: 2, s: 'unrecorded-rename' }] });
+      await fs.appendFile(path.join(root, '.dfs', 'catalog', journal), line.slice(0, line.length - 20));
+      store = create(root);
+      await store.open();
+      assert.deepStrictEqual(await filesOnDisk(root), ['alice/a.txt']);
+      assert.strictEqual(await readAll(store, 'a.txt'), 'still here');
+      assert.strictEqual(store.current('alice', 'b.txt'), undefined);
+      assert.strictEqual(store.current('alice', 'a.txt')?.generation, 1);
+      assert.deepStrictEqual(await fs.readdir(path.join(root, '.dfs', 'tmp')), []);
+    });
+
     it('refuses paths outside the client folder', async () => {
       const staged = await store.stage();
       await assert.rejects(store.commitVersion(staged, version('../escape', '', 1), 0), DfsError);
