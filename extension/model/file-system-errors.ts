@@ -10,8 +10,9 @@ export function fileSystemErrorOf(error: unknown): { kind: FileSystemErrorKind; 
   switch (failure.code) {
     case 'NOT_FOUND':
       return { kind: 'FileNotFound', message };
+    case 'EXISTS':
     case 'CONFLICT':
-      // A file and a folder of one name, or a name already taken.
+      // A name already taken, or a file and a folder of one name.
       return { kind: 'FileExists', message };
     case 'FORBIDDEN':
     case 'AUTH':

@@ -218,8 +218,7 @@ export class DfsFileSystemProvider implements vscode.FileSystemProvider, vscode.
       throw vscode.FileSystemError.NoPermissions(`DFS: deleting every file of client ${clientId} at once is not offered; delete its folders or files`);
     }
     const key = keyOf(clientId, name);
-    const stat = this.statted.get(key);
-    const file = stat && stat.seen !== 'absent' && Date.now() - stat.atMs < STAT_BEFORE_WRITE_MS ? stat.seen : undefined;
+    const file = this.freshStat(clientId, name);
     const inFolder = file ? [] : (await this.listing(uri, clientId)).filter((record) => record.name.startsWith(`${name}/`));
     if (!file && inFolder.length === 0) {
       if (this.newFolders.delete(key)) {
@@ -247,9 +246,41 @@ export class DfsFileSystemProvider implements vscode.FileSystemProvider, vscode.
     this.newFolders.delete(key);
   }
 
-  rename(uri: vscode.Uri): never {
-    refuseIfVersion(uri);
-    throw vscode.FileSystemError.NoPermissions(`DFS: ${uri.path.replace(/^\//, '')} cannot be renamed from here yet: download it, upload it under the new name, then delete the old one`);
+  /**
+   * RENAME on the primary, atomic on every copy; a folder is renamed file by file. Only
+   * the version stat() showed is moved, and an existing destination is replaced only
+   * when VS Code asked to overwrite it, and only the version it showed.
+   */
+  async rename(oldUri: vscode.Uri, newUri: vscode.Uri, options: { readonly overwrite: boolean }): Promise<void> {
+    refuseIfVersion(oldUri);
+    refuseIfVersion(newUri);
+    const from = parseDfsPath(oldUri.path);
+    const to = parseDfsPath(newUri.path);
+    if (from.clientId !== to.clientId) {
+      throw vscode.FileSystemError.NoPermissions(`DFS: a file moves within one client's files only (${from.clientId} to ${to.clientId}); download it and upload it as the other client`);
+    }
+    if (from.name === '' || to.name === '') {
+      throw vscode.FileSystemError.NoPermissions(`DFS: a client's own folder (${from.clientId}) cannot be renamed`);
+    }
+    const { clientId } = from;
+    const source = this.freshStat(clientId, from.name);
+    if (source) {
+      await this.renameOne(oldUri, newUri, clientId, from.name, to.name, source.generation, options.overwrite);
+      return;
+    }
+    const inFolder = (await this.listing(oldUri, clientId)).filter((record) => record.name.startsWith(`${from.name}/`));
+    if (inFolder.length === 0) {
+      const current = (await this.versionsOf(oldUri, clientId, from.name)).find((version) => version.current);
+      if (!current) {
+        throw vscode.FileSystemError.FileNotFound(oldUri);
+      }
+      await this.renameOne(oldUri, newUri, clientId, from.name, to.name, current.generation, options.overwrite);
+      return;
+    }
+    for (const record of inFolder) {
+      const target = `${to.name}${record.name.slice(from.name.length)}`;
+      await this.renameOne(uriOf(clientId, record.name), uriOf(clientId, target), clientId, record.name, target, record.generation, options.overwrite);
+    }
   }
 
   dispose(): void {
@@ -275,6 +306,54 @@ export class DfsFileSystemProvider implements vscode.FileSystemProvider, vscode.
     this.hooks.stored(clientId);
   }
 
+  /** What the last stat() of a name saw, if it is recent enough to be VS Code's check before this operation and found a file. */
+  private freshStat(clientId: string, name: string): SeenVersion | undefined {
+    const stat = this.statted.get(keyOf(clientId, name));
+    return stat && stat.seen !== 'absent' && Date.now() - stat.atMs < STAT_BEFORE_WRITE_MS ? stat.seen : undefined;
+  }
+
+  private async renameOne(oldUri: vscode.Uri, newUri: vscode.Uri, clientId: string, from: string, to: string, generation: number, overwrite: boolean): Promise<void> {
+    const label = `${clientId}/${from}`;
+    const replace = overwrite ? this.freshStat(clientId, to)?.generation : undefined;
+    let receipt;
+    try {
+      receipt = await this.connection.client(clientId).rename(from, to, { clientId, ifGeneration: generation, replace: replace ?? false });
+    } catch (error) {
+      const failure = toDfsError(error);
+      this.log.error(`renaming ${label} to ${to} failed`, error);
+      const current = currentGenerationOf(error);
+      if (failure.code === 'EXISTS') {
+        throw vscode.FileSystemError.FileExists(`DFS: ${clientId}/${to} exists${overwrite ? ' and changed since it was shown' : ''}; nothing was renamed. Choose another name, or look at it again.`);
+      }
+      if (current === null || failure.code === 'NOT_FOUND') {
+        throw vscode.FileSystemError.FileNotFound(oldUri);
+      }
+      if (current !== undefined) {
+        throw new vscode.FileSystemError(`DFS: ${label} was not renamed: it changed on DFS (now generation ${current}) since it was shown. Look at it again first.`);
+      }
+      throw this.fileSystemError(oldUri, error);
+    }
+    this.log.info(`renamed ${label} (generation ${generation}) to ${to}: generation ${receipt.generation}`);
+    const opened = this.opened.get(keyOf(clientId, from));
+    this.forget(clientId, from);
+    this.forget(clientId, to);
+    if (opened) {
+      this.opened.set(keyOf(clientId, to), { generation: receipt.generation, mtimeMs: UNKNOWN_TIME, size: receipt.size });
+    }
+    this.changed.fire([
+      { type: vscode.FileChangeType.Deleted, uri: oldUri },
+      { type: vscode.FileChangeType.Created, uri: newUri },
+    ]);
+    this.hooks.stored(clientId);
+  }
+
+  private forget(clientId: string, name: string): void {
+    const key = keyOf(clientId, name);
+    this.opened.delete(key);
+    this.statted.delete(key);
+    this.compared.delete(key);
+  }
+
   /** Deletes exactly the generation stat() or the listing showed: a version stored since is not deleted blind. */
   private async deleteOne(uri: vscode.Uri, clientId: string, name: string, generation: number): Promise<void> {
     const label = `${clientId}/${name}`;
@@ -292,9 +371,7 @@ export class DfsFileSystemProvider implements vscode.FileSystemProvider, vscode.
       }
       throw this.fileSystemError(uri, error);
     }
-    const key = keyOf(clientId, name);
-    this.opened.delete(key);
-    this.statted.delete(key);
+    this.forget(clientId, name);
     this.changed.fire([{ type: vscode.FileChangeType.Deleted, uri }]);
     this.hooks.stored(clientId);
   }

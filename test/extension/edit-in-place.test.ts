@@ -208,6 +208,39 @@ describe('extension: edit and save in place through the dfs: file system, and li
     }
   });
 
+  it('renames on every copy: only the version shown, over an existing name only when asked, folders file by file', async () => {
+    await store('old.txt', 'moving');
+    await provider().stat(uriOf('old.txt'));
+    await provider().rename(uriOf('old.txt'), uriOf('moved/new.txt'), { overwrite: false });
+    await assertEverywhere('moved/new.txt', 'moving');
+    assert.deepStrictEqual(await onDisk('old.txt'), cluster.allRoots().map(() => '<absent>'));
+
+    await store('taken.txt', 'already here');
+    await store('second.txt', 'second');
+    await provider().stat(uriOf('second.txt'));
+    await assert.rejects(Promise.resolve().then(() => provider().rename(uriOf('second.txt'), uriOf('taken.txt'), { overwrite: false })), /file exists: DFS: editor\/taken.txt exists; nothing was renamed/);
+    await provider().stat(uriOf('second.txt'));
+    await provider().stat(uriOf('taken.txt'));
+    await provider().rename(uriOf('second.txt'), uriOf('taken.txt'), { overwrite: true });
+    await assertEverywhere('taken.txt', 'second');
+
+    await store('raced.txt', 'v1');
+    await provider().stat(uriOf('raced.txt'));
+    await store('raced.txt', 'v2');
+    await assert.rejects(Promise.resolve().then(() => provider().rename(uriOf('raced.txt'), uriOf('elsewhere.txt'), { overwrite: false })), /was not renamed: it changed on DFS/);
+    await assertEverywhere('raced.txt', 'v2');
+
+    await store('folder/x.txt', 'x');
+    await store('folder/sub/y.txt', 'y');
+    await provider().stat(uriOf('folder'));
+    await provider().rename(uriOf('folder'), uriOf('renamed'), { overwrite: false });
+    await assertEverywhere('renamed/x.txt', 'x');
+    await assertEverywhere('renamed/sub/y.txt', 'y');
+    for (const root of cluster.allRoots()) {
+      assert.ok(!(await storedFiles(root)).some((file) => file.startsWith(`${CLIENT}/folder/`)), `${root} keeps nothing under folder/`);
+    }
+  });
+
   it(`watch() reports another client's upload and delete within ${LIVE_UPDATE_MS} ms, and the tree redraws`, async () => {
     await store('watched.txt', 'v1');
     const uri = uriOf('watched.txt');
