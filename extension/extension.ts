@@ -85,7 +85,8 @@ export function activate(context: vscode.ExtensionContext): void {
   );
   const feedListener = feed.listen({
     changed: (changes) => {
-      log.info(`files changed: ${changes.map((change) => `${change.clientId}/${change.name} ${change.kind}`).join(', ')}`);
+      const shown = changes.slice(0, 5).map((change) => `${change.clientId}/${change.name} ${change.kind}`);
+      log.info(`${changes.length === 1 ? '1 file' : `${changes.length} files`} changed: ${shown.join(', ')}${changes.length > shown.length ? `, and ${changes.length - shown.length} more` : ''}`);
       tree.refresh();
     },
     failed: (clientId, error) => log.warn(`watching the files of ${clientId} for changes failed (${describeError(error)}); trying again every ${CHANGE_RETRY_MS / 1000} s`),

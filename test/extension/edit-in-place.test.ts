@@ -208,6 +208,18 @@ describe('extension: edit and save in place through the dfs: file system, and li
     }
   });
 
+  it('a file over 50 MiB still asks before it opens in an editor; declining opens nothing', async () => {
+    await store('big-in-the-tree.txt', 'small on disk');
+    const record = (await other.files()).find((file) => file.name === 'big-in-the-tree.txt')!;
+    const opened = testing.opened.length;
+    const prompt = answerNext(undefined);
+    // The tree's node for it, as if the listing said 60 MiB: the question depends on the size shown, not on the bytes.
+    await vscodeExtension.run('dfs.openFile', { kind: 'file', clientId: CLIENT, record: { ...record, size: 60 * 1024 * 1024 } });
+    assert.match(prompt.shown()?.message ?? '', /big-in-the-tree.txt is 60(\.0)? MiB: opening it reads all of it into memory/);
+    assert.deepStrictEqual(prompt.shown()?.items, ['Download...', 'Open Anyway']);
+    assert.strictEqual(testing.opened.length, opened, 'nothing opened');
+  });
+
   it('renames on every copy: only the version shown, over an existing name only when asked, folders file by file', async () => {
     await store('old.txt', 'moving');
     await provider().stat(uriOf('old.txt'));
