@@ -1,37 +1,21 @@
 import { DfsError } from '../protocol';
-import { parseCommandLine } from './args';
+import { commandHelp, commandList, isCommand, parseCommandLine } from './args';
 import { getFile, listClients, listFiles, listVersions, moveFile, removeFile, restoreVersion, scrub, showStatus, upload } from './client-commands';
 import { issueKeyCommand, revokeKeyCommand } from './key-commands';
 import { runCluster, runPrimary, runReplica } from './server-commands';
 
-const HELP = `dfs: a replicated file store
+/** `dfs --help`: the commands (from their declarations in args.ts) and what they share. */
+function generalHelp(): string {
+  return `dfs: a replicated file store
 
-Servers (each prints "listening on HOST:PORT" once it accepts connections):
-  dfs cluster  [--replicas N] [--port P] [--base-port B] [--host H] [--data-dir D] [--write-quorum all|majority|K] [--keep-versions K]
-               [--ha]: also a local etcd (Debian package etcd-server) and a standby primary on port P+1
-  dfs primary  [--port P] [--replicas N] [--base-port B] [--replica HOST:PORT ...] [--host H] [--data-dir D] [--write-quorum Q] [--keep-versions K]
-               [--etcd URL,URL...] [--etcd-prefix /dfs] [--lease-ttl 2]: one of several primaries elected through etcd
-  dfs replica  --port P [--replicas N] [--base-port B] [--host H] [--data-dir D]
-  Every server: [--max-connections N] (default: half of the open-file limit less 64,
-  at most 1024) [--min-free BYTES] (disk space kept free, 64 MiB; a file that would
-  eat into it is refused with NO_SPACE)
+Commands (dfs COMMAND --help lists every flag a command takes):
+${commandList()}
+Servers (cluster, primary, replica) print "listening on HOST:PORT" once they accept connections.
 
-Clients (each takes --client ID and --server HOST:PORT[,HOST:PORT...]: every primary, leader
-and standbys; a request that cannot reach one tries the next for --failover-wait MS, 8000
-with several, one try with one. When no primary answers, ls, get, versions and clients read
-from the replicas, the newest generation of each file, and say the cluster is read-only):
-  dfs upload PATH...        files and folders (folders recursively, relative paths kept)
-                            [--no-overwrite] [--if-generation G | --if-absent] (one file)
-  dfs ls                    your files with size, stored time, generation, copies and checksum [--json]
-  dfs clients               every client with stored files [--json]
-  dfs get NAME [-o FILE]    download and verify a stored file [--generation G: a kept older version]
-  dfs versions NAME         the kept versions of a file: generation, size, time, sha256 [--json]
-  dfs restore NAME G        make kept version G current again (as a new generation)
-  dfs rm NAME               delete a stored file and its older versions from every copy [--if-generation G]
-  dfs mv FROM TO            rename or move a stored file on every copy, atomically, as a new generation
-                            [--if-generation G] (of FROM) [--replace] (an existing TO; refused otherwise)
-  dfs status                the primary and each replica: up or down, files behind [--json]
-  dfs scrub                 verify every copy against its checksum now and repair what fails [--json]
+Clients take --client ID and --server HOST:PORT[,HOST:PORT...]: every primary, leader and
+standbys; a request that cannot reach one tries the next for --failover-wait MS, 8000 with
+several, one try with one. When no primary answers, ls, get, versions and clients read from
+the replicas, the newest generation of each file, and say the cluster is read-only.
 
 Keys (where the cluster secret is: --secret-file PATH or DFS_SECRET):
   dfs key issue --client ID print a key that may touch only client ID's files
@@ -43,22 +27,26 @@ Defaults: primary 127.0.0.1:8000, 3 replicas on 9000-9002, data under ./dfs-data
 client id = your user name, 5 older versions kept. A dfs.config.json in the current
 folder may set any of host, port, replicas, basePort, dataDir, replica, writeQuorum,
 client, server (a list too), failoverWaitMs, maxFileSize, headerTimeoutMs, idleTimeoutMs,
-syncIntervalMs, scrubIntervalMs, keepVersions, maxConnections, minFree, compactAfterLines
-(--compact-after: journal lines before a catalog snapshot, 20000), etcd, etcdPrefix,
-leaseTtl; flags win.
+syncIntervalMs, scrubIntervalMs, keepVersions, maxConnections, minFree, compactAfterLines,
+etcd, etcdPrefix, leaseTtl; flags win.
 `;
+}
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (!command || command === '--help' || command === '-h' || command === 'help') {
-    process.stdout.write(HELP);
+    process.stdout.write(generalHelp());
     return command ? 0 : 1;
   }
-  const parsed = parseCommandLine(rest, process.cwd());
-  if (parsed.help) {
-    process.stdout.write(HELP);
+  if (!isCommand(command)) {
+    throw new DfsError('UNKNOWN_VERB', `unknown command "${command}". Run "dfs --help" for the commands.`);
+  }
+  // Before the settings are read: help must show even when they are wrong.
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(commandHelp(command));
     return 0;
   }
+  const parsed = parseCommandLine(command, rest, process.cwd());
   const { settings, positionals } = parsed;
   const portGiven = rest.includes('--port') || rest.some((arg) => arg.startsWith('--port='));
   switch (command) {
@@ -109,8 +97,6 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       }
       throw new DfsError('BAD_HEADER', 'dfs key needs "issue --client ID", "issue --admin" or "revoke KEY"');
-    default:
-      throw new DfsError('UNKNOWN_VERB', `unknown command "${command}". Run "dfs --help" for the commands.`);
   }
 }
 

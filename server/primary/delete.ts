@@ -32,13 +32,7 @@ export function deleteHandler(primary: PrimaryContext): Handler {
       }
       const required = primary.replicasRequired();
       const replicas = await ReplicaChanges.open(primary, `delete ${name}`, 'Nothing was deleted.');
-      let generation: number;
-      try {
-        generation = await primary.issuer.issue();
-      } catch (error) {
-        replicas.close();
-        throw error;
-      }
+      const generation = await replicas.issue();
       let release: (() => void) | undefined;
       try {
         release = primary.gate.admit({ clientId, name });

@@ -43,13 +43,7 @@ async function renameHeld(primary: PrimaryContext, clientId: string, from: strin
   await primary.store.assertCanPlace(clientId, to);
   const required = primary.replicasRequired();
   const replicas = await ReplicaChanges.open(primary, `rename ${from} to ${to}`, 'Nothing was renamed.');
-  let generation: number;
-  try {
-    generation = await primary.issuer.issue();
-  } catch (error) {
-    replicas.close();
-    throw error;
-  }
+  const generation = await replicas.issue();
   const releases: (() => void)[] = [];
   try {
     releases.push(primary.gate.admit({ clientId, name: from }));

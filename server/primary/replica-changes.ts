@@ -45,6 +45,16 @@ export class ReplicaChanges {
     return changes;
   }
 
+  /** The change's generation; on failure the connections are closed. */
+  async issue(): Promise<number> {
+    try {
+      return await this.primary.issuer.issue();
+    } catch (error) {
+      this.close();
+      throw error;
+    }
+  }
+
   /** Sends the change to every replica reachable at open(); the others count as failed. */
   send(change: (link: ReplicaLink, conn: Connection) => Promise<void>): Promise<PromiseSettledResult<void>[]> {
     return Promise.allSettled(

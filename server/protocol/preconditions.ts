@@ -44,11 +44,12 @@ export function preconditionFailed(name: string, precondition: Precondition, cur
 }
 
 /**
- * The current generation a CONFLICT carries: a number, null when the name does not
- * exist, undefined when the error is no failed precondition.
+ * The current generation a CONFLICT (or a rename's EXISTS: the destination's) carries:
+ * a number, null when the name does not exist, undefined when the error is no failed
+ * precondition.
  */
 export function currentGenerationOf(error: unknown): number | null | undefined {
-  if (!(error instanceof DfsError) || error.code !== 'CONFLICT') {
+  if (!(error instanceof DfsError) || (error.code !== 'CONFLICT' && error.code !== 'EXISTS')) {
     return undefined;
   }
   const match = CURRENT_PREFIX.exec(error.message);

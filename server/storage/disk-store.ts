@@ -217,13 +217,7 @@ export class DiskStore implements Store {
           }
           await this.placement.place(clientId, name, before, mine.after, staged ? { generation, staged } : undefined);
         });
-        const [placed, told] = await Promise.allSettled([placing, onRecorded?.()]);
-        if (told.status === 'rejected') {
-          throw told.reason;
-        }
-        if (placed.status === 'rejected') {
-          throw placed.reason;
-        }
+        await alongside(placing, onRecorded);
         return mine.outcome;
       });
     } finally {
@@ -240,13 +234,7 @@ export class DiskStore implements Store {
       }
       const [applied] = await this.catalog.commit([{ kind: 'record', record, keep: 0 }]);
       const placing = this.placeRecorded(record.clientId, record.name, record.generation, () => this.placement.place(record.clientId, record.name, before, applied.after));
-      const [placed, told] = await Promise.allSettled([placing, onRecorded?.()]);
-      if (told.status === 'rejected') {
-        throw told.reason;
-      }
-      if (placed.status === 'rejected') {
-        throw placed.reason;
-      }
+      await alongside(placing, onRecorded);
       return applied.outcome;
     });
   }
@@ -274,7 +262,8 @@ export class DiskStore implements Store {
     return this.locks.runAll(clientId, [from, to], async () => {
       const fromBefore = this.catalog.index.get(clientId, from);
       const toBefore = this.catalog.index.get(clientId, to);
-      if (toBefore?.versions.some((version) => sameVersion(version, record)) && (fromBefore?.tombstone?.generation ?? -1) >= generation) {
+      // Applied already (generations are never reused): a retry, or a replica told twice.
+      if (toBefore?.versions.some((version) => version.generation === generation) && (fromBefore?.tombstone?.generation ?? -1) >= generation) {
         return 'stale';
       }
       const live = liveOf(fromBefore);
@@ -314,13 +303,7 @@ export class DiskStore implements Store {
           await this.placement.place(clientId, to, toBefore, toApplied.after, { generation, staged: bytes });
           await this.placement.place(clientId, from, fromBefore, fromApplied.after);
         });
-        const [placed, told] = await Promise.allSettled([placing, onRecorded?.()]);
-        if (told.status === 'rejected') {
-          throw told.reason;
-        }
-        if (placed.status === 'rejected') {
-          throw placed.reason;
-        }
+        await alongside(placing, onRecorded);
         return toApplied.outcome;
       } finally {
         if (!bytes.placed) {
@@ -732,6 +715,21 @@ async function freeBytes(folder: string): Promise<number | undefined> {
   }
   const stats = await fsPromises.statfs(folder);
   return stats.bavail * stats.bsize;
+}
+
+/**
+ * Waits for a recorded change's placement and for what the caller does once it is
+ * recorded (a primary telling its replicas), run together; the caller's failure is
+ * reported first, since the record stands either way.
+ */
+async function alongside(placing: Promise<void>, onRecorded: (() => Promise<void>) | undefined): Promise<void> {
+  const [placed, told] = await Promise.allSettled([placing, onRecorded?.()]);
+  if (told.status === 'rejected') {
+    throw told.reason;
+  }
+  if (placed.status === 'rejected') {
+    throw placed.reason;
+  }
 }
 
 function tombstone(clientId: string, name: string, generation: number, mtimeMs: number): VersionRecord {

@@ -122,6 +122,34 @@ describe('the dfs CLI', function () {
     assert.match(badFlag.stderr, /Unknown option '--colour'/);
   });
 
+  it('dfs COMMAND --help prints that command\'s usage and every flag, even with a broken dfs.config.json; dfs --help lists the commands', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'dfs-help-'));
+    try {
+      await fs.writeFile(path.join(dir, 'dfs.config.json'), '{ not json');
+      const primary = await runDfs(['primary', '--help'], { cwd: dir });
+      assert.strictEqual(primary.code, 0, primary.stderr);
+      assert.match(primary.stdout, /^dfs primary \[flags\]\n/);
+      for (const flag of ['--secret-file PATH', '--tls-cert FILE', '--max-connections N', '--min-free BYTES', '--etcd URL']) {
+        assert.ok(primary.stdout.includes(flag), `dfs primary --help omits ${flag}`);
+      }
+      const mv = await runDfs(['mv', '-h'], { cwd: dir });
+      assert.match(mv.stdout, /^dfs mv FROM TO \[flags\]\n/);
+      assert.match(mv.stdout, /^ {2}--replace {2,}replace an existing destination/m);
+      assert.match(mv.stdout, /^ {2}--if-generation G {2,}/m);
+      assert.ok(!mv.stdout.includes('--data-dir'), 'a client command lists no server flags');
+      const general = await runDfs(['--help'], { cwd: dir });
+      assert.strictEqual(general.code, 0);
+      for (const command of ['cluster', 'primary', 'replica', 'upload', 'ls', 'get', 'versions', 'restore', 'rm', 'mv', 'status', 'scrub', 'key']) {
+        assert.match(general.stdout, new RegExp(`^  dfs ${command}\\b`, 'm'), `dfs --help omits ${command}`);
+      }
+      const refused = await runDfs(['ls', '--data-dir', 'x', '--server', '127.0.0.1:1'], { cwd: dir });
+      assert.strictEqual(refused.code, 1);
+      assert.match(refused.stderr, /Unknown option '--data-dir'.*Run "dfs ls --help" for its flags/);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('explains an invalid dfs.config.json instead of crashing', async () => {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'dfs-badconfig-'));
     await fs.writeFile(path.join(dir, 'dfs.config.json'), '{"replicas": "three"}');

@@ -104,12 +104,18 @@ describe('durability: the sync ordering rules hold on every node (strace)', func
     await put('a.txt', 'second bytes of a, an overwrite');
     await client.delete('deep/er/b.bin');
     await put('c.txt', 'c before the replica goes down');
+    // Renames in step: into a new folder, and over an existing name.
+    await put('r.txt', 'bytes of r, renamed twice');
+    await client.rename('r.txt', 'moved/away/r.txt');
+    await put('over.txt', 'replaced by the rename');
+    await client.rename('moved/away/r.txt', 'over.txt', { replace: true });
     await stopTraced(replica);
 
     // Missed by the replica: a new name, an overwrite, a delete of a name it holds.
     await put('d.txt', 'd while the replica is down');
     await put('c.txt', 'c overwritten while the replica is down');
     await client.delete('a.txt');
+    await client.rename('over.txt', 'renamed while down.txt');
 
     const restartedMs = Date.now();
     replica = await startReplica(traces.replica2);
@@ -134,21 +140,27 @@ describe('durability: the sync ordering rules hold on every node (strace)', func
     }
   });
 
-  it('the primary: uploads, overwrites and deletes, with and without its replica, and its compactions', () => {
+  it('the primary: uploads, overwrites, deletes and renames, with and without its replica, and its compactions', () => {
     assertNoViolations(primary, 'primary');
     assertRecorded(primary, 'UPLOAD -> UPLOAD_SUCCESS', 6, 'primary');
     assertRecorded(primary, 'DELETE -> DELETE_SUCCESS', 2, 'primary');
     assertRecorded(primary, '(out) REPLICA -> COMMIT', 4, 'primary');
+    assertRecorded(primary, 'RENAME -> RENAME_SUCCESS', 2, 'primary');
+    assertRecorded(primary, 'RENAME_IF -> RENAME_SUCCESS', 1, 'primary');
+    assert.ok((primary.report.coverage.messages.get('(out) REPLICA_RENAME') ?? 0) >= 2, 'the primary told its replica of the renames in step only after its own record');
+    assert.ok(primary.report.coverage.linkedRecords >= 3, `every rename's record names the link to its source (saw ${primary.report.coverage.linkedRecords})`);
     const { coverage } = primary.report;
     assert.ok((coverage.messages.get('(out) REPLICA_DELETE') ?? 0) >= 2, 'the primary told its replica of a delete as it happened and in catch-up');
     assert.ok(coverage.stagedRecords >= 6, `every upload's record names its staged bytes (saw ${coverage.stagedRecords})`);
     assert.ok(coverage.compactions >= 1, 'the primary compacted its catalog at least once');
   });
 
-  it('the replica while in step: two-phase uploads, overwrites, a delete, its compactions', () => {
+  it('the replica while in step: two-phase uploads, overwrites, a delete, renames, its compactions', () => {
     assertNoViolations(replicaBefore, 'replica (first run)');
     assertRecorded(replicaBefore, 'REPLICA -> REPLICA_SUCCESS', 4, 'replica (first run)');
     assertRecorded(replicaBefore, 'REPLICA_DELETE -> REPLICA_SUCCESS', 1, 'replica (first run)');
+    assertRecorded(replicaBefore, 'REPLICA_RENAME -> REPLICA_SUCCESS', 2, 'replica (first run)');
+    assert.ok(replicaBefore.report.coverage.linkedRecords >= 2, 'the replica synced its staging folder after linking each rename\'s source');
     assert.ok((replicaBefore.report.coverage.messages.get('REPLICA -> REPLICA_PREPARED') ?? 0) >= 4, 'REPLICA_PREPARED was checked for every upload');
     assert.ok(replicaBefore.report.coverage.compactions >= 1, 'the replica compacted its catalog at least once');
   });

@@ -18,8 +18,10 @@ import type { Call, Trace } from './strace-parse';
  *   c. Records before what announces them: every journal record of a name (or the
  *      marks a RESERVE or SYNCED raised) was fsynced, and a journal file created
  *      meanwhile had its folder synced, before any message announcing it went to a
- *      socket: UPLOAD_SUCCESS, DELETE_SUCCESS, RESTORE_SUCCESS, REPLICA_SUCCESS, OK,
- *      and the primary's COMMIT and REPLICA_DELETE to its replicas.
+ *      socket: UPLOAD_SUCCESS, DELETE_SUCCESS, RENAME_SUCCESS, RESTORE_SUCCESS,
+ *      REPLICA_SUCCESS, OK, and the primary's COMMIT, REPLICA_DELETE and
+ *      REPLICA_RENAME to its replicas. A rename's link of its source into the staging
+ *      folder was followed by an fsync of that folder before the record naming it.
  *   d. Compaction: an old journal file is removed only once the snapshot that
  *      replaces it is renamed into place and the catalog folder synced after that.
  */
@@ -45,6 +47,8 @@ export interface Coverage {
   renames: number;
   /** Journal records naming staged bytes. */
   stagedRecords: number;
+  /** Of those, renames' records naming a link to their source. */
+  linkedRecords: number;
   /** Folder entries (renames, links, removals, new folders) checked against a reply. */
   entries: number;
   /** Old journal files removed after a snapshot (rule d). */
@@ -81,6 +85,8 @@ interface Request {
   /** For a REPLICA this node sent: when the replica's REPLICA_PREPARED was read. */
   prepared?: Call;
   key?: string;
+  /** A rename's two names (`key` is unset then). */
+  keys?: string[];
   argument?: number;
 }
 
@@ -106,6 +112,12 @@ function parseRequest(data: string): Omit<Request, 'call' | 'incoming'> | undefi
       return tokens.length >= 4 ? { verb, key: nameKey(clientId, name(3)) } : undefined;
     case 'REPLICA_DELETE':
       return tokens.length >= 5 ? { verb, key: nameKey(clientId, name(4)) } : undefined;
+    case 'RENAME':
+    case 'RENAME_IF':
+    case 'REPLICA_RENAME': {
+      const names = name(verb === 'RENAME' ? 2 : verb === 'RENAME_IF' ? 4 : 6).split('\t');
+      return names.length === 2 ? { verb, keys: names.map((each) => nameKey(clientId, each)) } : undefined;
+    }
     case 'RESERVE':
     case 'SYNCED':
       return tokens.length >= 2 ? { verb, argument: Number(tokens[1]) } : undefined;
@@ -120,6 +132,9 @@ const ANNOUNCING: Record<string, string[]> = {
   UPLOAD_IF: ['UPLOAD_SUCCESS'],
   DELETE: ['DELETE_SUCCESS'],
   DELETE_IF: ['DELETE_SUCCESS'],
+  RENAME: ['RENAME_SUCCESS'],
+  RENAME_IF: ['RENAME_SUCCESS'],
+  REPLICA_RENAME: ['REPLICA_SUCCESS'],
   RESTORE: ['RESTORE_SUCCESS'],
   REPLICA: ['REPLICA_PREPARED', 'REPLICA_SUCCESS'],
   REPLICA_DELETE: ['REPLICA_SUCCESS'],
@@ -134,7 +149,7 @@ const startsWithToken = (data: string, token: string): boolean => data === token
 export function checkSyncOrder(trace: Trace): SyncReport {
   const { calls } = trace;
   const violations: Violation[] = [];
-  const coverage: Coverage = { messages: new Map(), recorded: new Map(), renames: 0, stagedRecords: 0, entries: 0, compactions: 0 };
+  const coverage: Coverage = { messages: new Map(), recorded: new Map(), renames: 0, stagedRecords: 0, linkedRecords: 0, entries: 0, compactions: 0 };
   const count = (map: Map<string, number>, label: string): void => {
     map.set(label, (map.get(label) ?? 0) + 1);
   };
@@ -168,20 +183,24 @@ export function checkSyncOrder(trace: Trace): SyncReport {
         continue;
       }
       for (const text of (write.data ?? '').split('\n').filter((line) => line.length > 0)) {
-        let line: { r?: { clientId: string; name: string; generation: number }; d?: [string, string, number]; m?: Record<string, unknown>; s?: string };
+        type Line = { r?: { clientId: string; name: string; generation: number }; d?: [string, string, number]; m?: Record<string, unknown>; s?: string; a?: Line[] };
+        let parsed: Line;
         try {
-          line = JSON.parse(Buffer.from(text, 'latin1').toString('utf8')) as typeof line;
+          parsed = JSON.parse(Buffer.from(text, 'latin1').toString('utf8')) as Line;
         } catch {
           violations.push({ rule: 'unreadable', message: `a journal line does not parse: ${text.slice(0, 80)}`, file, lines: [write.start] });
           continue;
         }
         const base = { write, journal: file, root: journal[1] };
-        if (line.r) {
-          records.push({ ...base, key: nameKey(line.r.clientId, line.r.name), generation: line.r.generation, staged: line.s });
-        } else if (line.d) {
-          records.push({ ...base, key: nameKey(line.d[0], line.d[1]), generation: line.d[2] });
-        } else if (line.m) {
-          records.push({ ...base, marks: line.m });
+        // A rename's records share one line: each is a record of that write.
+        for (const line of parsed.a ?? [parsed]) {
+          if (line.r) {
+            records.push({ ...base, key: nameKey(line.r.clientId, line.r.name), generation: line.r.generation, staged: line.s });
+          } else if (line.d) {
+            records.push({ ...base, key: nameKey(line.d[0], line.d[1]), generation: line.d[2] });
+          } else if (line.m) {
+            records.push({ ...base, marks: line.m });
+          }
         }
         // Fingerprint notes ("f") are not durable on purpose: a lost one costs a rehash.
       }
@@ -210,6 +229,14 @@ export function checkSyncOrder(trace: Trace): SyncReport {
     const created = createdBefore(file, before);
     if (created && !syncedBetween(path.posix.dirname(file), created.end, before)) {
       violations.push({ rule: 'a', message: `the staging folder was not fsynced after ${file} was created and before ${what}, so a crash may lose its name`, file: path.posix.dirname(file), lines: [created.start, at.start] });
+    }
+    // A rename's staged bytes are a link to its source's file.
+    const linked = calls.filter((call) => (call.name === 'link' || call.name === 'linkat') && call.ok && call.paths[1] === file && call.end < before).at(-1);
+    if (linked) {
+      coverage.linkedRecords++;
+      if (!syncedBetween(path.posix.dirname(file), linked.end, before)) {
+        violations.push({ rule: 'a', message: `the staging folder was not fsynced after ${file} was linked to a rename's source and before ${what}, so a crash may lose the bytes`, file: path.posix.dirname(file), lines: [linked.start, at.start] });
+      }
     }
   };
   for (const record of records.filter((line) => line.staged)) {
@@ -300,6 +327,12 @@ export function checkSyncOrder(trace: Trace): SyncReport {
         request = undefined;
         continue;
       }
+      if (parsed?.verb === 'REPLICA_RENAME' && !incoming) {
+        // ... and of a rename only once its own record of both names is on disk.
+        checkRecords('(out) REPLICA_RENAME', call, (line) => parsed.keys!.includes(line.key!));
+        request = undefined;
+        continue;
+      }
       if (parsed?.verb === 'REPLICA') {
         request = { call, incoming, ...parsed };
         continue;
@@ -342,6 +375,9 @@ export function checkSyncOrder(trace: Trace): SyncReport {
       if (current.key !== undefined) {
         checkRecords(label, call, (line) => line.key === current.key, current.call.start);
         checkEntries(label, current.call, call, current.key);
+      } else if (current.keys) {
+        checkRecords(label, call, (line) => current.keys!.includes(line.key!), current.call.start);
+        current.keys.forEach((key) => checkEntries(label, current.call, call, key));
       } else {
         const mark = current.verb === 'RESERVE' ? 'reserved' : 'synced';
         checkRecords(label, call, (line) => line.marks?.[mark] === current.argument, current.call.start);

@@ -37,9 +37,9 @@ describe('connection and disk limits', () => {
   });
 
   it('checks --min-free and minFree like the other byte settings', () => {
-    assert.strictEqual(parseCommandLine(['--min-free', '1048576'], '/nonexistent').settings.minFree, 1_048_576);
-    assert.strictEqual(parseCommandLine([], '/nonexistent').settings.minFree, 64 * 1024 * 1024);
-    assert.throws(() => parseCommandLine(['--min-free', '1MiB'], '/nonexistent'), (error: unknown) => error instanceof DfsError && /--min-free "1MiB" is not a whole number/.test(error.message));
+    assert.strictEqual(parseCommandLine('replica', ['--min-free', '1048576'], '/nonexistent').settings.minFree, 1_048_576);
+    assert.strictEqual(parseCommandLine('replica', [], '/nonexistent').settings.minFree, 64 * 1024 * 1024);
+    assert.throws(() => parseCommandLine('replica', ['--min-free', '1MiB'], '/nonexistent'), (error: unknown) => error instanceof DfsError && /--min-free "1MiB" is not a whole number/.test(error.message));
     assert.throws(() => checkSettings({ minFree: -1 }, 'dfs.config.json'), /dfs.config.json: "minFree" is -1; expected a whole number, zero or more/);
     assert.throws(() => checkSettings({ maxConnections: 0 }, 'dfs.config.json'), /"maxConnections" is 0; expected a whole number, one or more/);
   });

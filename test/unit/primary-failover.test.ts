@@ -117,14 +117,14 @@ describe('client: several primary addresses', () => {
 
   it('takes --server and "server" in dfs.config.json as one address, a comma list or a list, and checks each', () => {
     const work = mkdtempSync(path.join(os.tmpdir(), 'dfs-servers-'));
-    assert.deepStrictEqual(parseCommandLine(['--server', 'h1:8000,h2:8001'], work).settings.server, ['h1:8000', 'h2:8001']);
-    assert.deepStrictEqual(parseCommandLine(['--server', 'h1:8000'], work).settings.server, ['h1:8000']);
-    assert.deepStrictEqual(parseCommandLine(['--port', '8100'], work).settings.server, ['127.0.0.1:8100']);
-    assert.strictEqual(parseCommandLine(['--failover-wait', '2500'], work).settings.failoverWaitMs, 2500);
-    assert.throws(() => parseCommandLine(['--server', 'h1:8000,nope'], work), /"server" is "h1:8000,nope"; expected .*"nope" is not HOST:PORT/);
+    assert.deepStrictEqual(parseCommandLine('ls', ['--server', 'h1:8000,h2:8001'], work).settings.server, ['h1:8000', 'h2:8001']);
+    assert.deepStrictEqual(parseCommandLine('ls', ['--server', 'h1:8000'], work).settings.server, ['h1:8000']);
+    assert.deepStrictEqual(parseCommandLine('ls', ['--port', '8100'], work).settings.server, ['127.0.0.1:8100']);
+    assert.strictEqual(parseCommandLine('ls', ['--failover-wait', '2500'], work).settings.failoverWaitMs, 2500);
+    assert.throws(() => parseCommandLine('ls', ['--server', 'h1:8000,nope'], work), /"server" is "h1:8000,nope"; expected .*"nope" is not HOST:PORT/);
     writeFileSync(path.join(work, 'dfs.config.json'), JSON.stringify({ server: ['h1:8000', 'h2:8001'] }));
     assert.deepStrictEqual(loadConfigFile(work).server, ['h1:8000', 'h2:8001']);
-    assert.deepStrictEqual(parseCommandLine([], work).settings.server, ['h1:8000', 'h2:8001']);
+    assert.deepStrictEqual(parseCommandLine('ls', [], work).settings.server, ['h1:8000', 'h2:8001']);
     writeFileSync(path.join(work, 'dfs.config.json'), JSON.stringify({ server: 'h1:8000,h2:8001' }));
     assert.deepStrictEqual(loadConfigFile(work).server, ['h1:8000', 'h2:8001']);
     writeFileSync(path.join(work, 'dfs.config.json'), JSON.stringify({ server: [8000] }));

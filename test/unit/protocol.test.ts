@@ -128,6 +128,7 @@ describe('protocol: rename', () => {
     const exists = refusal(4, 9, { kind: 'any' }, { kind: 'absent' });
     assert.strictEqual(exists.code, 'EXISTS');
     assert.match(exists.message, /^\[current generation 9\] b exists already/);
+    assert.strictEqual(currentGenerationOf(exists), 9, 'a client reads the destination\'s generation to offer replacing it');
     assert.strictEqual(refusal(4, 10, { kind: 'any' }, { kind: 'generation', generation: 9 }).code, 'EXISTS');
     assert.strictEqual(refusal(4, undefined, { kind: 'any' }, { kind: 'generation', generation: 9 }).code, 'CONFLICT');
     assert.strictEqual(code(() => checkRename({ from: 'a', to: 'a', source: 1, destination: 1 }, { kind: 'any' }, { kind: 'any' })), 'BAD_FILE_NAME');

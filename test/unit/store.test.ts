@@ -319,6 +319,8 @@ function describeStore(label: string, create: (root: string) => DiskStore): void
       assert.deepStrictEqual(store.versions('alice', 'b.txt').map((info) => info.generation), [3, 2]);
       assert.strictEqual(await readAll(store, 'b.txt', 2), 'old b');
       assert.strictEqual(await rename('a.txt', 'b.txt', 'from a', 1, 3), 'stale');
+      // A replica told again no longer holds the source, so it cannot name its bytes.
+      assert.strictEqual(await store.commitRename(1, tombstone('a.txt', 3), { ...version('b.txt', '', 3), size: 0, sha256: '' }, 2), 'stale');
       assert.strictEqual(await readAll(store, 'b.txt'), 'from a');
     });
 
