@@ -1,5 +1,6 @@
 import * as path from 'path';
 import * as vscode from 'vscode';
+import { ChangeFeed } from './cluster/change-feed';
 import { ClusterMonitor } from './cluster/cluster-monitor';
 import { DfsConnection } from './cluster/connection';
 import type { NodeExit, NodeProcess } from './cluster/node-process';
@@ -34,6 +35,10 @@ import { VersionCommands } from './vscode/version-commands';
 
 /** Often enough that a replica going down shows within seconds; one small request each time. */
 const STATUS_POLL_MS = 10_000;
+/** Files changed elsewhere show in open editors and the tree within about this long (one CHANGES per watched client). */
+const CHANGE_POLL_MS = 1_000;
+/** While no primary answers nothing can change: ask again this much later. */
+const CHANGE_RETRY_MS = 5_000;
 
 let stopStartedServers: (() => Promise<void>) | undefined;
 
@@ -59,7 +64,14 @@ export function activate(context: vscode.ExtensionContext): void {
   };
   stopStartedServers = () => registry.stopAll();
 
-  const tree = new FileTreeProvider(connection, monitor, log);
+  const feed = new ChangeFeed(
+    () => {
+      const client = connection.client();
+      return { changes: (clientId, since) => client.changes(since, clientId), files: (clientId) => client.files(clientId) };
+    },
+    { intervalMs: CHANGE_POLL_MS, retryMs: CHANGE_RETRY_MS },
+  );
+  const tree = new FileTreeProvider(connection, monitor, log, feed);
   const credentialChanged = (): void => {
     tree.refresh();
     inBackground(monitor.refreshAfterChange(), log, 'status check after a credential change');
@@ -72,7 +84,24 @@ export function activate(context: vscode.ExtensionContext): void {
     connection.key = value;
     credentialChanged();
   });
-  const fileSystem = new DfsFileSystemProvider(connection, log);
+  const fileSystem = new DfsFileSystemProvider(
+    connection,
+    feed,
+    {
+      isDirty: (uri) => vscode.workspace.textDocuments.some((document) => document.isDirty && document.uri.toString() === uri.toString()),
+      stored: () => tree.refresh(),
+    },
+    log,
+  );
+  const feedListener = feed.listen({
+    changed: (changes) => {
+      const shown = changes.slice(0, 5).map((change) => `${change.clientId}/${change.name} ${change.kind}`);
+      log.info(`${changes.length === 1 ? '1 file' : `${changes.length} files`} changed: ${shown.join(', ')}${changes.length > shown.length ? `, and ${changes.length - shown.length} more` : ''}`);
+      tree.refresh();
+    },
+    failed: (clientId, error) => log.warn(`watching the files of ${clientId} for changes failed (${describeError(error)}); trying again every ${CHANGE_RETRY_MS / 1000} s`),
+    recovered: (clientId) => log.info(`watching the files of ${clientId} for changes again`),
+  });
   const views = {
     refreshTree: () => tree.refresh(),
     filesChanged: (clientId: string, names: readonly string[], deleted: boolean) =>
@@ -107,6 +136,7 @@ export function activate(context: vscode.ExtensionContext): void {
     },
   });
   const treeView = vscode.window.createTreeView<DfsNode>('dfs.files', { treeDataProvider: tree, dragAndDropController: dropTarget, showCollapseAll: true, canSelectMany: true });
+  tree.setVisible(treeView.visible);
   const versions = new VersionCommands(connection, views, log);
   const compare = new CompareCommands(connection, log);
   const treeActions = new TreeActions(connection, tree, files, views, log, () => treeView.selection);
@@ -150,8 +180,12 @@ export function activate(context: vscode.ExtensionContext): void {
     clusterTree,
     clusterView,
     vscode.tasks.registerTaskProvider(DFS_TASK_TYPE, tasks),
+    treeView.onDidChangeVisibility((event) => tree.setVisible(event.visible)),
     fileSystem,
-    vscode.workspace.registerFileSystemProvider(DFS_SCHEME, fileSystem, { isReadonly: true, isCaseSensitive: true }),
+    feedListener,
+    feed,
+    // Writable: a save is an upload on a precondition (see the provider); kept versions (?generation=N) stat read-only.
+    vscode.workspace.registerFileSystemProvider(DFS_SCHEME, fileSystem, { isReadonly: false, isCaseSensitive: true }),
     command('dfs.startCluster', () => cluster.start()),
     command('dfs.stopCluster', () => cluster.stop()),
     command('dfs.showStatus', () => cluster.showStatus()),

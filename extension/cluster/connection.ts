@@ -81,11 +81,11 @@ export class DfsConnection {
     return 'no credential (open protocol)';
   }
 
-  /** A client of the primaries, for everything (writes included). */
-  client(): DfsClient {
+  /** A client of the primaries, for everything (writes included); `clientId` names whose files it writes, by default this window's. */
+  client(clientId = this.clientId): DfsClient {
     return new DfsClient({
       primaries: this.primaries,
-      clientId: this.clientId,
+      clientId,
       connectTimeoutMs: PROBE_CONNECT_TIMEOUT_MS,
       security: this.security(),
     });

@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import { describeError } from '../model/logger';
+import type { ChangeFeed } from '../cluster/change-feed';
 import type { ClusterMonitor } from '../cluster/cluster-monitor';
 import type { DfsConnection } from '../cluster/connection';
 import type { Logger } from '../model/logger';
@@ -15,12 +16,30 @@ export class FileTreeProvider implements vscode.TreeDataProvider<DfsNode>, vscod
   readonly onDidChangeTreeData = this.changed.event;
   private readonly fileTrees = new Map<string, Promise<(FolderNode | FileNode)[]>>();
   private filterText = '';
+  /** While the view is visible, the change feed polls each client whose files it shows. */
+  private readonly watches = new Map<string, { dispose(): void }>();
+  private visible = true;
 
   constructor(
     private readonly connection: DfsConnection,
     private readonly monitor: ClusterMonitor,
     private readonly log: Logger,
+    private readonly feed?: ChangeFeed,
   ) {}
+
+  /** A hidden view is not kept up to date; shown again, it redraws from fresh listings. */
+  setVisible(visible: boolean): void {
+    if (visible === this.visible) {
+      return;
+    }
+    this.visible = visible;
+    if (visible) {
+      this.refresh();
+    } else {
+      this.watches.forEach((watch) => watch.dispose());
+      this.watches.clear();
+    }
+  }
 
   refresh(): void {
     this.fileTrees.clear();
@@ -83,6 +102,8 @@ export class FileTreeProvider implements vscode.TreeDataProvider<DfsNode>, vscod
   }
 
   dispose(): void {
+    this.watches.forEach((watch) => watch.dispose());
+    this.watches.clear();
     this.changed.dispose();
   }
 
@@ -105,6 +126,9 @@ export class FileTreeProvider implements vscode.TreeDataProvider<DfsNode>, vscod
 
   private filesOf(clientId: string): Promise<(FolderNode | FileNode)[]> {
     let tree = this.fileTrees.get(clientId);
+    if (this.feed && this.visible && !this.watches.has(clientId)) {
+      this.watches.set(clientId, this.feed.watch(clientId));
+    }
     if (!tree) {
       tree = this.loadFiles(clientId);
       this.fileTrees.set(clientId, tree);

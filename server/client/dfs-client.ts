@@ -8,6 +8,9 @@ import { refuseIfChallenged } from '../net/handshake';
 import type { Security } from '../net/security';
 import { connect } from '../net/tcp';
 import {
+  ChangeRecord,
+  Changes,
+  ChangesHeader,
   ClientRecord,
   DeleteReceipt,
   DestinationRule,
@@ -15,6 +18,7 @@ import {
   DfsError,
   ErrorCode,
   FileRecord,
+  Listing,
   NodeStatus,
   Precondition,
   Reply,
@@ -401,6 +405,19 @@ export class DfsClient {
     return this.records<FileRecord>({ verb: 'FILES', clientId });
   }
 
+  /**
+   * What changed of a client's files above `since`: each name whose current version or
+   * delete is newer, and `through`, the generation to ask from next. With `complete`
+   * false some deletes may be missing: compare with files().
+   */
+  async changes(since: number, clientId = this.clientId): Promise<Changes> {
+    const { header, records } = await this.listing<ChangeRecord, ChangesHeader>({ verb: 'CHANGES', clientId, generation: since });
+    if (!header || typeof header.through !== 'number' || typeof header.complete !== 'boolean') {
+      throw new DfsError('PROTOCOL', 'CHANGES answered without its {"through","complete"} header; is the primary older than this client?');
+    }
+    return { header, records };
+  }
+
   async clients(): Promise<ClientRecord[]> {
     return this.records<ClientRecord>({ verb: 'CLIENTS' });
   }
@@ -575,10 +592,14 @@ export class DfsClient {
   }
 
   private async records<T>(request: Request): Promise<T[]> {
+    return (await this.listing<T, undefined>(request)).records;
+  }
+
+  private async listing<T, H>(request: Request): Promise<Listing<T, H>> {
     return this.exchange(request, async (conn) => {
       // A recovering primary holds listings until it knows the latest versions.
       const text = (await conn.readToEnd(MAX_LISTING_BYTES, 4 * (this.options.timeouts?.idleMs ?? DEFAULT_TIMEOUTS.idleMs))).toString('utf8');
-      return decodeListing<T>(refuseIfChallenged(text)).records;
+      return decodeListing<T, H>(refuseIfChallenged(text));
     });
   }
 

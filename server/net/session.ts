@@ -121,8 +121,8 @@ export async function serveStream(stream: Duplex, handlers: Handlers, options: S
     if (access.kind === 'deny') {
       throw new DfsError('FORBIDDEN', access.reason);
     }
-    if (access.kind === 'hide' && (request.verb === 'LIST' || request.verb === 'FILES')) {
-      await conn.write(request.verb === 'LIST' ? `No files stored for client ${request.clientId}.` : encodeListing([]));
+    if (access.kind === 'hide' && (request.verb === 'LIST' || request.verb === 'FILES' || request.verb === 'CHANGES')) {
+      await conn.write(hiddenAnswer(request));
     } else {
       await handler(new Session(conn, request, seed, principal, fence));
     }
@@ -162,6 +162,18 @@ export async function serveStream(stream: Duplex, handlers: Handlers, options: S
     } else {
       conn.destroy();
     }
+  }
+}
+
+/** What a key that may not see another client's files is told of them: that client has none, and nothing changed. */
+function hiddenAnswer(request: Extract<Request, { verb: 'LIST' | 'FILES' | 'CHANGES' }>): string {
+  switch (request.verb) {
+    case 'LIST':
+      return `No files stored for client ${request.clientId}.`;
+    case 'FILES':
+      return encodeListing([]);
+    case 'CHANGES':
+      return encodeListing([], { through: request.generation, complete: true });
   }
 }
 

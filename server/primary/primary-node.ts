@@ -15,6 +15,7 @@ import type { CommitPoint } from './commit-point';
 import { DiskStore } from '../storage/disk-store';
 import { KeyLock, fileKey } from '../storage/key-lock';
 import { CatchUp, CatchUpHost } from './catch-up';
+import { changesHandler } from './changes';
 import { repairVersion } from './copy-from-replica';
 import { deleteHandler } from './delete';
 import { renameHandler } from './rename';
@@ -92,6 +93,8 @@ export class PrimaryNode implements CatchUpHost {
   private learnedFloor = 0;
   private takingOver = false;
   private readonly repairs = new Map<string, Promise<void>>();
+  /** CHANGES knows every delete above this: it started (or took over) here, and rises as tombstones are dropped. */
+  private deletesKnownAbove = Number.MAX_SAFE_INTEGER;
 
   constructor(private readonly options: PrimaryNodeOptions) {
     // Fails at start-up, not at the first upload, when the quorum cannot be met.
@@ -137,6 +140,14 @@ export class PrimaryNode implements CatchUpHost {
         UPLOAD_IF: uploadHandler(this),
         LIST: listHandler(this.store, ready),
         FILES: filesHandler(this.store, (file) => this.copiesOf(file), ready),
+        CHANGES: changesHandler(
+          {
+            names: (clientId) => this.store.catalog.index.names(clientId),
+            settledThrough: () => this.issuer.settledThrough,
+            deletesKnownAbove: () => this.deletesKnownAbove,
+          },
+          ready,
+        ),
         CLIENTS: clientsHandler(this.store, ready),
         VERSIONS: versionsHandler(this.store, ready),
         DOWNLOAD: downloadHandler(this.store, downloads),
@@ -330,6 +341,8 @@ export class PrimaryNode implements CatchUpHost {
 
   private becomeReady(): void {
     const floor = this.startIssuing();
+    // What an earlier life of the primary (or another leader) deleted at or below the floor may be forgotten.
+    this.deletesKnownAbove = floor;
     this.readiness.markReady();
     this.log(`ready: catalog compared with ${this.links.filter((link) => link.merged).length} of ${this.links.length} replicas; new generations start above ${floor}`);
   }
@@ -389,6 +402,7 @@ export class PrimaryNode implements CatchUpHost {
     const everyone = Math.min(this.store.marks.completeThrough, ...this.links.map((link) => link.synced));
     for (const { clientId, name, state } of [...this.store.catalog.index.all()]) {
       if (state.tombstone && state.tombstone.generation <= everyone) {
+        this.deletesKnownAbove = Math.max(this.deletesKnownAbove, state.tombstone.generation);
         await this.store.dropVersion(clientId, name, state.tombstone.generation, true);
       }
     }

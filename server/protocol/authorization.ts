@@ -10,7 +10,7 @@ export type Access =
   | { kind: 'hide' };
 
 /** Verbs that name a client id and act on that client's files. */
-const CLIENT_VERBS = new Set<Request['verb']>(['UPLOAD', 'UPLOAD_IF', 'LIST', 'FILES', 'DOWNLOAD', 'DOWNLOAD_VERSION', 'DELETE', 'DELETE_IF', 'VERSIONS', 'RESTORE', 'RENAME', 'RENAME_IF']);
+const CLIENT_VERBS = new Set<Request['verb']>(['UPLOAD', 'UPLOAD_IF', 'LIST', 'FILES', 'CHANGES', 'DOWNLOAD', 'DOWNLOAD_VERSION', 'DELETE', 'DELETE_IF', 'VERSIONS', 'RESTORE', 'RENAME', 'RENAME_IF']);
 
 /**
  * Who may do what, once a connection has authenticated. Members (the cluster secret)
@@ -40,7 +40,7 @@ export function authorize(principal: Principal, request: Request, node: 'primary
     return { kind: 'deny', reason: 'SCRUB needs an admin key or the cluster secret' };
   }
   if (CLIENT_VERBS.has(request.verb) && 'clientId' in request && request.clientId !== principal.clientId) {
-    if (request.verb === 'LIST' || request.verb === 'FILES') {
+    if (request.verb === 'LIST' || request.verb === 'FILES' || request.verb === 'CHANGES') {
       return { kind: 'hide' };
     }
     return { kind: 'deny', reason: `this key is for client ${principal.clientId}: it cannot read or change the files of client ${request.clientId}` };

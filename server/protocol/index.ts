@@ -10,5 +10,6 @@ export * from './keys';
 export * from './authorization';
 export * from './bytes';
 export * from './words';
+export * from './changes';
 export * from './rename-rules';
 export * from './frames';

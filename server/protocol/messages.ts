@@ -87,6 +87,8 @@ export type Request =
   | { verb: 'VERSIONS'; clientId: string; name: string }
   | { verb: 'RESTORE'; clientId: string; generation: number; name: string }
   | { verb: 'FILES'; clientId: string }
+  /** What changed of a client's files above a generation: versions and tombstones (see changes.ts). */
+  | { verb: 'CHANGES'; clientId: string; generation: number }
   | { verb: 'CLIENTS' }
   | { verb: 'STATUS' }
   | { verb: 'REPLICA_DELETE'; clientId: string; generation: number; mtimeMs: number; name: string }
@@ -114,6 +116,7 @@ export const Verbs: readonly Verb[] = [
   'VERSIONS',
   'RESTORE',
   'FILES',
+  'CHANGES',
   'CLIENTS',
   'STATUS',
   'REPLICA_DELETE',
@@ -177,6 +180,7 @@ const USAGE: Record<Verb, string> = {
   VERSIONS: '<client_id> <filename>',
   RESTORE: '<client_id> <generation> <filename>',
   FILES: '<client_id>',
+  CHANGES: '<client_id> <generation>',
   CLIENTS: '',
   STATUS: '',
   REPLICA_DELETE: '<client_id> <generation> <time_ms> <filename>',
@@ -270,6 +274,13 @@ export function parseRequest(line: string, maxFileSize = Number.MAX_SAFE_INTEGER
         name: validateFileName(remainder),
       };
     }
+    case 'CHANGES': {
+      const { tokens, remainder } = leading(1);
+      if (remainder.length === 0 || remainder.includes(' ')) {
+        throw usage();
+      }
+      return { verb: known, clientId: validateClientId(tokens[0]), generation: parseGeneration(remainder) };
+    }
     case 'RENAME': {
       const { tokens, remainder } = leading(1);
       return { verb: known, clientId: validateClientId(tokens[0]), ...twoNames(remainder) };
@@ -355,6 +366,8 @@ export function formatRequest(request: Request): string {
     case 'LIST':
     case 'FILES':
       return `${request.verb} ${request.clientId}`;
+    case 'CHANGES':
+      return `${request.verb} ${request.clientId} ${request.generation}`;
     case 'RESERVE':
       return `${request.verb} ${request.generation}`;
     case 'SYNCED':

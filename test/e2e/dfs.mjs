@@ -9,8 +9,11 @@
 //   1. DFS: Start Cluster from the palette     -> 01-start-cluster.png
 //   2. Explorer right-click a file, Upload     -> 02-upload-file.png
 //   3. multi-select 2 files + a folder, Upload -> 03-upload-multi.png
-//   4. open a stored file from the tree        -> 04-open-read-only.png
+//   4. open a stored file from the tree        -> 04-open.png
 //   5. Delete from the tree, confirm           -> 05-delete-confirm.png, 05-delete.png
+//   7. edit a stored file, Ctrl+S              -> 07-edit-save.png
+//   8. a save over a change made elsewhere,
+//      resolved through Compare                -> 08-conflict-dialog.png, 08-conflict-compare.png, 08-conflict-resolved.png
 //   9. upload twice, Show Versions, Restore    -> 09-versions-list.png, 09-restore-notification.png, 09-versions-restore.png
 //  10. Rename or Move... from the tree         -> 10-rename.png
 //  11. DFS: Sync Folder..., confirm, save a file -> 11-sync-folder.png
@@ -22,17 +25,17 @@
 // Environment: DFS_E2E_VSIX=path uses that .vsix as it is (no packaging);
 // DFS_E2E_CACHE, DFS_E2E_OUTPUT, DFS_E2E_KEEP as in code-server.mjs.
 
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  E2E, TIMEOUTS, activeEditorLines, answerInputBox, clearNotifications, clickInlineAction, contextMenuOn, expandViewPane,
-  explorerContextMenu, filesOnDisk, killPidsNow, multiSelectExplorerItems, openActivityBarView, openExplorer, openExplorerFile,
-  pickQuickPickItem, processesWith, quickInput, quickPickRows, runCommand, screenshot, statusBarText, viewTreeItem,
-  visibleNotifications, waitForDialog, waitForExplorerItem, waitForStatusBar,
+  E2E, TIMEOUTS, activeEditorLines, answerInputBox, clearNotifications, clickInlineAction, clickNotificationButton, contextMenuOn,
+  expandViewPane, explorerContextMenu, filesOnDisk, killPidsNow, multiSelectExplorerItems, openActivityBarView, openExplorer,
+  openExplorerFile, pickQuickPickItem, processesWith, quickInput, quickPickRows, runCommand, screenshot, statusBarText,
+  viewTreeItem, visibleNotifications, waitForDialog, waitForExplorerItem, waitForNotification, waitForStatusBar,
 } from './code-server.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -237,10 +240,12 @@ const STEPS = [
   { n: 1, title: 'DFS: Start Cluster; status bar and tree show the cluster up', shot: '01-start-cluster', needs: [] },
   { n: 2, title: 'Explorer right-click a file -> Upload to DFS; in the tree and on every server', shot: '02-upload-file', needs: [1] },
   { n: 3, title: 'Multi-select two files and a folder -> Upload to DFS; all in the tree and on disk', shot: '03-upload-multi', needs: [1] },
-  { n: 4, title: 'Open a stored file from the tree; content shown read-only', shot: '04-open-read-only', needs: [2] },
+  { n: 4, title: 'Open a stored file from the tree; its content shown', shot: '04-open', needs: [2] },
   { n: 5, title: 'Delete from the tree with confirmation; gone from tree and every server', shot: '05-delete', needs: [2] },
   // Steps run in the order of this table; a step's number names it (and its screenshot), not its place.
   // -- edit and save in place (7, 8)
+  { n: 7, title: 'Edit a stored file opened from the tree, Ctrl+S; the new bytes on every server', shot: '07-edit-save', needs: [1] },
+  { n: 8, title: 'A save over a change made elsewhere asks; Compare shows both; saving again stores yours on every server', shot: '08-conflict-resolved', shotInBody: true, needs: [7] },
 
   // -- versions and rename (9, 10)
   { n: 9, title: 'Upload a file twice, Show Versions from the tree, restore the older one; its bytes and a new generation on every server', shot: '09-versions-restore', needs: [1] },
@@ -254,7 +259,7 @@ const STEPS = [
 
   { n: 6, title: 'DFS: Stop Cluster; welcome content again, no server process left', shot: '06-stop-cluster', needs: [1] },
 ];
-const SHOTS = [...STEPS.map((s) => s.shot), '05-delete-confirm', '12-replica-down', 'dfs-failure'];
+const SHOTS = [...STEPS.map((s) => s.shot), '05-delete-confirm', '08-conflict-dialog', '08-conflict-compare', '12-replica-down', 'dfs-failure'];
 
 const results = new Map(); // n -> { ok, detail, ms }
 const COUNT = STEPS.length;
@@ -333,6 +338,50 @@ async function main() {
       dfsChannelHas(`primary 127.0.0.1:${basePort + REPLICAS},`) ? null : `no line naming primary 127.0.0.1:${basePort + REPLICAS} in the DFS log yet`
     ), { timeout: T.status });
     await waitForStatusBar(page, 'DFS offline', { timeout: T.status });
+  };
+
+  // ---------------------------------------------------------------- edit and save in place (7, 8)
+  const EDIT = {
+    name: 'edit-me.txt',
+    stored: 'Stored by another writer.\nEdit me in VS Code.\n',
+    typed: 'Edited here. ',
+    mine: 'Mine: ',
+  };
+  EDIT.saved = EDIT.typed + EDIT.stored;
+  EDIT.theirs = EDIT.saved.replace(/^Edited/, 'Theirs'); // the same size as what the editor saved
+  EDIT.resolved = EDIT.mine + EDIT.saved;
+  const editorTab = (name) => page.locator(`.tabs-container .tab[data-resource-name="${name}"]`).first();
+  /** Runs `node dist/dfs.js <command> ...` against the cluster, as another writer would. */
+  const otherWriter = (command, name, text) => {
+    const settings = JSON.parse(fs.readFileSync(path.join(server.userDataDir, 'User', 'settings.json'), 'utf8'));
+    const args = [path.join(REPO, DFS_SCRIPT), command];
+    if (command === 'upload') {
+      const dir = e2e.tempDir('dfs-e2e-writer-');
+      fs.writeFileSync(path.join(dir, name), text);
+      args.push(path.join(dir, name));
+    } else {
+      args.push(name);
+    }
+    args.push('--server', `127.0.0.1:${settings['dfs.port']}`, '--client', CLIENT);
+    return execFileSync(process.execPath, args, { encoding: 'utf8', timeout: T.upload });
+  };
+  /** Waits until every server holds exactly `text` as `name` (or, with null, none holds it). */
+  const waitForBytesEverywhere = (name, text) => waitUntil(`${name} on every server`, () => {
+    const problems = SERVER_DIRS.flatMap((dir) => {
+      const got = storedOn(dataDir, dir).get(name);
+      if (text === null) return got ? [`${dir} still holds it`] : [];
+      return !got ? [`${dir}: missing`] : got.equals(Buffer.from(text)) ? [] : [`${dir}: ${JSON.stringify(got.toString())}`];
+    });
+    return problems.length ? problems.join('; ') : null;
+  }, { timeout: T.disk });
+  const waitForEditorText = (text) => waitUntil('editor content', async () => {
+    const lines = await activeEditorLines(page);
+    return lines.join('\n').startsWith(text.replace(/\n$/, '')) ? null : `editor shows ${JSON.stringify(lines)}`;
+  }, { timeout: T.ui });
+  const typeAtStart = async (text) => {
+    await page.locator('.editor-group-container.active .monaco-editor .view-lines').first().click();
+    await page.keyboard.press('Control+Home');
+    await page.keyboard.type(text);
   };
 
   // ---------------------------------------------------------------- setup
@@ -441,22 +490,7 @@ async function main() {
         lines = await activeEditorLines(page);
         return same() ? null : `editor shows ${JSON.stringify(lines)}, expected ${JSON.stringify(expected)}`;
       }, { timeout: T.ui });
-      const editor = page.locator('.editor-group-container.active .monaco-editor').first();
-      const readonlyAttr = await editor.locator('textarea').first().getAttribute('readonly');
-      // Type into it as a user would: VS Code answers with its read-only message, and nothing changes.
-      await editor.locator('.view-lines').first().click();
-      await page.keyboard.press('Control+Home');
-      await page.keyboard.type('XYZ');
-      const message = editor.locator('.monaco-editor-overlaymessage').filter({ hasText: /read-only/i }).first();
-      await message.waitFor({ state: 'visible', timeout: T.ui }).catch(() => {
-        throw new Error('typing into the opened file showed no "read-only" message');
-      });
-      lines = await activeEditorLines(page);
-      if (!same()) throw new Error(`typing changed the stored file's editor: ${JSON.stringify(lines)}`);
-      if (/\bdirty\b/.test(await tab.getAttribute('class') ?? '')) throw new Error('the editor tab became dirty after typing');
-      const messageText = (await message.innerText()).trim();
-      await screenshot(page, '04-open-read-only'); // while VS Code's read-only message shows
-      return `editor shows the ${expected.length} lines of hello.txt; textarea readonly=${readonlyAttr}; typing showed "${messageText}" and changed nothing`;
+      return `editor shows the ${expected.length} lines of hello.txt, read through the dfs: file system`;
     },
 
     5: async () => {
@@ -478,6 +512,60 @@ async function main() {
     },
 
     // -- edit and save in place (7, 8)
+    7: async () => {
+      // Stored by another writer (the command line), so the tree shows it through its change feed.
+      await otherWriter('upload', EDIT.name, EDIT.stored);
+      await waitForBytesEverywhere(EDIT.name, EDIT.stored);
+      await runCommand(page, 'View: Close All Editors');
+      await showDfs();
+      const row = await waitForStoredRow(EDIT.name);
+      await row.click();
+      const tab = editorTab(EDIT.name);
+      await tab.waitFor({ state: 'visible', timeout: T.ui });
+      await waitForEditorText(EDIT.stored);
+      await typeAtStart(EDIT.typed);
+      await waitUntil('the tab to show unsaved changes', async () => (/\bdirty\b/.test(await tab.getAttribute('class') ?? '') ? null : 'not dirty'), { timeout: T.ui });
+      await page.keyboard.press('Control+S');
+      await waitUntil('the save to finish', async () => (/\bdirty\b/.test(await tab.getAttribute('class') ?? '') ? 'the tab still shows unsaved changes' : null), { timeout: T.upload });
+      await waitForBytesEverywhere(EDIT.name, EDIT.saved);
+      return `typed "${EDIT.typed}" into ${EDIT.name} opened from the tree, Ctrl+S; ${SERVER_DIRS.join(', ')} hold the ${Buffer.byteLength(EDIT.saved)} new bytes`;
+    },
+
+    8: async () => {
+      const tab = editorTab(EDIT.name);
+      await tab.waitFor({ state: 'visible', timeout: T.ui });
+      await typeAtStart(EDIT.mine);
+      await waitUntil('the tab to show unsaved changes', async () => (/\bdirty\b/.test(await tab.getAttribute('class') ?? '') ? null : 'not dirty'), { timeout: T.ui });
+      // Behind the editor's back, another writer stores a version of the same size: VS Code's own
+      // check (time and size) cannot see it; the primary's precondition does.
+      await otherWriter('upload', EDIT.name, EDIT.theirs);
+      await waitForBytesEverywhere(EDIT.name, EDIT.theirs);
+      await page.keyboard.press('Control+S');
+      const dialog = await waitForDialog(page, `"${CLIENT}/${EDIT.name}" changed on DFS after you opened it`, { timeout: T.upload });
+      await screenshot(page, '08-conflict-dialog');
+      await dialog.locator('.dialog-buttons .monaco-button').filter({ hasText: /^Compare$/ }).first().click();
+      await dialog.waitFor({ state: 'hidden', timeout: T.ui });
+      const diff = page.locator('.editor-group-container.active .monaco-diff-editor').first();
+      await diff.waitFor({ state: 'visible', timeout: T.ui });
+      const side = (which) => diff.locator(`.editor.${which} .view-lines`).first();
+      await waitUntil('the diff editor to show theirs (left) and yours (right)', async () => {
+        const [left, right] = [await side('original').innerText(), await side('modified').innerText()].map((t) => t.replace(/\u00a0/g, ' '));
+        return left.includes(EDIT.theirs.split('\n')[0]) && right.includes(EDIT.resolved.split('\n')[0]) ? null : `left ${JSON.stringify(left)}, right ${JSON.stringify(right)}`;
+      }, { timeout: T.ui });
+      await waitForBytesEverywhere(EDIT.name, EDIT.theirs); // Compare saved nothing
+      await waitForNotification(page, 'not saved yet', { timeout: T.ui });
+      await screenshot(page, '08-conflict-compare');
+      // Resolved: saving again (Retry) stores yours over exactly the version compared with.
+      await clickNotificationButton(page, 'not saved yet', 'Retry');
+      await waitForBytesEverywhere(EDIT.name, EDIT.resolved);
+      await waitUntil('the save to finish', async () => (/\bdirty\b/.test(await tab.getAttribute('class') ?? '') ? 'the tab still shows unsaved changes' : null), { timeout: T.upload });
+      await screenshot(page, '08-conflict-resolved');
+      // Leave the servers as the earlier steps left them, for the steps after this one.
+      await runCommand(page, 'View: Close All Editors');
+      await otherWriter('rm', EDIT.name);
+      await waitForBytesEverywhere(EDIT.name, null);
+      return `the primary refused the save over another writer's same-size version; the dialog offered Compare; the diff showed theirs and yours; Retry stored yours on ${SERVER_DIRS.join(', ')}`;
+    },
 
     // -- versions and rename (9, 10)
     9: async () => {
@@ -741,8 +829,8 @@ async function main() {
       results.set(step.n, { ok: false, detail, ms: Date.now() - started });
       log(`FAIL ${label} (${secs(Date.now() - started)})\n         ${detail}`);
     }
-    // A step's own screenshot may already be taken at its telling moment (step 4); otherwise now.
-    if (step.n !== 4 || !results.get(4).ok) {
+    // A step's own screenshot may already be taken at its telling moment (shotInBody); otherwise now.
+    if (!step.shotInBody || !results.get(step.n).ok) {
       await waitForProgressToastsGone(page);
       await screenshot(page, step.shot).catch((e) => log(`(screenshot ${step.shot} failed: ${e.message})`));
     }

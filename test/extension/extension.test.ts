@@ -99,7 +99,7 @@ describe('extension: activate() against real primary and replica processes', fun
     await testing.waitForContext('dfs.clusterState', 'offline');
     assert.deepStrictEqual(await tree(), [], 'an empty tree lets VS Code show the welcome content');
     assert.match(await testing.waitForStatusBar((text) => text.includes('offline')), /DFS offline/);
-    assert.ok(testing.fileSystems.get('dfs')?.options.isReadonly, 'the dfs: file system is registered read-only');
+    assert.strictEqual(testing.fileSystems.get('dfs')?.options.isReadonly, false, 'the dfs: file system is registered writable (edit-in-place.test.ts saves through it)');
     assert.ok(testing.taskProviders.has('dfs'), 'the dfs task provider is registered');
   });
 
@@ -330,7 +330,7 @@ describe('extension: activate() against real primary and replica processes', fun
     assert.ok(treePaths(await tree()).includes(`${CLIENT}/project/src/dropped.txt`), 'the tree refreshed after the drop');
   });
 
-  it('Open shows a stored file read through the read-only dfs: file system', async () => {
+  it('Open shows a stored file read through the dfs: file system', async () => {
     const node = findNode(await tree(), [CLIENT, 'project', 'src', 'deep', 'x.bin']);
     assert.ok(node);
     assert.strictEqual(node.item.command?.command, 'dfs.openFile', 'a click opens the file');
@@ -349,7 +349,7 @@ describe('extension: activate() against real primary and replica processes', fun
       ['from-os.txt', 1],
       ['main.ts', 1],
     ]);
-    assert.throws(() => fileSystem.writeFile(opened.uri, Buffer.from('x')), /no permissions/);
+    await assert.rejects(Promise.resolve().then(() => fileSystem.writeFile(opened.uri.with({ query: 'generation=1' }), Buffer.from('x'), { create: true, overwrite: true })), /no permissions: .*kept older version/);
     await assert.rejects(Promise.resolve().then(() => fileSystem.readFile(Uri.from({ scheme: 'dfs', path: `/${CLIENT}/missing.txt` }))), /not found/i);
   });
 

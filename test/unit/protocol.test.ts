@@ -62,6 +62,15 @@ describe('protocol: requests', () => {
     assert.strictEqual(code(() => parseRequest('STATUS now')), 'BAD_HEADER');
   });
 
+  it('CHANGES takes a client id and one generation', () => {
+    assert.deepStrictEqual(parseRequest('CHANGES alice 41'), { verb: 'CHANGES', clientId: 'alice', generation: 41 });
+    assert.strictEqual(formatRequest({ verb: 'CHANGES', clientId: 'alice', generation: 0 }), 'CHANGES alice 0');
+    for (const line of ['CHANGES alice', 'CHANGES alice 4 5', 'CHANGES alice x', 'CHANGES alice -1', 'CHANGES']) {
+      assert.strictEqual(code(() => parseRequest(line)), 'BAD_HEADER', line);
+    }
+    assert.strictEqual(code(() => parseRequest('CHANGES .. 4')), 'BAD_CLIENT_ID');
+  });
+
   it('refuses path traversal in client ids and file names', () => {
     for (const id of ['..', '.', 'a/b', 'a\\b', '.dfs', '', 'a\u0000b']) {
       assert.strictEqual(code(() => validateClientId(id)), 'BAD_CLIENT_ID', id);

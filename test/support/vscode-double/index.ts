@@ -237,6 +237,14 @@ export class FileSystemError extends Error {
   static Unavailable(what?: string | Uri): FileSystemError {
     return new FileSystemError(`unavailable: ${String(what)}`, 'Unavailable');
   }
+
+  static FileExists(what?: string | Uri): FileSystemError {
+    return new FileSystemError(`file exists: ${String(what)}`, 'FileExists');
+  }
+
+  static FileIsADirectory(what?: string | Uri): FileSystemError {
+    return new FileSystemError(`file is a directory: ${String(what)}`, 'FileIsADirectory');
+  }
 }
 
 export enum ConfigurationTarget {
@@ -364,6 +372,9 @@ interface TreeViewRecord {
   canSelectMany: boolean;
   /** The rows the user selected (TreeView.selection); tests set it before running a command from a key. */
   selection: unknown[];
+  visible: boolean;
+  /** Shows or hides the view, the way switching the side bar does (onDidChangeVisibility fires). */
+  setVisible(visible: boolean): void;
 }
 
 /** A diff editor opened through `vscode.diff`, with what each side read. */
@@ -612,17 +623,33 @@ export const window = {
     return item;
   },
   createTreeView(id: string, options: { treeDataProvider: TreeViewRecord['provider']; dragAndDropController?: TreeViewRecord['dragAndDropController']; canSelectMany?: boolean }) {
-    const record: TreeViewRecord = { provider: options.treeDataProvider, dragAndDropController: options.dragAndDropController, refreshes: 0, canSelectMany: options.canSelectMany === true, selection: [] };
+    const record: TreeViewRecord = {
+      provider: options.treeDataProvider,
+      dragAndDropController: options.dragAndDropController,
+      refreshes: 0,
+      canSelectMany: options.canSelectMany === true,
+      selection: [],
+      visible: true,
+      setVisible: () => undefined,
+    };
+    const visibility = new EventEmitter<{ visible: boolean }>();
+    record.setVisible = (visible) => {
+      record.visible = visible;
+      visibility.fire({ visible });
+    };
     const subscription = options.treeDataProvider.onDidChangeTreeData?.(() => {
       record.refreshes++;
       testing.emit('treeRefresh', id);
     });
     testing.treeViews.set(id, record);
     return {
-      visible: true,
       get selection(): unknown[] {
         return record.selection;
       },
+      get visible(): boolean {
+        return record.visible;
+      },
+      onDidChangeVisibility: visibility.event,
       get message(): string | undefined {
         return record.message;
       },
@@ -825,7 +852,7 @@ export const commands = {
       case 'vscode.diff': {
         const [left, right, title] = args as [Uri, Uri, string | undefined];
         testing.diffs.push({ left, right, title, leftContent: await readThrough(left), rightContent: await readThrough(right) });
-        testing.emit('diff');
+        testing.emit('diff', testing.diffs.at(-1));
         return undefined as T;
       }
       case 'workbench.action.openSettings':
@@ -949,4 +976,58 @@ export function createExtensionContext(extensionPath: string, globalStoragePath:
       onDidChange: ((listener, thisArg, disposables) => testing.secretsChanged.event(listener, thisArg, disposables)) as Event<{ key: string }>,
     },
   };
+}
+
+// ---------------------------------------------------------------- VS Code's file service, around a provider
+
+/** What an editor keeps of the file it read: the time and size of the stat made just before reading. */
+export interface EditorModel {
+  uri: Uri;
+  content: Buffer;
+  mtime: number;
+  size: number;
+}
+
+/** Thrown where VS Code's file service refuses a save because the file is newer (FILE_MODIFIED_SINCE). */
+export class FileModifiedSince extends Error {
+  readonly code = 'FILE_MODIFIED_SINCE';
+}
+
+function providerOf(uri: Uri): Record<string, (...args: any[]) => any> {
+  const fileSystem = testing.fileSystems.get(uri.scheme);
+  if (!fileSystem) {
+    throw new Error(`no file system provider for ${uri.scheme}:`);
+  }
+  return fileSystem.provider;
+}
+
+/** Opens a file the way a text editor does (FileService.readFile): stat, then read. */
+export async function readAsEditor(uri: Uri): Promise<EditorModel> {
+  const provider = providerOf(uri);
+  const stat = (await provider.stat(uri)) as { mtime: number; size: number };
+  const content = Buffer.from(await provider.readFile(uri));
+  return { uri, content, mtime: stat.mtime, size: stat.size };
+}
+
+/**
+ * Saves an editor's content the way VS Code does (FileService.writeFile and its
+ * validateWriteFile): stat; unless told to ignore it (Overwrite, Accept Your Changes),
+ * refuse when the stored file's time is later and its size differs from what the editor
+ * read; then write. `between` runs after the stat and before the write (a race).
+ */
+export async function saveAsEditor(model: EditorModel, content: Buffer, options: { ignoreModifiedSince?: boolean; between?: () => Promise<unknown> } = {}): Promise<void> {
+  const provider = providerOf(model.uri);
+  let stat: { mtime: number; size: number } | undefined;
+  try {
+    stat = (await provider.stat(model.uri)) as { mtime: number; size: number };
+  } catch {
+    stat = undefined;
+  }
+  if (stat && !options.ignoreModifiedSince && model.mtime < stat.mtime && model.size !== stat.size) {
+    throw new FileModifiedSince(`the content of ${model.uri.path} is newer (time ${stat.mtime} > ${model.mtime}, size ${stat.size} not ${model.size})`);
+  }
+  await options.between?.();
+  await provider.writeFile(model.uri, content, { create: true, overwrite: true });
+  const after = (await provider.stat(model.uri)) as { mtime: number; size: number };
+  Object.assign(model, { content, mtime: after.mtime, size: after.size });
 }
