@@ -83,6 +83,8 @@ describe('extension: the Cluster view against servers this window started', func
 
   it('lists the primary and every replica as up and in step, with Restart and Stop for each, since this window started them', async () => {
     assert.ok(testing.treeViews.has('dfs.cluster'), 'the Cluster view is registered');
+    // A primary just started compares its catalog with the replicas first: its row says "recovering" until then.
+    await waitForRow(`primary 127.0.0.1:${port}`, (row) => row.description !== 'recovering', 'to finish recovering');
     const rows = await clusterRows();
     assert.deepStrictEqual([...rows.keys()], [`primary 127.0.0.1:${port}`, 'replica 1', 'replica 2', 'replica 3']);
     assert.strictEqual(rows.get(`primary 127.0.0.1:${port}`)!.description, 'up · 0 files, 0 B');

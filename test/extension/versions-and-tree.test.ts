@@ -151,8 +151,8 @@ describe('extension: versions, compare and tree actions against real servers', f
     const stat = await fileSystem.stat(opened.uri);
     assert.strictEqual(stat.size, 12);
     assert.strictEqual(stat.permissions, 1, 'a kept version is read-only');
-    assert.throws(() => fileSystem.writeFile(opened.uri, Buffer.from('x'), { create: false, overwrite: true }), /kept older version and cannot be changed.*Restore/);
-    assert.throws(() => fileSystem.delete(opened.uri, { recursive: false }), /kept older version/);
+    await assert.rejects(async () => fileSystem.writeFile(opened.uri, Buffer.from('x'), { create: false, overwrite: true }), /kept older version and cannot be changed.*Restore/);
+    await assert.rejects(async () => fileSystem.delete(opened.uri, { recursive: false }), /kept older version/);
   });
 
   it('Show Versions from the editor title of a dfs: file; Compare with Current diffs the kept version against the current one', async () => {
