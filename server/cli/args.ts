@@ -32,6 +32,7 @@ const FLAGS = {
   quota: { type: 'string' },
   'keep-versions': { type: 'string' },
   'compact-after': { type: 'string' },
+  'inline-max': { type: 'string' },
   etcd: { type: 'string' },
   'etcd-prefix': { type: 'string' },
   'lease-ttl': { type: 'string' },
@@ -92,6 +93,7 @@ export function parseCommandLine(argv: string[], cwd: string): ParsedCommand {
     quota: 'quota',
     'keep-versions': 'keepVersions',
     'compact-after': 'compactAfterLines',
+    'inline-max': 'inlineMax',
     'lease-ttl': 'leaseTtl',
     'failover-wait': 'failoverWaitMs',
   };

@@ -42,7 +42,9 @@ client id = your user name, 5 older versions kept. A dfs.config.json in the curr
 folder may set any of host, port, replicas, basePort, dataDir, replica, writeQuorum,
 client, server (a list too), failoverWaitMs, maxFileSize, headerTimeoutMs, idleTimeoutMs,
 syncIntervalMs, scrubIntervalMs, keepVersions, maxConnections, minFree, compactAfterLines
-(--compact-after: journal lines before a catalog snapshot, 20000), etcd, etcdPrefix,
+(--compact-after: journal lines before a catalog snapshot, 20000), inlineMax
+(--inline-max: bytes up to which a file travels inside its catalog record, 65536; 0 off),
+etcd, etcdPrefix,
 leaseTtl; flags win.
 `;
 
