@@ -51,8 +51,12 @@ export function replicateHandler(store: DiskStore, fence: Fence, commitTimeoutMs
       // A small file's bytes are made durable by the commit record that carries them
       // (one journal sync shared with every concurrent commit): nothing a crash before
       // that record could lose is ever used, as staged bytes never outlive a restart.
-      if (!staged.inline) {
-        await staged.seal();
+      // Its own sync starts now, alongside the primary's commit; the rename into place waits for it.
+      const sealing = staged.seal();
+      if (staged.inline) {
+        sealing.catch(() => undefined);
+      } else {
+        await sealing;
       }
       await session.reply(Reply.REPLICA_PREPARED);
       // The primary sends COMMIT after its own catalog record, which may wait on an
