@@ -41,6 +41,7 @@ const FLAGS = {
   quota: { type: 'string', value: 'BYTES', help: 'most bytes one client may store, older versions included; none' },
   'keep-versions': { type: 'string', value: 'K', help: 'older versions kept of each file; 5' },
   'compact-after': { type: 'string', value: 'LINES', help: 'catalog journal lines before a snapshot; 20000' },
+  'inline-max': { type: 'string', value: 'BYTES', help: 'files up to this size travel inside their catalog record (one sync for bytes and record); 65536 (0: never; at most 1 MiB)' },
   etcd: { type: 'string', value: 'URL[,URL...]', help: 'elect the primary through these etcd members (one of several primaries)' },
   'etcd-prefix': { type: 'string', value: 'PREFIX', help: 'key prefix the primaries of one cluster share in etcd; /dfs' },
   'lease-ttl': { type: 'string', value: 'S', help: 'seconds a leader\'s lease lasts: how soon a standby takes over; 2' },
@@ -80,6 +81,7 @@ const SERVING: readonly FlagName[] = [
   'max-connections',
   'min-free',
   'compact-after',
+  'inline-max',
   'secret-file',
   'tls-cert',
   'tls-key',
@@ -228,6 +230,7 @@ export function parseCommandLine(command: CommandName, argv: string[], cwd: stri
     quota: 'quota',
     'keep-versions': 'keepVersions',
     'compact-after': 'compactAfterLines',
+    'inline-max': 'inlineMax',
     'lease-ttl': 'leaseTtl',
     'failover-wait': 'failoverWaitMs',
   };

@@ -28,7 +28,7 @@ client id = your user name, 5 older versions kept. A dfs.config.json in the curr
 folder may set any of host, port, replicas, basePort, dataDir, replica, writeQuorum,
 client, server (a list too), failoverWaitMs, maxFileSize, headerTimeoutMs, idleTimeoutMs,
 syncIntervalMs, scrubIntervalMs, keepVersions, maxConnections, minFree, compactAfterLines,
-etcd, etcdPrefix, leaseTtl; flags win.
+inlineMax, etcd, etcdPrefix, leaseTtl; flags win.
 `;
 }
 

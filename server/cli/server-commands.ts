@@ -64,6 +64,7 @@ export async function runPrimary(settings: Settings): Promise<void> {
     quotaBytes: settings.quota,
     keepVersions: settings.keepVersions,
     compactAfterLines: settings.compactAfterLines,
+    inlineMaxBytes: settings.inlineMax,
     host: settings.host,
     port: settings.port,
     dataDir: path.resolve(settings.dataDir),
@@ -116,6 +117,7 @@ export async function runReplica(settings: Settings, portGiven: boolean): Promis
     maxConnections,
     minFreeBytes: settings.minFree,
     compactAfterLines: settings.compactAfterLines,
+    inlineMaxBytes: settings.inlineMax,
     id,
     host: settings.host,
     port: settings.port,
@@ -156,6 +158,7 @@ export async function runCluster(settings: Settings, scriptPath: string, ha = fa
     ['--max-connections', settings.maxConnections === undefined ? undefined : String(settings.maxConnections)],
     ['--min-free', String(settings.minFree)],
     ['--compact-after', settings.compactAfterLines === undefined ? undefined : String(settings.compactAfterLines)],
+    ['--inline-max', settings.inlineMax === undefined ? undefined : String(settings.inlineMax)],
     ['--quota', settings.quota === undefined ? undefined : String(settings.quota)],
   ];
   for (const [flag, value] of passThrough) {

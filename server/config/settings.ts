@@ -56,6 +56,8 @@ export interface Settings {
   keepVersions: number;
   /** Catalog journal lines beyond the last snapshot before a node writes a new snapshot; unset means the store's default (20,000). */
   compactAfterLines?: number;
+  /** Files of at most this many bytes travel inside their catalog record (one shared journal sync for bytes and record); 0 turns it off; unset means 64 KiB. */
+  inlineMax?: number;
   /** etcd client URLs: with them, several primaries share the replicas and one leads (dfs primary only). */
   etcd: string[];
   /** The key prefix the primaries of one cluster share in etcd. */
@@ -222,6 +224,12 @@ const CHECKS: Record<keyof Settings, Checker> = {
   leaseTtl: (value, key) => {
     if (!Number.isInteger(value) || (value as number) < 1 || (value as number) > 60) {
       throw invalid(key, value, 'a whole number of seconds from 1 to 60');
+    }
+    return value;
+  },
+  inlineMax: (value, key) => {
+    if (!Number.isSafeInteger(value) || (value as number) < 0 || (value as number) > 1024 * 1024) {
+      throw invalid(key, value, 'a whole number of bytes from 0 (off) to 1048576');
     }
     return value;
   },

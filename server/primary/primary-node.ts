@@ -56,6 +56,8 @@ export interface PrimaryNodeOptions {
   keepVersions?: number;
   /** Catalog journal lines beyond the snapshot before a new snapshot is written. */
   compactAfterLines?: number;
+  /** Files up to this many bytes travel inside their catalog record; 0 turns it off. */
+  inlineMaxBytes?: number;
   log: (line: string) => void;
   /** Elected through etcd: the leadership this node serves under. Without it, it is the only primary. */
   leadership?: LeadershipTerm;
@@ -107,6 +109,7 @@ export class PrimaryNode implements CatchUpHost {
       node: 'the primary',
       minFreeBytes: options.minFreeBytes,
       compactAfterLines: options.compactAfterLines,
+      inlineMaxBytes: options.inlineMaxBytes,
     });
     this.links = options.replicas.map(
       (address) =>

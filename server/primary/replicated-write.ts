@@ -67,7 +67,7 @@ export async function replicatedPut(primary: PrimaryContext, request: PutRequest
   }
   let staged: StagedWrite;
   try {
-    staged = await primary.store.stage();
+    staged = await primary.store.stage(size);
   } catch (error) {
     await abortReplicas();
     throw error;
@@ -93,7 +93,12 @@ export async function replicatedPut(primary: PrimaryContext, request: PutRequest
       let release: (() => void) | undefined;
       try {
         const mtimeMs = Date.now();
-        await Promise.all([staged.seal(), ...replicas.map((replica) => replica.prepare({ sha256, generation, mtimeMs, keep: primary.keepVersions }))]);
+        // A small file's record carries its bytes, so the record need not wait for the
+        // staged file's sync (only its rename does): the sync starts here and the
+        // commit waits for it alongside the record.
+        const sealing = staged.seal();
+        sealing.catch(() => undefined);
+        await Promise.all([staged.inline ? undefined : sealing, ...replicas.map((replica) => replica.prepare({ sha256, generation, mtimeMs, keep: primary.keepVersions }))]);
         const prepared = replicas.filter((replica) => replica.ok);
         if (prepared.length < required) {
           throw belowQuorum('replicas could not store the file');

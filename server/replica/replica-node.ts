@@ -34,6 +34,8 @@ export interface ReplicaNodeOptions {
   minFreeBytes?: number;
   /** Catalog journal lines beyond the snapshot before a new snapshot is written. */
   compactAfterLines?: number;
+  /** Files up to this many bytes travel inside their catalog record; 0 turns it off. */
+  inlineMaxBytes?: number;
   log: (line: string) => void;
 }
 
@@ -52,6 +54,7 @@ export class ReplicaNode {
       node: `replica ${options.id}`,
       minFreeBytes: options.minFreeBytes,
       compactAfterLines: options.compactAfterLines,
+      inlineMaxBytes: options.inlineMaxBytes,
     });
     const store = this.store;
     this.fence = new Fence({

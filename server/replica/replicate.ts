@@ -9,7 +9,7 @@ import type { Fence } from './fence';
  * stored, REPLICA_SUCCESS; such a primary knows no generations, so the replica gives
  * the version the next one of its own. From ours it is two-phase: bytes, then
  * `CHECKSUM <sha256> <generation> <time> <keep>` -> REPLICA_PREPARED once the bytes
- * are on stable storage (nothing visible yet), then `COMMIT`, sent only after the
+ * are checked and (above the inline size) on stable storage (nothing visible yet), then `COMMIT`, sent only after the
  * primary's catalog holds the version, records and places it, or `ABORT` (or a
  * dropped connection) throws the bytes away.
  */
@@ -25,7 +25,7 @@ export function replicateHandler(store: DiskStore, fence: Fence, commitTimeoutMs
     // Refused before any byte is sent: a link where the file would go is never followed.
     await store.assertCanPlace(clientId, name);
     await store.assertRoomFor(size);
-    const staged = await store.stage();
+    const staged = await store.stage(size);
     try {
       await session.reply(Reply.SEND_FILE);
       const hash = createHash('sha256');
@@ -48,7 +48,16 @@ export function replicateHandler(store: DiskStore, fence: Fence, commitTimeoutMs
       if (step.sha256 !== sha256) {
         throw new DfsError('CHECKSUM', `bytes received hash to ${sha256}, the primary sent ${step.sha256}`);
       }
-      await staged.seal();
+      // A small file's bytes are made durable by the commit record that carries them
+      // (one journal sync shared with every concurrent commit): nothing a crash before
+      // that record could lose is ever used, as staged bytes never outlive a restart.
+      // Its own sync starts now, alongside the primary's commit; the rename into place waits for it.
+      const sealing = staged.seal();
+      if (staged.inline) {
+        sealing.catch(() => undefined);
+      } else {
+        await sealing;
+      }
       await session.reply(Reply.REPLICA_PREPARED);
       // The primary sends COMMIT after its own catalog record, which may wait on an
       // earlier write of the same name: allow well past the idle timeout for it.

@@ -30,8 +30,12 @@ export interface Fingerprint {
 }
 
 export type CatalogChange =
-  /** A version or a tombstone, applied by the rules in name-state.ts; `staged` names the bytes to place. */
-  | { kind: 'record'; record: VersionRecord; keep: number; staged?: string }
+  /**
+   * A version or a tombstone, applied by the rules in name-state.ts; `staged` names the
+   * bytes to place, or `inline` carries them (small files): synced with the record, so
+   * a restart can place them again whatever became of the file.
+   */
+  | { kind: 'record'; record: VersionRecord; keep: number; staged?: string; inline?: Buffer }
   /** A version no longer held (or, with `tombstone`, a tombstone dropped once every copy has it). */
   | { kind: 'drop'; clientId: string; name: string; generation: number; tombstone?: boolean }
   | { kind: 'marks'; marks: Partial<Omit<CatalogMarks, 'nodeId' | 'highest'>> };
@@ -67,6 +71,8 @@ export interface CatalogOpening {
   created: boolean;
   /** Staged files named by records whose placement was not confirmed, by version key: it may not have happened yet. */
   staged: Map<string, string>;
+  /** Bytes carried by records whose placement was not confirmed, by version key: the file may be missing, short or unsynced. */
+  inline: Map<string, Buffer>;
   /** Lines that could not be read (a torn tail after a crash is normal and not counted). */
   damagedLines: number;
 }

@@ -59,7 +59,9 @@ export class DiskLayout {
   /**
    * Makes a folder exist, with every folder it needed created durably (each new
    * folder's entry synced in its parent) before any file is renamed into it. Commits
-   * into the same new folder share the work, so none acknowledges before it is done.
+   * into the same new folder share the work, so none acknowledges before it is done;
+   * the parent is ensured first, so a commit into a sibling folder also waits for a
+   * shared new parent's entry to be synced by whichever commit made it.
    */
   ensureFolder(folder: string, clientId?: string): Promise<void> {
     if (this.knownFolders.has(folder)) {
@@ -68,13 +70,16 @@ export class DiskLayout {
     let pending = this.pendingFolders.get(folder);
     if (!pending) {
       pending = (async () => {
+        if (folder.includes('/')) {
+          await this.ensureFolder(parentOf(folder), clientId);
+        }
         let firstCreated: string | undefined;
         try {
           firstCreated = await this.fs.mkdirs(folder);
         } catch (error) {
           const code = (error as NodeJS.ErrnoException).code;
           if (code === 'ENOTDIR' || code === 'EEXIST') {
-            const where = clientId ? folder.slice(clientId.length + 1) : folder;
+            const where = clientId && folder.startsWith(`${clientId}/`) ? folder.slice(clientId.length + 1) : folder;
             throw new DfsError('CONFLICT', `cannot create folder ${where}: a file on this node's disk has the name of one of its folders`);
           }
           throw error instanceof DfsError ? error : new DfsError('STORAGE', (error as Error).message);

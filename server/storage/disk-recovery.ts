@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from 'crypto';
 import { constants } from 'fs';
 import { VersionRecord, validateClientId } from '../protocol';
 import { versionKey } from './catalog';
@@ -26,7 +27,7 @@ export class DiskRecovery {
     private readonly durable: boolean,
   ) {}
 
-  async settle(staged: Map<string, string>, report: StoreOpening): Promise<void> {
+  async settle(staged: Map<string, string>, inline: Map<string, Buffer>, report: StoreOpening): Promise<void> {
     // Leftovers of deleted names go first: a file a newer folder displaced (or the
     // reverse) must be out of the way before that folder's placement is finished.
     report.orphans = await this.clearStrays();
@@ -34,8 +35,18 @@ export class DiskRecovery {
     for (const { clientId, name, state } of [...this.catalog.index.all()]) {
       for (const [index, version] of state.versions.entries()) {
         const target = index === 0 ? this.layout.live(clientId, name) : this.layout.version(clientId, version.generation);
-        const stagedName = staged.get(versionKey(clientId, name, version.generation));
-        if (stagedName && pending.has(stagedName)) {
+        const key = versionKey(clientId, name, version.generation);
+        const stagedName = staged.get(key);
+        const bytes = inline.get(key);
+        if (bytes) {
+          try {
+            if (await this.settleInline(clientId, name, state, index, target, bytes)) {
+              report.redone++;
+            }
+          } catch (error) {
+            this.log(`${clientId}/${name} generation ${version.generation}: its bytes, kept in the catalog, could not be put in place (${(error as Error).message})`);
+          }
+        } else if (stagedName && pending.has(stagedName)) {
           pending.delete(stagedName);
           try {
             await this.redo(clientId, name, state, index, `${TMP_DIR}/${stagedName}`);
@@ -50,6 +61,46 @@ export class DiskRecovery {
       }
     }
     await this.sweepVersions();
+  }
+
+  /**
+   * A version whose bytes its record carries and whose placed file was never confirmed
+   * durable: a crash may have left the file missing, short or never synced. A file that
+   * holds the right bytes is synced (with its folder) before anything counts on it;
+   * otherwise the bytes are written again from the record, synced, and renamed into
+   * place. True when they had to be written again.
+   */
+  private async settleInline(clientId: string, name: string, state: NameState, index: number, target: string, bytes: Buffer): Promise<boolean> {
+    const files = this.layout.fs;
+    const version = state.versions[index];
+    if ((await this.isFile(target)) && (await this.hash(target)) === version.sha256) {
+      if (this.durable) {
+        const handle = await files.openFile(target, constants.O_RDONLY);
+        try {
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+        await this.layout.syncer.sync(parentOf(target));
+      }
+      return false;
+    }
+    if (sha256Of(bytes) !== version.sha256 || bytes.length !== version.size) {
+      throw new Error('the bytes in the catalog do not match the record');
+    }
+    const staged = `${TMP_DIR}/inline-${version.generation}-${randomBytes(6).toString('hex')}`;
+    const handle = await files.openFile(staged, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL);
+    try {
+      await handle.writeFile(bytes);
+      if (this.durable) {
+        await handle.sync();
+      }
+    } finally {
+      await handle.close();
+    }
+    await this.redo(clientId, name, state, index, staged);
+    this.log(`${clientId}/${name} generation ${version.generation}: its file was missing or incomplete after a crash; written again from the bytes its catalog record carries`);
+    return true;
   }
 
   /** Puts staged bytes where a recorded version belongs, keeping the bytes they replace if those are history now. */
@@ -211,4 +262,8 @@ export class DiskRecovery {
       await handle.close();
     }
   }
+}
+
+function sha256Of(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex');
 }

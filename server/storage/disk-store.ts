@@ -10,7 +10,7 @@ import {
   VersionRecord,
 } from '../protocol';
 import { caseClash } from './case-folding';
-import { CatalogChange, CatalogMarks } from './catalog';
+import { AppliedChange, CatalogChange, CatalogMarks } from './catalog';
 import { ContainmentError } from './contained-fs';
 import { DamageMarks } from './damage';
 import { DiskFailures } from './disk-failures';
@@ -46,7 +46,16 @@ export interface DiskStoreOptions {
   minFreeBytes?: number;
   /** Catalog journal lines beyond the snapshot before a new snapshot is written. */
   compactAfterLines?: number;
+  /**
+   * Files of at most this many bytes travel inside their catalog record (MinIO keeps
+   * small objects inline with their metadata the same way): one journal sync, shared by
+   * every concurrent commit, makes bytes and record durable together. 0 turns it off.
+   */
+  inlineMaxBytes?: number;
 }
+
+/** Files up to this size travel inside their catalog record unless the store is told otherwise. */
+export const DEFAULT_INLINE_MAX_BYTES = 64 * 1024;
 
 interface LegacyUpgrade {
   files: LegacyFile[];
@@ -81,6 +90,7 @@ export class DiskStore implements Store {
   private readonly log: (line: string) => void;
   private readonly failures: DiskFailures;
   private readonly minFreeBytes: number;
+  private readonly inlineMaxBytes: number;
 
   /** `root` must be the real path of the data folder (the CLI resolves it). */
   constructor(root: string, options: DiskStoreOptions = {}) {
@@ -90,6 +100,7 @@ export class DiskStore implements Store {
     this.log = options.log ?? (() => undefined);
     this.failures = new DiskFailures(options.node ?? 'this node', root);
     this.minFreeBytes = options.minFreeBytes ?? 0;
+    this.inlineMaxBytes = options.inlineMaxBytes ?? DEFAULT_INLINE_MAX_BYTES;
     this.layout = new DiskLayout(root, this.durable);
     this.placement = new Placement(this.layout, this.damage, (clientId, name, generation, file) => this.placed(clientId, name, generation, file));
     this.catalog = new JournalCatalog({ files: this.layout.fs, dir: CATALOG_DIR }, { durable: this.durable, log: this.log, failures: this.failures, compactAfterLines: options.compactAfterLines });
@@ -133,7 +144,7 @@ export class DiskStore implements Store {
       await this.finishUpgrade(upgrade);
       report.upgraded = { files: upgrade.files.length, authoritative: upgrade.authoritative };
     }
-    await new DiskRecovery(this.layout, this.catalog, this.damage, this.log, this.durable).settle(opening.staged, report);
+    await new DiskRecovery(this.layout, this.catalog, this.damage, this.log, this.durable).settle(opening.staged, opening.inline, report);
     // Whatever is still staged belongs to a transfer that died with the previous process.
     for (const entry of await files.readdir(TMP_DIR)) {
       if (!entry.isSymbolicLink() && !entry.isDirectory()) {
@@ -153,12 +164,14 @@ export class DiskStore implements Store {
     await this.layout.fs.close();
   }
 
-  async stage(): Promise<StagedWrite> {
+  /** `size`, when known before the first byte, lets a small file's bytes travel inside its record. */
+  async stage(size?: number): Promise<DiskStagedWrite> {
     const file = `${TMP_DIR}/${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`;
     const handle = await this.layout.fs.openFile(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL).catch((error: Error) => {
       throw this.failures.of(error, `stage bytes under ${this.layout.fs.absolute(TMP_DIR)}`);
     });
-    return new DiskStagedWrite(file, handle, this.durable, this.layout.syncer, this.layout.fs, this.failures);
+    const inline = size !== undefined && size <= this.inlineMaxBytes;
+    return new DiskStagedWrite(file, handle, this.durable, this.layout.syncer, this.layout.fs, this.failures, inline);
   }
 
   /**
@@ -203,14 +216,28 @@ export class DiskStore implements Store {
           }
           displaced.push(tombstone(clientId, other, generation, record.mtimeMs));
         }
-        await staged?.seal();
         const othersBefore = displaced.map((other) => this.catalog.index.get(clientId, other.name));
-        const applied = await this.catalog.commit([
-          ...displaced.map((other) => ({ kind: 'record' as const, record: other, keep })),
-          { kind: 'record', record, keep, staged: staged?.basename },
-        ]);
+        const recording = (own: CatalogChange): Promise<AppliedChange[]> => this.catalog.commit([...displaced.map((other) => ({ kind: 'record' as const, record: other, keep })), own]);
+        let applied: AppliedChange[];
+        let sealing: PromiseSettledResult<void> = { status: 'fulfilled', value: undefined };
+        if (staged?.inline) {
+          // The record carries the bytes: it need not wait for the staged file's sync,
+          // which only has to finish before the file is renamed into place.
+          const [sealed, recorded] = await Promise.allSettled([staged.seal(), recording({ kind: 'record', record, keep, inline: staged.inlineBytes() })]);
+          if (recorded.status === 'rejected') {
+            throw recorded.reason;
+          }
+          applied = recorded.value;
+          sealing = sealed;
+        } else {
+          await staged?.seal();
+          applied = await recording({ kind: 'record', record, keep, staged: staged?.basename });
+        }
         const mine = applied[applied.length - 1];
         const placing = this.placeRecorded(clientId, name, generation, async () => {
+          if (sealing.status === 'rejected') {
+            throw sealing.reason;
+          }
           for (const [index, other] of displaced.entries()) {
             await this.placement.place(clientId, other.name, othersBefore[index], this.catalog.index.get(clientId, other.name));
           }

@@ -13,12 +13,19 @@ const FORMAT = 1;
 const SNAPSHOT = 'snapshot.jsonl';
 /** A snapshot is written once the journal has this many lines beyond it. */
 export const DEFAULT_COMPACT_AFTER_LINES = 20_000;
+/**
+ * ... or once the current journal file is this long: records carrying small files'
+ * bytes make lines long, and replay reads a journal file whole.
+ */
+export const DEFAULT_COMPACT_AFTER_BYTES = 16 * 1024 * 1024;
 
 interface JournalLine {
   /** A version or tombstone, the `keep` it was applied with, and the staged bytes it names. */
   r?: VersionRecord;
   k?: number;
   s?: string;
+  /** The version's bytes, base64, when they travel inside the record (small files). */
+  b?: string;
   /** A dropped version: client, name, generation, and 1 when it is a tombstone. */
   d?: [string, string, number, number?];
   m?: Partial<CatalogMarks>;
@@ -40,6 +47,8 @@ export interface JournalCatalogOptions {
   log?: (line: string) => void;
   /** Journal lines beyond the snapshot before a new snapshot is written. */
   compactAfterLines?: number;
+  /** Bytes of the current journal file before a new snapshot is written. */
+  compactAfterBytes?: number;
   /** Names the node when its disk is full. */
   failures?: DiskFailures;
 }
@@ -56,6 +65,13 @@ export class JournalCatalog implements Catalog {
   private readonly fingerprints = new Map<string, Fingerprint>();
   /** Staged files named by records whose placement has not been confirmed (by a fingerprint) yet. */
   private readonly pendingStaged = new Map<string, string>();
+  /**
+   * Bytes of versions recorded inline whose placed file is not confirmed durable yet (a
+   * fingerprint note, written only after the file and its folder were synced). Kept
+   * here, and in any snapshot taken meanwhile, because until then the journal holds the
+   * only copy this node can count on.
+   */
+  private readonly pendingInline = new Map<string, Buffer>();
   private writer: JournalWriter | undefined;
   private journalSeq = 1;
   private linesSinceSnapshot = 0;
@@ -63,6 +79,7 @@ export class JournalCatalog implements Catalog {
   private readonly durable: boolean;
   private readonly log: (line: string) => void;
   private readonly compactAfterLines: number;
+  private readonly compactAfterBytes: number;
   private readonly failures: DiskFailures | undefined;
 
   private files: ContainedFs | undefined;
@@ -82,6 +99,7 @@ export class JournalCatalog implements Catalog {
     this.durable = options.durable ?? true;
     this.log = options.log ?? (() => undefined);
     this.compactAfterLines = options.compactAfterLines ?? DEFAULT_COMPACT_AFTER_LINES;
+    this.compactAfterBytes = options.compactAfterBytes ?? DEFAULT_COMPACT_AFTER_BYTES;
     this.failures = options.failures;
   }
 
@@ -140,7 +158,8 @@ export class JournalCatalog implements Catalog {
     this.index.clearAll();
     this.fingerprints.clear();
     this.pendingStaged.clear();
-    const opening: CatalogOpening = { created: false, staged: new Map(), damagedLines: 0 };
+    this.pendingInline.clear();
+    const opening: CatalogOpening = { created: false, staged: new Map(), inline: new Map(), damagedLines: 0 };
     const snapshotFile = `${this.dir}/${SNAPSHOT}`;
     let snapshotText: string | undefined;
     try {
@@ -193,6 +212,7 @@ export class JournalCatalog implements Catalog {
       );
     }
     opening.staged = new Map(this.pendingStaged);
+    opening.inline = new Map(this.pendingInline);
     return opening;
   }
 
@@ -232,6 +252,7 @@ export class JournalCatalog implements Catalog {
       const key = versionKey(note.clientId, note.name, note.generation);
       this.fingerprints.set(key, note.fingerprint);
       this.pendingStaged.delete(key);
+      this.pendingInline.delete(key);
     }
     const text = notes
       .map((note) => JSON.stringify({ f: [note.clientId, note.name, note.generation, note.fingerprint.ino, note.fingerprint.size, note.fingerprint.mtimeMs] } satisfies JournalLine) + '\n')
@@ -256,6 +277,9 @@ export class JournalCatalog implements Catalog {
         this.forgetFingerprints(clientId, name, before, state);
         if (change.staged && outcome !== 'stale') {
           this.pendingStaged.set(versionKey(clientId, name, generation), change.staged);
+        }
+        if (change.inline && outcome !== 'stale') {
+          this.pendingInline.set(versionKey(clientId, name, generation), change.inline);
         }
         if (generation > this.currentMarks.highest) {
           this.currentMarks.highest = generation;
@@ -283,6 +307,7 @@ export class JournalCatalog implements Catalog {
       if (!after?.versions.some((kept) => kept.generation === version.generation)) {
         this.fingerprints.delete(versionKey(clientId, name, version.generation));
         this.pendingStaged.delete(versionKey(clientId, name, version.generation));
+        this.pendingInline.delete(versionKey(clientId, name, version.generation));
       }
     }
   }
@@ -305,13 +330,15 @@ export class JournalCatalog implements Catalog {
     this.currentMarks = { ...({ replicas: {}, highest: -1, revoked: [], epoch: 0 } as Pick<CatalogMarks, 'replicas' | 'highest' | 'revoked' | 'epoch'>), ...header.marks };
     this.journalSeq = header.journal;
     for (const line of lines.slice(1)) {
-      const entry = JSON.parse(line) as { c?: string; n?: string; st?: NameState; f?: JournalLine['f']; p?: [string, string, number, string] };
+      const entry = JSON.parse(line) as { c?: string; n?: string; st?: NameState; f?: JournalLine['f']; p?: [string, string, number, string]; i?: [string, string, number, string] };
       if (entry.c !== undefined && entry.n !== undefined && entry.st) {
         this.index.set(entry.c, entry.n, entry.st);
       } else if (entry.f) {
         this.applyFingerprint(entry.f);
       } else if (entry.p) {
         this.pendingStaged.set(versionKey(entry.p[0], entry.p[1], entry.p[2]), entry.p[3]);
+      } else if (entry.i) {
+        this.pendingInline.set(versionKey(entry.i[0], entry.i[1], entry.i[2]), Buffer.from(entry.i[3], 'base64'));
       }
     }
   }
@@ -373,6 +400,7 @@ export class JournalCatalog implements Catalog {
     if (this.index.get(clientId, name)?.versions.some((version) => version.generation === generation)) {
       this.fingerprints.set(versionKey(clientId, name, generation), { ino, size, mtimeMs });
       this.pendingStaged.delete(versionKey(clientId, name, generation));
+      this.pendingInline.delete(versionKey(clientId, name, generation));
     }
   }
 
@@ -390,6 +418,11 @@ export class JournalCatalog implements Catalog {
         const staged = this.pendingStaged.get(versionKey(clientId, name, version.generation));
         if (staged) {
           lines.push(JSON.stringify({ p: [clientId, name, version.generation, staged] }));
+        }
+        // Inline bytes not yet confirmed in their placed file: the old journal goes once this snapshot is in place.
+        const inline = this.pendingInline.get(versionKey(clientId, name, version.generation));
+        if (inline) {
+          lines.push(JSON.stringify({ i: [clientId, name, version.generation, inline.toString('base64')] }));
         }
       }
     }
@@ -446,7 +479,7 @@ export class JournalCatalog implements Catalog {
    * snapshot and both journal files.
    */
   private async compactIfDue(): Promise<void> {
-    if (this.linesSinceSnapshot < this.compactAfterLines || this.compacting || !this.writer) {
+    if (this.compacting || !this.writer || (this.linesSinceSnapshot < this.compactAfterLines && this.writer.length < this.compactAfterBytes)) {
       return;
     }
     const nextSeq = this.journalSeq + 1;
@@ -496,7 +529,12 @@ export class JournalCatalog implements Catalog {
 function toLine(change: CatalogChange): JournalLine {
   switch (change.kind) {
     case 'record':
-      return change.staged ? { r: change.record, k: change.keep, s: change.staged } : { r: change.record, k: change.keep };
+      return {
+        r: change.record,
+        k: change.keep,
+        ...(change.staged ? { s: change.staged } : {}),
+        ...(change.inline ? { b: change.inline.toString('base64') } : {}),
+      };
     case 'drop':
       return { d: change.tombstone ? [change.clientId, change.name, change.generation, 1] : [change.clientId, change.name, change.generation] };
     case 'marks':
@@ -506,7 +544,7 @@ function toLine(change: CatalogChange): JournalLine {
 
 function fromLine(line: JournalLine): CatalogChange | undefined {
   if (line.r) {
-    return { kind: 'record', record: line.r, keep: line.k ?? 0, staged: line.s };
+    return { kind: 'record', record: line.r, keep: line.k ?? 0, staged: line.s, inline: line.b === undefined ? undefined : Buffer.from(line.b, 'base64') };
   }
   if (line.d) {
     return { kind: 'drop', clientId: line.d[0], name: line.d[1], generation: line.d[2], tombstone: line.d[3] === 1 };

@@ -44,6 +44,9 @@ export class Placement {
     const inHistoryAfter = (generation: number): boolean => historyAfter.some((version) => version.generation === generation);
     const inHistoryBefore = (generation: number): boolean => historyBefore.some((version) => version.generation === generation);
     const touched = new Set<string>();
+    // Told only once the folders are synced: a confirmed placement lets the catalog
+    // forget the bytes it kept for it (a staged name, or bytes carried inline).
+    const placedAt: [number, string][] = [];
     let liveHolds = outgoing && !this.damage.has(clientId, name, outgoing.generation) ? outgoing.generation : undefined;
 
     if (outgoing && outgoing.generation !== incoming?.generation && inHistoryAfter(outgoing.generation) && liveHolds === outgoing.generation) {
@@ -60,7 +63,7 @@ export class Placement {
       if (supply?.generation === incoming.generation) {
         await this.moveIntoLive(supply.staged.file, live, name, clientId);
         supply.staged.markPlaced();
-        this.placed(clientId, name, incoming.generation, live);
+        placedAt.push([incoming.generation, live]);
         liveHolds = incoming.generation;
         touched.add(parentOf(live));
       } else if (incoming.generation !== outgoing?.generation) {
@@ -98,7 +101,7 @@ export class Placement {
       const target = this.layout.version(clientId, supply.generation);
       await this.renameInto(supply.staged.file, target, name);
       supply.staged.markPlaced();
-      this.placed(clientId, name, supply.generation, target);
+      placedAt.push([supply.generation, target]);
       touched.add(versionsFolder);
     }
 
@@ -118,6 +121,9 @@ export class Placement {
       }
     }
     await Promise.all([...touched].map((folder) => this.layout.syncer.sync(folder)));
+    for (const [generation, file] of placedAt) {
+      this.placed(clientId, name, generation, file);
+    }
   }
 
   /**

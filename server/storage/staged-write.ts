@@ -28,6 +28,8 @@ export class DiskStagedWrite implements StagedWrite {
   private queuedBytes = 0;
   private flushing: Promise<void> | undefined;
   private failure: DfsError | undefined;
+  /** The bytes, also kept in memory when they are to travel inside the catalog record. */
+  private readonly held: Buffer[] = [];
 
   constructor(
     /** Relative to the node's root. */
@@ -37,8 +39,22 @@ export class DiskStagedWrite implements StagedWrite {
     private readonly syncer: DirectorySyncer,
     private readonly files: ContainedFs,
     private readonly failures: DiskFailures,
+    /**
+     * A small file: its bytes go inside the catalog record, which makes them durable, so
+     * seal() syncs only the file (before it is renamed into place), never the staging
+     * folder, and may run alongside the record.
+     */
+    readonly inline = false,
   ) {
     this.handle = handle;
+  }
+
+  /** The bytes received, for the catalog record; only for an inline write. */
+  inlineBytes(): Buffer {
+    if (!this.inline) {
+      throw new DfsError('INTERNAL', 'the staged file is not kept inline');
+    }
+    return Buffer.concat(this.held, this.bytesWritten);
   }
 
   /** The name a catalog record gives these bytes, so a restart can still place them. */
@@ -54,6 +70,9 @@ export class DiskStagedWrite implements StagedWrite {
       throw this.failure;
     }
     this.queued.push(chunk);
+    if (this.inline) {
+      this.held.push(chunk);
+    }
     this.queuedBytes += chunk.length;
     this.bytesWritten += chunk.length;
     this.flushing ??= this.flush();
@@ -83,8 +102,9 @@ export class DiskStagedWrite implements StagedWrite {
 
   /**
    * Puts the bytes and their name in the staging folder on stable storage: a catalog
-   * record may name them from then on and count on finding them after a crash.
-   * Calling it again waits for the first call.
+   * record may name them from then on and count on finding them after a crash. An
+   * inline write syncs the bytes only: its record carries them, and its staged name
+   * is never needed after a crash. Calling it again waits for the first call.
    */
   seal(): Promise<void> {
     this.sealed ??= this.sealOnce();
@@ -104,7 +124,7 @@ export class DiskStagedWrite implements StagedWrite {
         throw this.failure;
       }
       if (this.durable) {
-        await Promise.all([handle.sync(), this.syncer.sync(parentOf(this.file))]);
+        await Promise.all([handle.sync(), this.inline ? undefined : this.syncer.sync(parentOf(this.file))]);
       }
     } catch (error) {
       throw this.failures.of(error, 'flush the bytes received to disk');
@@ -124,6 +144,7 @@ export class DiskStagedWrite implements StagedWrite {
     this.handle = undefined;
     this.queued = [];
     this.queuedBytes = 0;
+    this.held.length = 0;
     // The write in flight, if any, finishes before the handle closes under it.
     await this.flushing;
     await this.sealed?.catch(() => undefined);

@@ -6,6 +6,8 @@ import type { ApplyOutcome, NameState } from './name-state';
 /** Bytes being received: invisible to every listing until committed. */
 export interface StagedWrite {
   readonly bytesWritten: number;
+  /** A small file whose bytes travel inside its catalog record: seal() need not come before that record. */
+  readonly inline: boolean;
   /** May keep `chunk` until seal(): the caller must not reuse or modify it afterwards. */
   write(chunk: Buffer): Promise<void>;
   /** Flushes the bytes (and their staging entry) to stable storage. */
@@ -49,7 +51,8 @@ export interface Store {
   open(): Promise<StoreOpening>;
   /** Releases what open() took; the store can be opened again. */
   close(): Promise<void>;
-  stage(): Promise<StagedWrite>;
+  /** `size`, when known before the first byte, lets a small file's bytes travel inside its catalog record. */
+  stage(size?: number): Promise<StagedWrite>;
   /**
    * Records a version (durably, in the catalog) and puts its bytes in place; without
    * staged bytes the version is recorded as damaged until they are supplied. A version

@@ -25,9 +25,15 @@ import { demultiplex } from './strace-streams';
  *      folder was followed by an fsync of that folder before the record naming it.
  *   d. Compaction: an old journal file is removed only once the snapshot that
  *      replaces it is renamed into place and the catalog folder synced after that.
+ *   e. Bytes carried inline (a small file's record holds them): the record is the
+ *      durable copy until the placed file is, so the fingerprint note that confirms
+ *      the placement (and lets the catalog forget the bytes) is written only after the
+ *      folder of the file renamed into place was fsynced after that rename. Rules a-c
+ *      cover the rest: the renamed file was fsynced before its rename (a) and the
+ *      record, bytes and all, before any message announcing it (c).
  */
 
-export type Rule = 'a' | 'b' | 'c' | 'd' | 'unreadable';
+export type Rule = 'a' | 'b' | 'c' | 'd' | 'e' | 'unreadable';
 
 export interface Violation {
   rule: Rule;
@@ -54,6 +60,10 @@ export interface Coverage {
   entries: number;
   /** Old journal files removed after a snapshot (rule d). */
   compactions: number;
+  /** Journal records carrying their version's bytes inline. */
+  inlineRecords: number;
+  /** Fingerprint notes confirming the placement of inline bytes, checked by rule e. */
+  confirmedInline: number;
 }
 
 export interface SyncReport {
@@ -76,6 +86,8 @@ interface JournalLine {
   generation?: number;
   marks?: Record<string, unknown>;
   staged?: string;
+  /** The record carries the version's bytes. */
+  inline?: boolean;
 }
 
 interface Request {
@@ -150,7 +162,7 @@ const startsWithToken = (data: string, token: string): boolean => data === token
 export function checkSyncOrder(trace: Trace): SyncReport {
   const { calls } = trace;
   const violations: Violation[] = [];
-  const coverage: Coverage = { messages: new Map(), recorded: new Map(), renames: 0, stagedRecords: 0, linkedRecords: 0, entries: 0, compactions: 0 };
+  const coverage: Coverage = { messages: new Map(), recorded: new Map(), renames: 0, stagedRecords: 0, linkedRecords: 0, entries: 0, compactions: 0, inlineRecords: 0, confirmedInline: 0 };
   const count = (map: Map<string, number>, label: string): void => {
     map.set(label, (map.get(label) ?? 0) + 1);
   };
@@ -173,6 +185,8 @@ export function checkSyncOrder(trace: Trace): SyncReport {
 
   // The journal records, parsed back from what was written.
   const records: JournalLine[] = [];
+  /** Fingerprint notes: not durable themselves, but rule e orders them. */
+  const notes: { write: Call; root: string; clientId: string; name: string; generation: number }[] = [];
   for (const [file, writes] of writesTo) {
     const journal = JOURNAL.exec(file);
     if (!journal) {
@@ -184,7 +198,7 @@ export function checkSyncOrder(trace: Trace): SyncReport {
         continue;
       }
       for (const text of (write.data ?? '').split('\n').filter((line) => line.length > 0)) {
-        type Line = { r?: { clientId: string; name: string; generation: number }; d?: [string, string, number]; m?: Record<string, unknown>; s?: string; a?: Line[] };
+        type Line = { r?: { clientId: string; name: string; generation: number }; d?: [string, string, number]; m?: Record<string, unknown>; s?: string; b?: string; f?: [string, string, number]; a?: Line[] };
         let parsed: Line;
         try {
           parsed = JSON.parse(Buffer.from(text, 'latin1').toString('utf8')) as Line;
@@ -196,7 +210,7 @@ export function checkSyncOrder(trace: Trace): SyncReport {
         // A rename's records share one line: each is a record of that write.
         for (const line of parsed.a ?? [parsed]) {
           if (line.r) {
-            records.push({ ...base, key: nameKey(line.r.clientId, line.r.name), generation: line.r.generation, staged: line.s });
+            records.push({ ...base, key: nameKey(line.r.clientId, line.r.name), generation: line.r.generation, staged: line.s, inline: line.b !== undefined });
           } else if (line.d) {
             records.push({ ...base, key: nameKey(line.d[0], line.d[1]), generation: line.d[2] });
           } else if (line.m) {
@@ -204,6 +218,9 @@ export function checkSyncOrder(trace: Trace): SyncReport {
           }
         }
         // Fingerprint notes ("f") are not durable on purpose: a lost one costs a rehash.
+        if (parsed.f) {
+          notes.push({ write, root: journal[1], clientId: parsed.f[0], name: parsed.f[1], generation: parsed.f[2] });
+        }
       }
     }
   }
@@ -388,6 +405,26 @@ export function checkSyncOrder(trace: Trace): SyncReport {
         checkRecords(label, call, (line) => line.marks?.[mark] === current.argument, current.call.start);
       }
       request = undefined;
+    }
+  }
+
+  // Rule e: inline bytes are forgotten only once the file holding them is durably in place.
+  coverage.inlineRecords = records.filter((line) => line.inline).length;
+  const renamesOk = calls.filter((call) => RENAMES.has(call.name) && call.ok);
+  for (const note of notes) {
+    const key = nameKey(note.clientId, note.name);
+    if (!records.some((line) => line.inline && line.key === key && line.generation === note.generation && line.write.end < note.write.start)) {
+      continue;
+    }
+    const targets = [`${note.root}/${note.clientId}/${note.name}`, `${note.root}/.dfs/versions/${note.clientId}/${note.generation}`];
+    const rename = renamesOk.filter((call) => targets.includes(call.paths[1]) && call.end < note.write.start).at(-1);
+    if (!rename) {
+      continue; // Confirmed by a restart's check of bytes already in place, not by a placement.
+    }
+    coverage.confirmedInline++;
+    const folder = path.posix.dirname(rename.paths[1]);
+    if (!syncedBetween(folder, rename.end, note.write.start)) {
+      violations.push({ rule: 'e', message: `the placement of ${rename.paths[1]} (bytes carried inline) was confirmed before ${folder} was fsynced after the rename`, file: folder, lines: [rename.start, note.write.start] });
     }
   }
 

@@ -168,6 +168,45 @@ function describeCatalog(label: string, create: (dir: string, compactAfterLines?
       assert.deepStrictEqual([...opening.staged.values()], ['staged-1']);
     });
 
+    it('keeps the bytes a record carries inline, through compaction, until their placement is confirmed', async () => {
+      catalog = await reopen(3);
+      const unplaced = Buffer.from('small file, placement not confirmed');
+      const placed = Buffer.from('small file, placed and confirmed');
+      await catalog.commit([{ kind: 'record', record: version('unplaced', 1), keep: 2, inline: unplaced }]);
+      await catalog.commit([{ kind: 'record', record: version('placed', 2), keep: 2, inline: placed }]);
+      catalog.note([{ clientId: 'alice', name: 'placed', generation: 2, fingerprint: { ino: 1, size: 2, mtimeMs: 3 } }]);
+      await catalog.close();
+      catalog = create(dir, 3);
+      let opening = await catalog.open();
+      assert.deepStrictEqual([...opening.inline.values()], [unplaced], 'replayed from the journal: only the unconfirmed bytes are kept');
+      for (let index = 0; index < 4; index++) {
+        await catalog.commit([{ kind: 'record', record: version(`more${index}`, 10 + index), keep: 2 }]);
+      }
+      await catalog.settled();
+      assert.ok(!(await fs.readdir(dir)).includes('journal-00000001.log'), 'compacted');
+      await catalog.close();
+      catalog = create(dir);
+      opening = await catalog.open();
+      assert.deepStrictEqual([...opening.inline.values()], [unplaced], 'the snapshot carries the unconfirmed bytes');
+      catalog.note([{ clientId: 'alice', name: 'unplaced', generation: 1, fingerprint: { ino: 4, size: 5, mtimeMs: 6 } }]);
+      await catalog.commit([{ kind: 'record', record: version('last', 20), keep: 2 }]);
+      await catalog.close();
+      catalog = create(dir);
+      opening = await catalog.open();
+      assert.deepStrictEqual([...opening.inline.values()], [], 'confirmed: forgotten');
+    });
+
+    it('writes a snapshot once the journal file passes its byte limit, whatever its line count', async () => {
+      await catalog.close();
+      catalog = new JournalCatalog(dir, { compactAfterBytes: 64 * 1024, durable: catalog['durable'] as boolean });
+      await catalog.open();
+      for (let index = 0; index < 4; index++) {
+        await catalog.commit([{ kind: 'record', record: version(`big${index}`, index + 1), keep: 0, inline: Buffer.alloc(30 * 1024, index) }]);
+      }
+      await catalog.settled();
+      assert.ok(!(await fs.readdir(dir)).includes('journal-00000001.log'), 'four records of 40 KiB of base64 each passed 64 KiB: compacted');
+    });
+
     it('compacts into a snapshot and the next journal; the state survives, the old journal goes', async () => {
       catalog = await reopen(50);
       for (let batch = 0; batch < 10; batch++) {
