@@ -45,7 +45,7 @@ export async function settleCommitRecords(primary: PrimaryNode, commitPoint: Com
       report.rolledForward++;
     } else if (await fromSomeReplica(primary, record)) {
       report.rolledForward++;
-    } else if (renamedFrom && (await renameHere(primary, record, renamedFrom))) {
+    } else if (renamedFrom && (await renameHere(primary, commitPoint, record, renamedFrom))) {
       report.rolledForward++;
     } else {
       await republish(primary, commitPoint, record, liveOf(state));
@@ -75,31 +75,35 @@ async function fromSomeReplica(primary: PrimaryNode, record: VersionRecord): Pro
 }
 
 /**
- * Rolls a rename forward that no replica applied: from this primary's own copy of
- * the source version (one catalog record, as the rename would have been), or from a
- * replica's copy of it, stored under the destination (the tombstone of the source
- * follows as its own commit record). False when no node holds the source's bytes.
+ * Rolls a rename forward that no replica applied, from the source version's bytes
+ * (this primary's copy, or one it repairs from a replica first). It is committed again
+ * under a new generation, both names in one commit record, as republish does: the
+ * replicas may already be certified complete past the lost generation (the catch-up
+ * before this takeover could not know of it), and a version they lack at or below
+ * their completeness counts as deleted. False when no node holds the source's bytes.
  */
-async function renameHere(primary: PrimaryNode, record: VersionRecord, source: { name: string; generation: number }): Promise<boolean> {
-  const { clientId } = record;
-  if (primary.store.hasBytes(clientId, source.name, source.generation) && liveOf(primary.store.state(clientId, source.name))?.generation === source.generation) {
-    const tombstone: VersionRecord = { clientId, name: source.name, generation: record.generation, size: 0, sha256: '', mtimeMs: record.mtimeMs, deleted: true };
-    await primary.store.commitRename(source.generation, tombstone, record, primary.keepVersions);
-    primary.log(`takeover: rename of ${clientId}/${source.name} to ${record.name} (generation ${record.generation}), committed by the previous leader, applied from this primary's copy`);
+async function renameHere(primary: PrimaryNode, commitPoint: CommitPoint, lost: VersionRecord, source: { name: string; generation: number }): Promise<boolean> {
+  const { clientId } = lost;
+  const original = liveOf(primary.store.state(clientId, source.name));
+  if (!original || original.generation !== source.generation) {
+    return false;
+  }
+  if (!primary.store.hasBytes(clientId, source.name, source.generation) && !(await repairVersion(primary, original))) {
+    return false;
+  }
+  const generation = await primary.issuer.issue();
+  try {
+    const tombstone: VersionRecord = { clientId, name: source.name, generation, size: 0, sha256: '', mtimeMs: Date.now(), deleted: true };
+    const again: VersionRecord = { ...lost, generation };
+    await commitPoint.record([tombstone, { ...again, renamedFrom: source }]);
+    await primary.store.commitRename(source.generation, tombstone, again, primary.keepVersions);
+    primary.log(
+      `takeover: rename of ${clientId}/${source.name} to ${lost.name} (generation ${lost.generation}), committed by the previous leader, applied from this primary's copy as generation ${generation}`,
+    );
     return true;
+  } finally {
+    primary.issuer.settle(generation);
   }
-  for (const link of primary.links) {
-    try {
-      await copyVersionFrom(primary, link, record, source);
-      if (primary.store.hasBytes(clientId, record.name, record.generation)) {
-        primary.log(`takeover: rename of ${clientId}/${source.name} to ${record.name} (generation ${record.generation}), committed by the previous leader, applied from ${link.label}'s copy of the source`);
-        return true;
-      }
-    } catch {
-      // That replica does not hold the source: ask the next.
-    }
-  }
-  return false;
 }
 
 async function republish(primary: PrimaryNode, commitPoint: CommitPoint, lost: VersionRecord, previous: VersionRecord | undefined): Promise<void> {

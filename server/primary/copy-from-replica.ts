@@ -6,15 +6,13 @@ import type { ReplicaLink } from './replica-link';
 /**
  * Stores a replica's copy of a version on the primary, only if its bytes hash to the
  * checksum the version was recorded with. Takes no lock while the bytes stream: the
- * store applies the version by its generation when it arrives. `from` reads the bytes
- * from another version the replica holds (a rename's source, same bytes).
+ * store applies the version by its generation when it arrives.
  */
-export async function copyVersionFrom(primary: PrimaryContext, link: ReplicaLink, record: VersionRecord, from?: { name: string; generation: number }): Promise<void> {
-  const source = from ?? { name: record.name, generation: record.generation };
-  const download = await link.download(record.clientId, source.name, source.generation);
+export async function copyVersionFrom(primary: PrimaryContext, link: ReplicaLink, record: VersionRecord): Promise<void> {
+  const download = await link.download(record.clientId, record.name, record.generation);
   const staged = await primary.store.stage();
   try {
-    if (download.sha256 !== record.sha256 || download.generation !== source.generation) {
+    if (download.sha256 !== record.sha256 || download.generation !== record.generation) {
       throw new DfsError('CHECKSUM', `${link.label} holds another version`);
     }
     const hash = createHash('sha256');

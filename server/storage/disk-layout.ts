@@ -105,8 +105,12 @@ export class DiskLayout {
     while (folder.startsWith(stopAt + '/')) {
       try {
         await this.fs.rmdir(folder);
-      } catch {
-        return folder;
+      } catch (error) {
+        // Pruned already by a commit emptying the same folder (renames out of one folder
+        // run at once): it is gone either way, and its parent must still be synced.
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+          return folder;
+        }
       }
       this.knownFolders.delete(folder);
       folder = parentOf(folder);

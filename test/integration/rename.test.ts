@@ -251,13 +251,19 @@ describe('rename: kill -9 of the primary around a rename', function () {
             }
           } catch (error) {
             assert.ok(error instanceof DfsError, String(error));
+            if (!killed) {
+              refused.push(`${label}: ${error.code} ${error.message}`);
+            }
             cut++;
             return;
           }
         }
       };
+      const refused: string[] = [];
       const workers = [...pairs.keys()].map(worker);
-      await killNow;
+      // Every worker stops at its first failure: if all fail before the kill, nothing would ever kill.
+      await Promise.race([killNow, Promise.allSettled(workers)]);
+      assert.ok(acks > killAfter || killed || refused.length < pairs.size, `round ${round}: every rename failed before the primary was killed: ${refused.join('; ')}`);
       killed = true;
       await stopChild(cluster.primary.child, 'SIGKILL');
       await Promise.all(workers);
