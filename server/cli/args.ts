@@ -12,6 +12,7 @@ const FLAGS = {
   'data-dir': { type: 'string' },
   replica: { type: 'string', multiple: true },
   'write-quorum': { type: 'string' },
+  replication: { type: 'string' },
   client: { type: 'string' },
   server: { type: 'string' },
   'failover-wait': { type: 'string' },
@@ -104,6 +105,7 @@ export function parseCommandLine(argv: string[], cwd: string): ParsedCommand {
   if (values['data-dir'] !== undefined) flags.dataDir = values['data-dir'];
   if (values.replica !== undefined) flags.replica = values.replica;
   if (values['write-quorum'] !== undefined) flags.writeQuorum = values['write-quorum'];
+  if (values.replication !== undefined) flags.replication = values.replication;
   if (values.client !== undefined) flags.client = values.client;
   if (values.server !== undefined) flags.server = values.server;
   if (values['secret-file'] !== undefined) flags.secretFile = values['secret-file'];

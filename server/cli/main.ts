@@ -10,6 +10,9 @@ Servers (each prints "listening on HOST:PORT" once it accepts connections):
   dfs cluster  [--replicas N] [--port P] [--base-port B] [--host H] [--data-dir D] [--write-quorum all|majority|K] [--keep-versions K]
                [--ha]: also a local etcd (Debian package etcd-server) and a standby primary on port P+1
   dfs primary  [--port P] [--replicas N] [--base-port B] [--replica HOST:PORT ...] [--host H] [--data-dir D] [--write-quorum Q] [--keep-versions K]
+               [--replication fanout|pipeline|auto]: the primary sends to each replica (fanout, the
+               default), or once, through the replicas in a chain (pipeline); auto: pipeline when
+               any replica is on another host
                [--etcd URL,URL...] [--etcd-prefix /dfs] [--lease-ttl 2]: one of several primaries elected through etcd
   dfs replica  --port P [--replicas N] [--base-port B] [--host H] [--data-dir D]
   Every server: [--max-connections N] (default: half of the open-file limit less 64,
@@ -39,7 +42,7 @@ Clients present a key with --key-file FILE or DFS_KEY (the client id is then the
 
 Defaults: primary 127.0.0.1:8000, 3 replicas on 9000-9002, data under ./dfs-data,
 client id = your user name, 5 older versions kept. A dfs.config.json in the current
-folder may set any of host, port, replicas, basePort, dataDir, replica, writeQuorum,
+folder may set any of host, port, replicas, basePort, dataDir, replica, writeQuorum, replication,
 client, server (a list too), failoverWaitMs, maxFileSize, headerTimeoutMs, idleTimeoutMs,
 syncIntervalMs, scrubIntervalMs, keepVersions, maxConnections, minFree, compactAfterLines
 (--compact-after: journal lines before a catalog snapshot, 20000), etcd, etcdPrefix,

@@ -9,3 +9,4 @@ export * from './preconditions';
 export * from './keys';
 export * from './authorization';
 export * from './bytes';
+export * from './chain';

@@ -1,6 +1,6 @@
 import * as path from 'path';
 import { ReplicaAddress, replicaRoot } from '../config/cluster-layout';
-import { ConnectionTimeouts } from '../net/connection';
+import { Connection, ConnectionTimeouts } from '../net/connection';
 import type { Security } from '../net/security';
 import { Reply, ReplicaNodeStatus } from '../protocol';
 import { clientsHandler } from '../node/handlers/clients';
@@ -17,6 +17,9 @@ import { Fence } from './fence';
 import { reserveHandler, revokeHandler, syncedHandler } from './marks';
 import { replicaDeleteHandler } from './replica-delete';
 import { replicateHandler } from './replicate';
+import { chainRelayHandler } from './chain-relay';
+import { connectWithRetry } from '../net/tcp';
+import { formatFence } from '../protocol';
 import { replicaScrubHandler } from './scrub';
 
 export interface ReplicaNodeOptions {
@@ -35,6 +38,9 @@ export interface ReplicaNodeOptions {
   compactAfterLines?: number;
   log: (line: string) => void;
 }
+
+/** A hop that does not answer is cut out quickly: the chain goes on without it. */
+const HOP_RETRY = { attempts: 2, firstDelayMs: 50, maxDelayMs: 200 };
 
 /** A replica: stores what the primary sends under `<data-dir>/replica<id>`, by generation. */
 export class ReplicaNode {
@@ -69,6 +75,7 @@ export class ReplicaNode {
     this.server = new NodeServer(
       {
         REPLICA: replicateHandler(this.store, this.fence, Math.max(10 * options.timeouts.idleMs, 60_000)),
+        REPLICA_CHAIN: chainRelayHandler(this.store, this.fence, Math.max(10 * options.timeouts.idleMs, 60_000), (hop, epoch) => this.connectHop(hop, epoch)),
         REPLICA_DELETE: fenced(replicaDeleteHandler(this.store)),
         DROP_VERSION: fenced(dropVersionHandler(this.store)),
         INVENTORY: admitted(inventoryHandler(this.store)),
@@ -97,6 +104,16 @@ export class ReplicaNode {
         maxConnections: options.maxConnections,
       },
     );
+  }
+
+  /** The next replica of a chain, reached as the primary would: its role, its epoch, and a drain timeout below our own idle timeout. */
+  private async connectHop(hop: { host: string; port: number }, epoch: number | undefined): Promise<Connection> {
+    const timeouts = { ...this.options.timeouts, drainMs: Math.max(1, Math.floor(this.options.timeouts.idleMs / 2)) };
+    const conn = await connectWithRetry({ host: hop.host, port: hop.port, timeouts, connectTimeoutMs: 3_000, security: this.options.security, role: 'primary' }, HOP_RETRY);
+    if (epoch !== undefined) {
+      await conn.writeLine(formatFence(epoch));
+    }
+    return conn;
   }
 
   async start(): Promise<ReplicaAddress> {

@@ -11,6 +11,8 @@ import type { DirectorySyncer } from './sync';
  * queue to drain only above this. 1 MiB keeps a node's peak RSS well under 100 MiB.
  */
 const WRITE_BEHIND_BYTES = 1024 * 1024;
+/** Chunks in which readBack() replays the staged bytes. */
+const READ_BACK_BYTES = 256 * 1024;
 
 /**
  * A file being received into `<root>/.dfs/tmp`. Writes go behind the caller: write()
@@ -78,6 +80,30 @@ export class DiskStagedWrite implements StagedWrite {
       this.failure = this.failures.of(error, 'write the bytes being received');
     } finally {
       this.flushing = undefined;
+    }
+  }
+
+  async *readBack(upTo: number): AsyncGenerator<Buffer> {
+    // Everything queued so far reaches the file first; reads are positional, so the
+    // appending writes that follow are not disturbed.
+    while (this.flushing) {
+      await this.flushing;
+    }
+    if (this.failure) {
+      throw this.failure;
+    }
+    const handle = this.handle;
+    if (!handle || this.sealed || upTo > this.bytesWritten) {
+      throw new DfsError('INTERNAL', `cannot read back ${upTo} bytes of a staged file holding ${this.bytesWritten}`);
+    }
+    for (let position = 0; position < upTo; ) {
+      const buffer = Buffer.allocUnsafe(Math.min(READ_BACK_BYTES, upTo - position));
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
+      if (bytesRead === 0) {
+        throw new DfsError('INTERNAL', `the staged file ended after ${position} of ${upTo} bytes`);
+      }
+      position += bytesRead;
+      yield buffer.subarray(0, bytesRead);
     }
   }
 
