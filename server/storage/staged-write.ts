@@ -1,4 +1,4 @@
-import type { promises as fs } from 'fs';
+import { constants, type promises as fs } from 'fs';
 import { DfsError } from '../protocol';
 import type { ContainedFs } from './contained-fs';
 import type { DiskFailures } from './disk-failures';
@@ -84,26 +84,32 @@ export class DiskStagedWrite implements StagedWrite {
   }
 
   async *readBack(upTo: number): AsyncGenerator<Buffer> {
-    // Everything queued so far reaches the file first; reads are positional, so the
-    // appending writes that follow are not disturbed.
+    // Everything queued so far reaches the file first.
     while (this.flushing) {
       await this.flushing;
     }
     if (this.failure) {
       throw this.failure;
     }
-    const handle = this.handle;
-    if (!handle || this.sealed || upTo > this.bytesWritten) {
+    if (!this.handle || this.sealed || upTo > this.bytesWritten) {
       throw new DfsError('INTERNAL', `cannot read back ${upTo} bytes of a staged file holding ${this.bytesWritten}`);
     }
-    for (let position = 0; position < upTo; ) {
-      const buffer = Buffer.allocUnsafe(Math.min(READ_BACK_BYTES, upTo - position));
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
-      if (bytesRead === 0) {
-        throw new DfsError('INTERNAL', `the staged file ended after ${position} of ${upTo} bytes`);
+    // Its own read-only handle: the staging one is write-only, and positional reads leave the appending writes alone.
+    const reader = await this.files.openFile(this.file, constants.O_RDONLY).catch((error: Error) => {
+      throw this.failures.of(error, 'read back the bytes being received');
+    });
+    try {
+      for (let position = 0; position < upTo; ) {
+        const buffer = Buffer.allocUnsafe(Math.min(READ_BACK_BYTES, upTo - position));
+        const { bytesRead } = await reader.read(buffer, 0, buffer.length, position);
+        if (bytesRead === 0) {
+          throw new DfsError('INTERNAL', `the staged file ended after ${position} of ${upTo} bytes`);
+        }
+        position += bytesRead;
+        yield buffer.subarray(0, bytesRead);
       }
-      position += bytesRead;
-      yield buffer.subarray(0, bytesRead);
+    } finally {
+      await reader.close();
     }
   }
 
