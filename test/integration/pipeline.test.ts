@@ -8,7 +8,7 @@ import { ClusterStatus, DfsError, formatFence, formatReplicaChecksum, formatRequ
 import { generationOnDisk } from '../support/catalog-on-disk';
 import { TestCluster, stagedFiles, stagedSize, storedFiles } from '../support/cluster';
 import { freePortRange } from '../support/ports';
-import { SpawnedNode, spawnDfs, stopChild } from '../support/processes';
+import { SpawnedNode, runDfs, spawnDfs, stopChild } from '../support/processes';
 import { RawClient } from '../support/raw-client';
 import { waitFor } from '../support/wait';
 
@@ -74,6 +74,8 @@ describe('pipeline replication', function () {
     }
     const status = (await cluster.client().status()) as ClusterStatus;
     assert.strictEqual(status.replication, 'pipeline');
+    const printed = await runDfs(['status', '--server', cluster.address], { cwd: os.tmpdir() });
+    assert.match(printed.stdout, /; replication pipeline;/, printed.stdout + printed.stderr);
   });
 
   it('the primary sends each byte once (fan-out sends it once per replica)', async () => {
