@@ -1,4 +1,5 @@
 import type { ReplicationMode } from '../config/cluster-layout';
+import { isLoopback } from '../config/security-settings';
 import { ChainDownstream } from '../node/chain-downstream';
 import { DfsError, Reply, ReplicaChecksum, ReplicaStep, formatReplicaChecksum, toDfsError } from '../protocol';
 import type { StagedWrite } from '../storage/store';
@@ -167,8 +168,4 @@ export function resolveReplication(mode: ReplicationMode | undefined, hosts: rea
     return 'fanout';
   }
   return hosts.some((host) => !isLoopback(host)) ? 'pipeline' : 'fanout';
-}
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
