@@ -44,6 +44,20 @@ async function bytesWrittenBy(pid: number): Promise<number> {
   return Number(/^wchar: (\d+)$/m.exec(io)![1]);
 }
 
+/** A raw 16 MiB upload during which replica `victim` is killed with kill -9 once the last replica staged a quarter: the reply, and the bytes. */
+async function uploadKillingMidway(cluster: TestCluster, clientId: string, victim: number): Promise<{ reply: string; data: Buffer }> {
+  const size = 16 * 1024 * 1024;
+  const data = randomBytes(size);
+  const raw = await RawClient.connect(cluster.primaryPort);
+  await raw.send(`UPLOAD ${clientId} big.bin ${size}\n`);
+  assert.strictEqual(await raw.recv(), 'SEND_FILE {"replaces":null}\n');
+  await raw.send(data.subarray(0, size / 2));
+  await waitFor(async () => (await stagedSize(cluster.replicaRoot(2))) >= size / 4, 'the last replica to stage bytes through the chain');
+  await cluster.killReplica(victim);
+  await raw.send(data.subarray(size / 2)).catch(() => undefined);
+  return { reply: await raw.readToClose(30_000), data };
+}
+
 describe('pipeline replication', function () {
   this.timeout(120_000);
   let cluster: TestCluster;
@@ -99,16 +113,7 @@ describe('pipeline replication', function () {
   for (const quorum of ['majority', 'all']) {
     it(`the middle replica killed with kill -9 mid-transfer (quorum ${quorum}): ${quorum === 'majority' ? 'cut out, the chain goes on, catch-up fills it' : 'fails cleanly, nothing stored anywhere'}`, async () => {
       cluster = await TestCluster.start({ replicas: 3, writeQuorum: quorum, primaryArgs: PIPELINE, args: ['--sync-interval', '500'] });
-      const size = 16 * 1024 * 1024;
-      const data = randomBytes(size);
-      const raw = await RawClient.connect(cluster.primaryPort);
-      await raw.send(`UPLOAD mid big.bin ${size}\n`);
-      assert.strictEqual(await raw.recv(), 'SEND_FILE {"replaces":null}\n');
-      await raw.send(data.subarray(0, size / 2));
-      await waitFor(async () => (await stagedSize(cluster.replicaRoot(2))) >= size / 4, 'the last replica to stage bytes through the chain');
-      await cluster.killReplica(1);
-      await raw.send(data.subarray(size / 2)).catch(() => undefined);
-      const reply = await raw.readToClose(30_000);
+      const { reply, data } = await uploadKillingMidway(cluster, 'mid', 1);
       if (quorum === 'all') {
         assert.match(reply, /^UPLOAD_FAILURE QUORUM .*replica 2/);
         // The killed replica's staged bytes go when it starts again.
@@ -127,6 +132,17 @@ describe('pipeline replication', function () {
       await assertStoredEverywhere(cluster, cluster.allRoots(), 'mid', 'big.bin', data, receipt.generation);
     });
   }
+
+  it('the first replica killed mid-transfer: the primary rebuilds the chain from the second and replays its own staged bytes', async () => {
+    cluster = await TestCluster.start({ replicas: 3, writeQuorum: 'majority', primaryArgs: PIPELINE, args: ['--sync-interval', '500'] });
+    const { reply, data } = await uploadKillingMidway(cluster, 'first', 0);
+    assert.match(reply, /^UPLOAD_SUCCESS /);
+    const receipt = JSON.parse(reply.slice('UPLOAD_SUCCESS '.length)) as { generation: number; copies: number; replicasBehind: number[] };
+    assert.deepStrictEqual([receipt.copies, receipt.replicasBehind], [3, [1]]);
+    await assertStoredEverywhere(cluster, [cluster.primaryRoot(), cluster.replicaRoot(1), cluster.replicaRoot(2)], 'first', 'big.bin', data, receipt.generation);
+    const status = (await cluster.client().status()) as ClusterStatus;
+    assert.strictEqual(status.replicas[0].reachable, false, JSON.stringify(status));
+  });
 
   it('a replica that cannot stage is cut out at the start and the chain goes on past it; with quorum all nothing is stored', async () => {
     cluster = await TestCluster.start({ replicas: 3, writeQuorum: 'majority', primaryArgs: PIPELINE });
