@@ -2,7 +2,7 @@ import * as path from 'path';
 import { ReplicaAddress, replicaRoot } from '../config/cluster-layout';
 import { Connection, ConnectionTimeouts } from '../net/connection';
 import type { Security } from '../net/security';
-import { Reply, ReplicaNodeStatus } from '../protocol';
+import { Reply, ReplicaNodeStatus, formatFence } from '../protocol';
 import { clientsHandler } from '../node/handlers/clients';
 import { downloadHandler } from '../node/handlers/download';
 import { filesHandler } from '../node/handlers/files';
@@ -19,7 +19,6 @@ import { replicaDeleteHandler } from './replica-delete';
 import { replicateHandler } from './replicate';
 import { chainRelayHandler } from './chain-relay';
 import { connectWithRetry } from '../net/tcp';
-import { formatFence } from '../protocol';
 import { replicaScrubHandler } from './scrub';
 
 export interface ReplicaNodeOptions {
@@ -72,10 +71,12 @@ export class ReplicaNode {
       await this.fence.admit(session.epoch);
       await handler(session);
     };
+    // COMMIT follows the primary's catalog record, which may wait on an earlier write of the same name.
+    const commitTimeoutMs = Math.max(10 * options.timeouts.idleMs, 60_000);
     this.server = new NodeServer(
       {
-        REPLICA: replicateHandler(this.store, this.fence, Math.max(10 * options.timeouts.idleMs, 60_000)),
-        REPLICA_CHAIN: chainRelayHandler(this.store, this.fence, Math.max(10 * options.timeouts.idleMs, 60_000), (hop, epoch) => this.connectHop(hop, epoch)),
+        REPLICA: replicateHandler(this.store, this.fence, commitTimeoutMs),
+        REPLICA_CHAIN: chainRelayHandler(this.store, this.fence, commitTimeoutMs, (hop, epoch) => this.connectHop(hop, epoch)),
         REPLICA_DELETE: fenced(replicaDeleteHandler(this.store)),
         DROP_VERSION: fenced(dropVersionHandler(this.store)),
         INVENTORY: admitted(inventoryHandler(this.store)),
@@ -111,7 +112,10 @@ export class ReplicaNode {
     const timeouts = { ...this.options.timeouts, drainMs: Math.max(1, Math.floor(this.options.timeouts.idleMs / 2)) };
     const conn = await connectWithRetry({ host: hop.host, port: hop.port, timeouts, connectTimeoutMs: 3_000, security: this.options.security, role: 'primary' }, HOP_RETRY);
     if (epoch !== undefined) {
-      await conn.writeLine(formatFence(epoch));
+      await conn.writeLine(formatFence(epoch)).catch((error: unknown) => {
+        conn.destroy();
+        throw error;
+      });
     }
     return conn;
   }
