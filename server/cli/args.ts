@@ -45,6 +45,7 @@ const FLAGS = {
   etcd: { type: 'string', value: 'URL[,URL...]', help: 'elect the primary through these etcd members (one of several primaries)' },
   'etcd-prefix': { type: 'string', value: 'PREFIX', help: 'key prefix the primaries of one cluster share in etcd; /dfs' },
   'lease-ttl': { type: 'string', value: 'S', help: 'seconds a leader\'s lease lasts: how soon a standby takes over; 2' },
+  replication: { type: 'string', value: 'fanout|pipeline|auto', help: 'the primary sends to each replica (fanout), or once, through the replicas in a chain (pipeline: every replica must reach the next); auto: pipeline when any replica is on another host; fanout' },
   ha: { type: 'boolean', help: 'also start a local etcd (Debian package etcd-server) and a standby primary on --port + 1' },
   'if-generation': { type: 'string', value: 'G', help: 'only while the stored file is at generation G (else CONFLICT)' },
   'if-absent': { type: 'boolean', help: 'only if no file of that name is stored (else CONFLICT)' },
@@ -89,7 +90,7 @@ const SERVING: readonly FlagName[] = [
   'insecure',
 ];
 /** What only a primary uses. */
-const PRIMARY_ONLY: readonly FlagName[] = ['replica', 'write-quorum', 'sync-interval', 'scrub-interval', 'quota', 'keep-versions', 'etcd', 'etcd-prefix', 'lease-ttl'];
+const PRIMARY_ONLY: readonly FlagName[] = ['replica', 'write-quorum', 'replication', 'sync-interval', 'scrub-interval', 'quota', 'keep-versions', 'etcd', 'etcd-prefix', 'lease-ttl'];
 /**
  * How a client finds and presents itself to the cluster, and where the replicas are
  * (reads fall back to them when no primary answers; every client command takes them,
@@ -101,7 +102,7 @@ export const COMMANDS = {
   cluster: {
     arguments: '',
     summary: 'a primary and its replicas on this machine, as child processes',
-    flags: [...SERVING, 'write-quorum', 'sync-interval', 'scrub-interval', 'quota', 'keep-versions', 'etcd-prefix', 'lease-ttl', 'ha', 'help'],
+    flags: [...SERVING, 'write-quorum', 'replication', 'sync-interval', 'scrub-interval', 'quota', 'keep-versions', 'etcd-prefix', 'lease-ttl', 'ha', 'help'],
   },
   primary: { arguments: '', summary: 'the primary: takes uploads and replicates them', flags: [...SERVING, ...PRIMARY_ONLY, 'help'] },
   replica: { arguments: '--port P', summary: 'one replica (its id is its port\'s place from --base-port)', flags: [...SERVING, 'help'], ignored: PRIMARY_ONLY },
@@ -243,6 +244,7 @@ export function parseCommandLine(command: CommandName, argv: string[], cwd: stri
   if (values['data-dir'] !== undefined) flags.dataDir = values['data-dir'];
   if (values.replica !== undefined) flags.replica = values.replica;
   if (values['write-quorum'] !== undefined) flags.writeQuorum = values['write-quorum'];
+  if (values.replication !== undefined) flags.replication = values.replication;
   if (values.client !== undefined) flags.client = values.client;
   if (values.server !== undefined) flags.server = values.server;
   if (values['secret-file'] !== undefined) flags.secretFile = values['secret-file'];

@@ -190,7 +190,7 @@ export async function showStatus(settings: Settings, json: boolean): Promise<voi
   const cluster = status as ClusterStatus;
   const up = cluster.replicas.filter((replica) => replica.reachable).length;
   process.stdout.write(
-    `primary ${cluster.address}: ${counted(cluster.files, 'file')}, ${formatBytes(cluster.bytes)}; ${up}/${cluster.replicas.length} replicas up; write quorum ${cluster.writeQuorum}; generation ${cluster.generation}; keeps ${cluster.keepVersions} older versions\n`,
+    `primary ${cluster.address}: ${counted(cluster.files, 'file')}, ${formatBytes(cluster.bytes)}; ${up}/${cluster.replicas.length} replicas up; write quorum ${cluster.writeQuorum}; replication ${cluster.replication ?? 'fanout'}; generation ${cluster.generation}; keeps ${cluster.keepVersions} older versions\n`,
   );
   if (cluster.epoch) {
     const since = cluster.leaderSinceMs ? ` since ${new Date(cluster.leaderSinceMs).toISOString()}` : '';

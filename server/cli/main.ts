@@ -25,7 +25,7 @@ Clients present a key with --key-file FILE or DFS_KEY (the client id is then the
 
 Defaults: primary 127.0.0.1:8000, 3 replicas on 9000-9002, data under ./dfs-data,
 client id = your user name, 5 older versions kept. A dfs.config.json in the current
-folder may set any of host, port, replicas, basePort, dataDir, replica, writeQuorum,
+folder may set any of host, port, replicas, basePort, dataDir, replica, writeQuorum, replication,
 client, server (a list too), failoverWaitMs, maxFileSize, headerTimeoutMs, idleTimeoutMs,
 syncIntervalMs, scrubIntervalMs, keepVersions, maxConnections, minFree, compactAfterLines,
 inlineMax, etcd, etcdPrefix, leaseTtl; flags win.

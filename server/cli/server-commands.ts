@@ -70,6 +70,7 @@ export async function runPrimary(settings: Settings): Promise<void> {
     dataDir: path.resolve(settings.dataDir),
     replicas,
     writeQuorum: settings.writeQuorum,
+    replication: settings.replication,
     timeouts: timeoutsOf(settings),
     maxFileSize: settings.maxFileSize,
     syncIntervalMs: settings.syncIntervalMs,
@@ -87,7 +88,7 @@ export async function runPrimary(settings: Settings): Promise<void> {
   await node.start();
   log(`${security.secret ? 'cluster secret required' : 'open protocol (no secret)'}${security.tls ? ', TLS' : ''}`);
   log(
-    `storing under ${node.store.root}; replicas ${replicas.map((r) => `${r.host}:${r.port}`).join(', ') || 'none'}; write quorum ${settings.writeQuorum}; keeping ${settings.keepVersions} older versions of each file; ${limitsOf(maxConnections, settings)}`,
+    `storing under ${node.store.root}; replicas ${replicas.map((r) => `${r.host}:${r.port}`).join(', ') || 'none'}; write quorum ${settings.writeQuorum}; replication ${node.replication}; keeping ${settings.keepVersions} older versions of each file; ${limitsOf(maxConnections, settings)}`,
   );
 }
 
@@ -233,6 +234,8 @@ export async function runCluster(settings: Settings, scriptPath: string, ha = fa
       String(port),
       '--write-quorum',
       String(settings.writeQuorum),
+      '--replication',
+      settings.replication,
       '--sync-interval',
       String(settings.syncIntervalMs),
       '--scrub-interval',

@@ -59,6 +59,17 @@ export function parseHostPort(text: string): { host: string; port: number } {
 
 export type WriteQuorum = 'all' | 'majority' | number;
 
+/** How an upload reaches the replicas: from the primary to each (fan-out), or through them in a chain (pipeline); auto picks by where they are. */
+export type ReplicationMode = 'fanout' | 'pipeline' | 'auto';
+export const REPLICATION_MODES: readonly ReplicationMode[] = ['fanout', 'pipeline', 'auto'];
+
+export function parseReplicationMode(value: unknown): ReplicationMode {
+  if (typeof value === 'string' && (REPLICATION_MODES as readonly string[]).includes(value)) {
+    return value as ReplicationMode;
+  }
+  throw new DfsError('BAD_HEADER', `replication must be one of ${REPLICATION_MODES.join(', ')}, not ${JSON.stringify(value)}`);
+}
+
 export function parseWriteQuorum(value: unknown): WriteQuorum {
   if (value === 'all' || value === 'majority') {
     return value;

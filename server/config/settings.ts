@@ -11,6 +11,8 @@ import {
   WriteQuorum,
   parseHostPort,
   parseWriteQuorum,
+  ReplicationMode,
+  parseReplicationMode,
 } from './cluster-layout';
 import { formatHostPort, parseAddressList } from '../client/primary-addresses';
 
@@ -26,6 +28,8 @@ export interface Settings {
   /** Replicas on other hosts, HOST:PORT each; when set they replace the local range. */
   replica: string[];
   writeQuorum: WriteQuorum;
+  /** How uploads reach the replicas: fan-out (the default), a pipeline through them, or auto (a pipeline when any is on another host). */
+  replication: ReplicationMode;
   /** For client commands: whose files, and which primaries (a leader and its standbys), HOST:PORT each. */
   client: string;
   server: string[];
@@ -85,6 +89,7 @@ export function defaultSettings(): Settings {
     dataDir: DEFAULT_DATA_DIR,
     replica: [],
     writeQuorum: 'all',
+    replication: 'fanout',
     client: defaultClientId(),
     server: [`${DEFAULT_HOST}:${DEFAULT_PRIMARY_PORT}`],
     maxFileSize: 64 * GiB,
@@ -163,6 +168,13 @@ const CHECKS: Record<keyof Settings, Checker> = {
       return parseWriteQuorum(value);
     } catch {
       throw invalid(key, value, '"all", "majority" or a whole number');
+    }
+  },
+  replication: (value, key) => {
+    try {
+      return parseReplicationMode(value);
+    } catch {
+      throw invalid(key, value, '"fanout", "pipeline" or "auto"');
     }
   },
   client: text,

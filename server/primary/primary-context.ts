@@ -17,6 +17,8 @@ export interface PrimaryContext {
   readonly readiness: Readiness;
   /** Older versions kept of each file, on every copy. */
   readonly keepVersions: number;
+  /** How uploads reach the replicas (auto already resolved). */
+  readonly replication: 'fanout' | 'pipeline';
   log(line: string): void;
   /** How many replicas must hold a write before it is acknowledged. */
   replicasRequired(): number;

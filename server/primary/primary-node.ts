@@ -1,5 +1,6 @@
 import * as path from 'path';
-import { PRIMARY_ROOT, ReplicaAddress, WriteQuorum, replicasRequired } from '../config/cluster-layout';
+import { PRIMARY_ROOT, ReplicaAddress, ReplicationMode, WriteQuorum, replicasRequired } from '../config/cluster-layout';
+import { resolveReplication } from './replica-transfer';
 import { ConnectionTimeouts } from '../net/connection';
 import type { Security } from '../net/security';
 import { DEFAULT_RETRY, RetryPolicy } from '../net/tcp';
@@ -37,6 +38,8 @@ export interface PrimaryNodeOptions {
   dataDir: string;
   replicas: ReplicaAddress[];
   writeQuorum: WriteQuorum;
+  /** How uploads reach the replicas; fan-out when unset. */
+  replication?: ReplicationMode;
   timeouts: ConnectionTimeouts;
 
   retry?: RetryPolicy;
@@ -84,6 +87,7 @@ export class PrimaryNode implements CatchUpHost {
   readonly gate: WriteGate;
   readonly readiness: Readiness;
   readonly keepVersions: number;
+  readonly replication: 'fanout' | 'pipeline';
   readonly catchUp: CatchUp;
   readonly scrubber: Scrubber;
   private readonly server: NodeServer;
@@ -102,6 +106,7 @@ export class PrimaryNode implements CatchUpHost {
     // Fails at start-up, not at the first upload, when the quorum cannot be met.
     replicasRequired(options.writeQuorum, options.replicas.length);
     this.keepVersions = options.keepVersions ?? DEFAULT_KEEP_VERSIONS;
+    this.replication = resolveReplication(options.replication, options.replicas.map((replica) => replica.host));
     this.store = new DiskStore(path.join(options.dataDir, PRIMARY_ROOT), {
       durable: options.durable,
       log: options.log,

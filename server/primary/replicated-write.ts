@@ -1,10 +1,10 @@
 import { createHash } from 'crypto';
-import { DfsError, ErrorCode, Precondition, UploadReceipt, VersionRecord, toDfsError } from '../protocol';
+import { DfsError, ErrorCode, Precondition, UploadReceipt, VersionRecord } from '../protocol';
 import { PlacementError } from '../storage/disk-store';
 import { fileKey } from '../storage/key-lock';
 import type { StagedWrite } from '../storage/store';
 import type { PrimaryContext } from './primary-context';
-import type { ReplicaUpload } from './replica-link';
+import { openTransfers } from './replica-transfer';
 
 /** Where a write's bytes come from: a client's upload, or a kept version being restored. */
 export interface ByteSource {
@@ -43,16 +43,8 @@ export async function replicatedPut(primary: PrimaryContext, request: PutRequest
   await primary.store.assertCanPlace(clientId, name);
   await primary.store.assertRoomFor(size);
   const required = primary.replicasRequired();
-  const opened = await Promise.allSettled(primary.links.map((link) => link.openUpload(clientId, name, size)));
-  const replicas: ReplicaUpload[] = [];
-  const refused: { label: string; error: DfsError }[] = [];
-  opened.forEach((result, index) => {
-    if (result.status === 'fulfilled') {
-      replicas.push(result.value);
-    } else {
-      refused.push({ label: primary.links[index].label, error: toDfsError(result.reason, 'UNREACHABLE') });
-    }
-  });
+  let staged: StagedWrite | undefined;
+  const { replicas, refused } = await openTransfers(primary, clientId, name, size, () => staged);
   const belowQuorum = (stage: string): DfsError => {
     const failures = [...refused, ...replicas.filter((replica) => !replica.ok).map((replica) => ({ label: replica.link.label, error: replica.failure! }))];
     return shortOfQuorum(
@@ -65,7 +57,6 @@ export async function replicatedPut(primary: PrimaryContext, request: PutRequest
     await abortReplicas();
     throw belowQuorum('replication impossible');
   }
-  let staged: StagedWrite;
   try {
     staged = await primary.store.stage(size);
   } catch (error) {

@@ -14,6 +14,7 @@ export function statusHandler(primary: PrimaryContext, address: () => string, st
       role: 'primary',
       address: address(),
       writeQuorum: primary.replicasRequired(),
+      replication: primary.replication,
       replicas,
       files: files.length,
       bytes: files.reduce((sum, file) => sum + file.size, 0),

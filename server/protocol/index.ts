@@ -13,3 +13,4 @@ export * from './words';
 export * from './changes';
 export * from './rename-rules';
 export * from './frames';
+export * from './chain';

@@ -1,5 +1,6 @@
 import { DfsError, ErrorCode, isErrorCode } from './errors';
 import { validateClientId, validateFileName } from './names';
+import { ChainHop, formatChainHops, parseChainHops } from './chain';
 import { Precondition, formatPrecondition, parsePrecondition } from './preconditions';
 import { DestinationRule, SourceRule, formatDestinationRule, formatSourceRule, parseDestinationRule, parseSourceRule } from './rename-rules';
 
@@ -80,6 +81,7 @@ export type Request =
   | { verb: 'UPLOAD_IF'; clientId: string; precondition: Precondition; name: string; size: number }
   | { verb: 'LIST'; clientId: string }
   | { verb: 'REPLICA'; clientId: string; name: string; size: number }
+  | { verb: 'REPLICA_CHAIN'; clientId: string; next: ChainHop[]; name: string; size: number }
   | { verb: 'DOWNLOAD'; clientId: string; name: string }
   | { verb: 'DOWNLOAD_VERSION'; clientId: string; generation: number; name: string }
   | { verb: 'DELETE'; clientId: string; name: string }
@@ -109,6 +111,7 @@ export const Verbs: readonly Verb[] = [
   'UPLOAD_IF',
   'LIST',
   'REPLICA',
+  'REPLICA_CHAIN',
   'DOWNLOAD',
   'DOWNLOAD_VERSION',
   'DELETE',
@@ -132,7 +135,7 @@ export const Verbs: readonly Verb[] = [
 ];
 
 /** The primary-to-replica verbs: with a cluster secret, replicas serve them only to the primary. */
-export const MemberVerbs: readonly Verb[] = ['REPLICA', 'REPLICA_DELETE', 'REPLICA_RENAME', 'DROP_VERSION', 'INVENTORY', 'RESERVE', 'SYNCED', 'SCRUB'];
+export const MemberVerbs: readonly Verb[] = ['REPLICA', 'REPLICA_CHAIN', 'REPLICA_DELETE', 'REPLICA_RENAME', 'DROP_VERSION', 'INVENTORY', 'RESERVE', 'SYNCED', 'SCRUB'];
 
 /** The failure token a verb answers with, so even a malformed request gets a reply its client understands. */
 export function failureTokenFor(verb: string | undefined): string {
@@ -141,6 +144,7 @@ export function failureTokenFor(verb: string | undefined): string {
     case 'UPLOAD_IF':
       return Reply.UPLOAD_FAILURE;
     case 'REPLICA':
+    case 'REPLICA_CHAIN':
     case 'REPLICA_DELETE':
     case 'REPLICA_RENAME':
     case 'DROP_VERSION':
@@ -173,6 +177,7 @@ const USAGE: Record<Verb, string> = {
   UPLOAD_IF: '<client_id> <generation|absent> <filename> <filesize>',
   LIST: '<client_id>',
   REPLICA: '<client_id> <filename> <filesize>',
+  REPLICA_CHAIN: '<client_id> <next_hops|-> <filename> <filesize>',
   DOWNLOAD: '<client_id> <filename>',
   DOWNLOAD_VERSION: '<client_id> <generation> <filename>',
   DELETE: '<client_id> <filename>',
@@ -246,6 +251,10 @@ export function parseRequest(line: string, maxFileSize = Number.MAX_SAFE_INTEGER
     case 'REPLICA': {
       const { tokens, remainder } = leading(1);
       return { verb: known, clientId: validateClientId(tokens[0]), ...nameAndSize(remainder) };
+    }
+    case 'REPLICA_CHAIN': {
+      const { tokens, remainder } = leading(2);
+      return { verb: known, clientId: validateClientId(tokens[0]), next: parseChainHops(tokens[1]), ...nameAndSize(remainder) };
     }
     case 'UPLOAD_IF': {
       const { tokens, remainder } = leading(2);
@@ -350,6 +359,8 @@ export function formatRequest(request: Request): string {
     case 'UPLOAD':
     case 'REPLICA':
       return `${request.verb} ${request.clientId} ${request.name} ${request.size}`;
+    case 'REPLICA_CHAIN':
+      return `${request.verb} ${request.clientId} ${formatChainHops(request.next)} ${request.name} ${request.size}`;
     case 'UPLOAD_IF':
       return `${request.verb} ${request.clientId} ${formatPrecondition(request.precondition)} ${request.name} ${request.size}`;
     case 'DOWNLOAD':

@@ -100,6 +100,8 @@ export interface ClusterStatus extends Partial<HaStatus> {
   role: 'primary';
   address: string;
   writeQuorum: number;
+  /** How uploads reach the replicas: `fanout` (the primary sends to each) or `pipeline` (through them in a chain). */
+  replication?: 'fanout' | 'pipeline';
   replicas: ReplicaStatus[];
   files: number;
   bytes: number;

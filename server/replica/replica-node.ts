@@ -1,8 +1,8 @@
 import * as path from 'path';
 import { ReplicaAddress, replicaRoot } from '../config/cluster-layout';
-import { ConnectionTimeouts } from '../net/connection';
+import { Connection, ConnectionTimeouts } from '../net/connection';
 import type { Security } from '../net/security';
-import { Reply, ReplicaNodeStatus } from '../protocol';
+import { Reply, ReplicaNodeStatus, formatFence } from '../protocol';
 import { clientsHandler } from '../node/handlers/clients';
 import { downloadHandler } from '../node/handlers/download';
 import { filesHandler } from '../node/handlers/files';
@@ -18,6 +18,8 @@ import { reserveHandler, revokeHandler, syncedHandler } from './marks';
 import { replicaDeleteHandler } from './replica-delete';
 import { replicaRenameHandler } from './replica-rename';
 import { replicateHandler } from './replicate';
+import { chainRelayHandler } from './chain-relay';
+import { connectWithRetry } from '../net/tcp';
 import { replicaScrubHandler } from './scrub';
 
 export interface ReplicaNodeOptions {
@@ -38,6 +40,9 @@ export interface ReplicaNodeOptions {
   inlineMaxBytes?: number;
   log: (line: string) => void;
 }
+
+/** A hop that does not answer is cut out quickly: the chain goes on without it. */
+const HOP_RETRY = { attempts: 2, firstDelayMs: 50, maxDelayMs: 200 };
 
 /** A replica: stores what the primary sends under `<data-dir>/replica<id>`, by generation. */
 export class ReplicaNode {
@@ -70,9 +75,12 @@ export class ReplicaNode {
       await this.fence.admit(session.epoch);
       await handler(session);
     };
+    // COMMIT follows the primary's catalog record, which may wait on an earlier write of the same name.
+    const commitTimeoutMs = Math.max(10 * options.timeouts.idleMs, 60_000);
     this.server = new NodeServer(
       {
-        REPLICA: replicateHandler(this.store, this.fence, Math.max(10 * options.timeouts.idleMs, 60_000)),
+        REPLICA: replicateHandler(this.store, this.fence, commitTimeoutMs),
+        REPLICA_CHAIN: chainRelayHandler(this.store, this.fence, commitTimeoutMs, (hop, epoch) => this.connectHop(hop, epoch)),
         REPLICA_DELETE: fenced(replicaDeleteHandler(this.store)),
         REPLICA_RENAME: fenced(replicaRenameHandler(this.store)),
         DROP_VERSION: fenced(dropVersionHandler(this.store)),
@@ -103,6 +111,19 @@ export class ReplicaNode {
         multiplex: true,
       },
     );
+  }
+
+  /** The next replica of a chain, reached as the primary would: its role, its epoch, and a drain timeout below our own idle timeout. */
+  private async connectHop(hop: { host: string; port: number }, epoch: number | undefined): Promise<Connection> {
+    const timeouts = { ...this.options.timeouts, drainMs: Math.max(1, Math.floor(this.options.timeouts.idleMs / 2)) };
+    const conn = await connectWithRetry({ host: hop.host, port: hop.port, timeouts, connectTimeoutMs: 3_000, security: this.options.security, role: 'primary' }, HOP_RETRY);
+    if (epoch !== undefined) {
+      await conn.writeLine(formatFence(epoch)).catch((error: unknown) => {
+        conn.destroy();
+        throw error;
+      });
+    }
+    return conn;
   }
 
   async start(): Promise<ReplicaAddress> {

@@ -1,4 +1,4 @@
-import type { promises as fs } from 'fs';
+import { constants, type promises as fs } from 'fs';
 import { DfsError } from '../protocol';
 import type { ContainedFs } from './contained-fs';
 import type { DiskFailures } from './disk-failures';
@@ -11,6 +11,8 @@ import type { DirectorySyncer } from './sync';
  * queue to drain only above this. 1 MiB keeps a node's peak RSS well under 100 MiB.
  */
 const WRITE_BEHIND_BYTES = 1024 * 1024;
+/** Chunks in which readBack() replays the staged bytes. */
+const READ_BACK_BYTES = 256 * 1024;
 
 /**
  * A file being received into `<root>/.dfs/tmp`. Writes go behind the caller: write()
@@ -97,6 +99,36 @@ export class DiskStagedWrite implements StagedWrite {
       this.failure = this.failures.of(error, 'write the bytes being received');
     } finally {
       this.flushing = undefined;
+    }
+  }
+
+  async *readBack(upTo: number): AsyncGenerator<Buffer> {
+    // Everything queued so far reaches the file first.
+    while (this.flushing) {
+      await this.flushing;
+    }
+    if (this.failure) {
+      throw this.failure;
+    }
+    if (!this.handle || this.sealed || upTo > this.bytesWritten) {
+      throw new DfsError('INTERNAL', `cannot read back ${upTo} bytes of a staged file holding ${this.bytesWritten}`);
+    }
+    // Its own read-only handle: the staging one is write-only, and positional reads leave the appending writes alone.
+    const reader = await this.files.openFile(this.file, constants.O_RDONLY).catch((error: Error) => {
+      throw this.failures.of(error, 'read back the bytes being received');
+    });
+    try {
+      for (let position = 0; position < upTo; ) {
+        const buffer = Buffer.allocUnsafe(Math.min(READ_BACK_BYTES, upTo - position));
+        const { bytesRead } = await reader.read(buffer, 0, buffer.length, position);
+        if (bytesRead === 0) {
+          throw new DfsError('INTERNAL', `the staged file ended after ${position} of ${upTo} bytes`);
+        }
+        position += bytesRead;
+        yield buffer.subarray(0, bytesRead);
+      }
+    } finally {
+      await reader.close();
     }
   }
 

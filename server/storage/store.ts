@@ -14,6 +14,12 @@ export interface StagedWrite {
   seal(): Promise<void>;
   /** Throws the bytes away; safe to call more than once and after a commit. */
   abort(): Promise<void>;
+  /**
+   * The first `upTo` bytes written, read back before seal(): pipeline replication
+   * replays them to a replica that joins the chain mid-transfer. Optional: without it
+   * a hop that fails mid-transfer cuts off the rest of the chain for that upload.
+   */
+  readBack?(upTo: number): AsyncIterable<Buffer>;
 }
 
 /** A version's bytes, opened for reading. */

@@ -118,6 +118,9 @@ export async function measureMultihost(
         log(`  ${mode}: ${cluster.primary.output.find((line) => /replicas /.test(line))?.replace(/^\S+ /, '') ?? 'primary started'}`);
         const reported = (status as ClusterStatus & { replication?: unknown }).replication;
         log(`  ${mode}: STATUS reports replication ${reported === undefined ? '(not reported by this build)' : JSON.stringify(reported)}`);
+        if (reported !== undefined && flags.length > 0 && reported !== mode) {
+          throw new Error(`the primary started with ${flags.join(' ')} reports replication ${JSON.stringify(reported)}: the figure would not be ${mode}'s`);
+        }
         await settleDisk();
         const meter = new CpuMeter(Object.fromEntries(cluster.all.map((node) => [node.role, node.pid])));
         const started = process.hrtime.bigint();

@@ -22,10 +22,11 @@ import { NAMES, Workload, readCurrent } from './workload';
  * checker judges the whole history.
  *
  *   node out/test/chaos/run.js [--seconds S | --minutes M] [--seed N] [--clients C]
- *                              [--min-operations N] [--min-faults N] [--ha]
+ *                              [--min-operations N] [--min-faults N] [--ha [--replication fanout|pipeline]]
  *
  * --ha runs it against two primaries elected through etcd instead of one primary in
- * network namespaces.
+ * network namespaces. --replication pipeline (with --ha only: the namespaces of the
+ * other target give replicas no links to each other) replicates through a chain.
  */
 
 const { values } = parseArgs({
@@ -37,6 +38,7 @@ const { values } = parseArgs({
     'min-operations': { type: 'string', default: '0' },
     'min-faults': { type: 'string', default: '0' },
     ha: { type: 'boolean', default: false },
+    replication: { type: 'string', default: 'fanout' },
   },
 });
 
@@ -133,8 +135,14 @@ async function main(): Promise<number> {
   const random = new Random(SEED);
   const workloadRandom = random.fork(100);
   const nemesisRandom = random.fork(200);
-  const target = await (values.ha ? haTarget(log) : netnsTarget(log));
-  log(`seed ${SEED} (replay with --seed ${SEED}${values.ha ? ' --ha' : ''}), ${SECONDS} s of operations, ${CLIENTS} clients, ${target.describe}, write quorum ${WRITE_QUORUM}`);
+  if (values.replication !== 'fanout' && values.replication !== 'pipeline') {
+    throw new Error(`--replication must be fanout or pipeline, not ${values.replication}`);
+  }
+  if (values.replication === 'pipeline' && !values.ha) {
+    throw new Error('--replication pipeline needs --ha: the network namespaces of the other target give replicas no links to each other');
+  }
+  const target = await (values.ha ? haTarget(log, values.replication) : netnsTarget(log));
+  log(`seed ${SEED} (replay with --seed ${SEED}${values.ha ? ' --ha' : ''}${values.replication === 'pipeline' ? ' --replication pipeline' : ''}), ${SECONDS} s of operations, ${CLIENTS} clients, ${target.describe}, write quorum ${WRITE_QUORUM}`);
   const failures: string[] = [];
   try {
     const workload = new Workload({ clients: CLIENTS, seed: SEED, random: workloadRandom, connect: (clientId) => target.connect(clientId), clientId: CLIENT_ID });
@@ -190,7 +198,7 @@ async function main(): Promise<number> {
     failures.push(escaped.message);
   }
   if (failures.length > 0) {
-    console.error(`\nCHAOS RUN FAILED (seed ${SEED}; replay with --seed ${SEED}${values.ha ? ' --ha' : ''}):\n${failures.join('\n')}`);
+    console.error(`\nCHAOS RUN FAILED (seed ${SEED}; replay with --seed ${SEED}${values.ha ? ' --ha' : ''}${values.replication === 'pipeline' ? ' --replication pipeline' : ''}):\n${failures.join('\n')}`);
     return 1;
   }
   log(`passed: seed ${SEED}`);

@@ -83,11 +83,11 @@ export async function netnsTarget(log: (line: string) => void): Promise<ChaosTar
 }
 
 /** Two primaries elected through a 3-member etcd, and three replicas, on 127.0.0.1. */
-export async function haTarget(log: (line: string) => void): Promise<ChaosTarget> {
+export async function haTarget(log: (line: string) => void, replication: 'fanout' | 'pipeline' = 'fanout'): Promise<ChaosTarget> {
   let smallDisk: number | undefined;
   const cluster = await HaCluster.start(undefined, {
     writeQuorum: WRITE_QUORUM,
-    args: SERVER_ARGS,
+    args: [...SERVER_ARGS, '--replication', replication],
     etcdRelays: true,
     beforeStart: async (starting) => {
       smallDisk = (await mountSmallDisk(starting.replicaRoot(SMALL_DISK_REPLICA), log)) ? SMALL_DISK_REPLICA : undefined;
@@ -95,7 +95,7 @@ export async function haTarget(log: (line: string) => void): Promise<ChaosTarget
   });
   const connect = (clientId: string): DfsClient => new DfsClient({ primaries: cluster.addresses, clientId, failoverWaitMs: 15_000, ...CLIENT_TIMEOUTS });
   return {
-    describe: 'two primaries elected through a 3-member etcd, and 3 replicas',
+    describe: `two primaries elected through a 3-member etcd, and 3 replicas, ${replication === 'pipeline' ? 'pipeline' : 'fan-out'} replication`,
     connect,
     faults: haFaults(cluster, { smallDiskReplica: smallDisk }),
     status: () => connect('chaos').status().then((status) => status as ClusterStatus, () => undefined),
