@@ -658,8 +658,12 @@ async function main() {
     // -- sync a folder (11)
     11: async () => {
       const prefix = 'workspace';
-      const files = Object.keys(WORKSPACE);
-      const syncedBytes = new Map(files.map((name) => [name, bytesOf(name)]));
+      // The workspace as it is now: earlier steps add files to it (step 9 writes the file it versions).
+      const files = fs.readdirSync(workspaceDir, { recursive: true, withFileTypes: true })
+        .filter((entry) => entry.isFile() && !path.relative(workspaceDir, path.join(entry.parentPath ?? entry.path, entry.name)).split(path.sep).some((part) => part.startsWith('.')))
+        .map((entry) => path.relative(workspaceDir, path.join(entry.parentPath ?? entry.path, entry.name)).split(path.sep).join('/'))
+        .sort();
+      const syncedBytes = new Map(files.map((name) => [name, fs.readFileSync(path.join(workspaceDir, name))]));
       for (const name of files) storedBySteps.add(`${prefix}/${name}`);
       /** Every server holds these bytes under CLIENT/prefix/. */
       const onEveryServer = (what) => waitUntil(what, () => {
