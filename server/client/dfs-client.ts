@@ -354,6 +354,14 @@ export class DfsClient {
         const ours = versions
           .filter((version) => version.sha256 === sha256 && version.size === size && version.generation > above)
           .sort((a, b) => a.generation - b.generation)[0];
+        // Only provably ours when the kept versions reach back to what the upload replaced:
+        // otherwise ours may have been pushed out, and this is a later restore of the same bytes.
+        if (ours && above >= 0 && !versions.some((version) => version.generation <= above)) {
+          throw new DfsError(
+            'OUTCOME_UNKNOWN',
+            `the answer for ${name} was lost (${cause.message}) and its versions no longer reach back to the one it replaced: this upload was stored, as generation ${ours.generation} or an older one since replaced. List your files or dfs versions to see.`,
+          );
+        }
         if (ours) {
           const record = ours.current ? (await this.files()).find((file) => file.name === name && file.generation === ours.generation) : undefined;
           return { sha256, size, generation: ours.generation, copies: record?.copies ?? 1, replicasBehind: [] };
