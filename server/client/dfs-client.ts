@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'crypto';
 import { once } from 'events';
 import { createWriteStream, promises as fs } from 'fs';
 import * as path from 'path';
-import { Writable } from 'stream';
+import type { Writable } from 'stream';
 import { Connection, ConnectionTimeouts, DEFAULT_TIMEOUTS } from '../net/connection';
 import { refuseIfChallenged } from '../net/handshake';
 import type { Security } from '../net/security';
@@ -582,21 +582,6 @@ export class DfsClient {
    */
   downloadToFile(name: string, destination: string, options: DownloadOptions = {}): Promise<DownloadResult> {
     return askedAgainIfCut(options.signal, () => downloadAtomically(destination, (sink) => this.download(name, sink, options)));
-  }
-
-  /** A stored file's verified bytes in memory (for files known to be small enough), asked for again once if cut short. */
-  downloadBytes(name: string, options: DownloadOptions = {}): Promise<{ bytes: Buffer } & DownloadResult> {
-    return askedAgainIfCut(options.signal, async () => {
-      const chunks: Buffer[] = [];
-      const sink = new Writable({
-        write(chunk: Buffer, _encoding, done) {
-          chunks.push(chunk);
-          done();
-        },
-      });
-      const result = await this.download(name, sink, options);
-      return { bytes: Buffer.concat(chunks), ...result };
-    });
   }
 
   private async records<T>(request: Request): Promise<T[]> {
