@@ -139,5 +139,7 @@ export class CuttingRelay {
       }
       cutNow();
     });
+    // Paused while its first bytes were looked at: a 'data' listener alone does not resume it.
+    client.resume();
   }
 }
