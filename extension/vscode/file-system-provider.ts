@@ -1,9 +1,9 @@
-import { Writable } from 'stream';
 import * as vscode from 'vscode';
 import type { ChangeFeed, FileChange } from '../cluster/change-feed';
 import type { DfsConnection } from '../cluster/connection';
+import { downloadBytes } from '../cluster/stored-bytes';
 import { DFS_SCHEME, dfsPath, parseDfsPath, parseVersionQuery, versionQuery } from '../model/dfs-uri';
-import { fileSystemErrorOf } from '../model/file-system-errors';
+import { fileSystemErrorOf, unreadableCopyAdvice } from '../model/file-system-errors';
 import type { Logger } from '../model/logger';
 import { SeenVersion, conflictPrompt, decideSave, notSavedMessage, resolveConflict } from '../model/save-conflict';
 import { FileRecord, Precondition, UploadReceipt, VersionInfo, currentGenerationOf, toDfsError } from '../../server/protocol';
@@ -116,17 +116,10 @@ export class DfsFileSystemProvider implements vscode.FileSystemProvider, vscode.
   async readFile(uri: vscode.Uri): Promise<Uint8Array> {
     const { clientId, name } = parseDfsPath(uri.path);
     const generation = parseVersionQuery(uri.query);
-    const chunks: Buffer[] = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        chunks.push(chunk);
-        done();
-      },
-    });
     try {
       // A kept version comes from the primary (DOWNLOAD_VERSION): the replicas serve current versions only.
-      const result =
-        generation === undefined ? await this.connection.reader().download(name, sink, { clientId }) : await this.connection.client().download(name, sink, { clientId, generation });
+      const source = generation === undefined ? this.connection.reader() : this.connection.client();
+      const { bytes, result } = await downloadBytes(source, name, { clientId, generation });
       this.log.info(`opened ${clientId}/${name} generation ${result.generation} (${result.size} bytes, sha256 ${result.sha256})`);
       if (generation === undefined && !this.hooks.isDirty(uri)) {
         // What the editor now shows. VS Code keeps the time and size of the stat it made
@@ -136,10 +129,11 @@ export class DfsFileSystemProvider implements vscode.FileSystemProvider, vscode.
         this.opened.set(key, stat && stat !== 'absent' ? { ...stat, generation: result.generation } : { generation: result.generation, mtimeMs: UNKNOWN_TIME, size: result.size });
         this.compared.delete(key);
       }
-      return Buffer.concat(chunks);
+      return bytes;
     } catch (error) {
       this.log.error(`opening ${clientId}/${name} failed`, error);
-      throw this.fileSystemError(uri, error);
+      const advice = unreadableCopyAdvice(error);
+      throw advice ? new vscode.FileSystemError(`${fileSystemErrorOf(error).message}. ${advice}`) : this.fileSystemError(uri, error);
     }
   }
 
