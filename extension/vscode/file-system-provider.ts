@@ -6,6 +6,7 @@ import { DFS_SCHEME, dfsPath, parseDfsPath, parseVersionQuery, versionQuery } fr
 import { fileSystemErrorOf, unreadableCopyAdvice } from '../model/file-system-errors';
 import type { Logger } from '../model/logger';
 import { SeenVersion, conflictPrompt, decideSave, notSavedMessage, resolveConflict } from '../model/save-conflict';
+import { openDiff } from './diff-editor';
 import { FileRecord, Precondition, UploadReceipt, VersionInfo, currentGenerationOf, toDfsError } from '../../server/protocol';
 
 /** A time no stat is later than: with it, a save never counts as one VS Code already warned about. */
@@ -193,12 +194,7 @@ export class DfsFileSystemProvider implements vscode.FileSystemProvider, vscode.
         }
         if (resolution.kind === 'compare') {
           this.compared.set(key, resolution.generation);
-          await vscode.commands.executeCommand(
-            'vscode.diff',
-            uri.with({ query: versionQuery(resolution.generation) }),
-            uri,
-            `${name} (stored, generation ${resolution.generation}) ↔ ${name} (yours)`,
-          );
+          await openDiff({ uri: uri.with({ query: versionQuery(resolution.generation) }), label: `${name} (stored, generation ${resolution.generation})` }, { uri, label: `${name} (yours)` });
         }
         throw new vscode.FileSystemError(`DFS: ${notSavedMessage(label, resolution, current)}`);
       }
