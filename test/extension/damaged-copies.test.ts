@@ -1,12 +1,11 @@
 import * as assert from 'assert';
 import { randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { rot } from '../support/bit-rot';
 import { TestCluster } from '../support/cluster';
-import { sha256 } from '../support/convergence';
-import { ExtensionUnderTest, activateExtension } from '../support/extension-harness';
+import { sha256, waitForCopies } from '../support/convergence';
+import { ExtensionUnderTest, startExtensionOnCluster, stopExtensionOnCluster } from '../support/extension-harness';
 import { SpawnedNode, stopChild } from '../support/processes';
 import { Uri, readAsEditor, testing } from '../support/vscode-double';
 import { findNode, renderTree } from '../support/vscode-double/tree-snapshot';
@@ -35,8 +34,7 @@ describe('extension: reads of a damaged copy are asked for again, never shown wr
   /** Uploads `data` and waits until every node holds its bytes, so each node's copy can be damaged on its own. */
   const put = async (name: string, data: Buffer): Promise<number> => {
     const { generation } = await cluster.client(CLIENT).upload(name, [data], data.length);
-    const held = async (root: string): Promise<boolean> => sha256(await fs.readFile(stored(root, name)).catch(() => Buffer.alloc(0))) === sha256(data);
-    await waitFor(async () => (await Promise.all(cluster.allRoots().map(held))).every(Boolean), `every node to hold ${name}`, 30_000);
+    await waitForCopies(cluster.allRoots(), `${CLIENT}/${name}`, data);
     return generation;
   };
   /** The node's log says it cut a download of `name` short because its copy failed the checksum. */
@@ -45,16 +43,11 @@ describe('extension: reads of a damaged copy are asked for again, never shown wr
     waitFor(async () => sha256(await fs.readFile(stored(cluster.primaryRoot(), name))) === sha256(data), `the primary to repair its copy of ${name}`, 30_000);
 
   before(async () => {
-    cluster = await TestCluster.start({ replicas: 2, args: ['--sync-interval', '200'] });
-    work = await fs.mkdtemp(path.join(os.tmpdir(), 'dfs-ext-rot-'));
-    vscodeExtension = activateExtension(work, { host: '127.0.0.1', port: cluster.primaryPort, clientId: CLIENT, replicas: 2, basePort: cluster.basePort, dataDir: path.join(work, 'data') });
-    await testing.waitForStatusBar((text) => text.includes('DFS 2/2'));
+    ({ cluster, work, extension: vscodeExtension } = await startExtensionOnCluster(CLIENT, 'dfs-ext-rot-', { args: ['--sync-interval', '200'] }));
   });
 
   after(async () => {
-    await vscodeExtension?.close();
-    await cluster?.destroy();
-    await fs.rm(work, { recursive: true, force: true });
+    await stopExtensionOnCluster({ cluster, work, extension: vscodeExtension });
   });
 
   it('opens a file whose primary copy rotted: the cut transfer is asked for again and the editor shows the stored bytes', async () => {

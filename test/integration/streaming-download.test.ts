@@ -10,7 +10,7 @@ import { replicaAddresses } from '../../server/config/cluster-layout';
 import { DfsError } from '../../server/protocol';
 import { rot } from '../support/bit-rot';
 import { TestCluster } from '../support/cluster';
-import { sha256 } from '../support/convergence';
+import { sha256, waitForCopies } from '../support/convergence';
 import { stopChild } from '../support/processes';
 import { waitFor } from '../support/wait';
 
@@ -73,10 +73,7 @@ describe('streaming downloads: bytes go out as they are read, checked as they go
     const data = randomBytes(SIZE);
     await cluster.client('rot').upload('both.bin', [data], data.length);
     const replicaFile = (index: number): string => path.join(cluster.replicaRoot(index), 'rot', 'both.bin');
-    await waitFor(async () => {
-      const copies = await Promise.all([0, 1].map((index) => fs.readFile(replicaFile(index)).catch(() => Buffer.alloc(0))));
-      return copies.every((copy) => sha256(copy) === sha256(data));
-    }, 'both replicas to hold the file');
+    await waitForCopies([cluster.replicaRoot(0), cluster.replicaRoot(1)], 'rot/both.bin', data);
     await rot(replicaFile(0), 100);
     const fromReplica = new DfsClient({ host: '127.0.0.1', port: cluster.basePort, clientId: 'rot' });
     const { sink, received } = countingSink();
@@ -108,10 +105,7 @@ describe('streaming downloads: bytes go out as they are read, checked as they go
     const data = randomBytes(SIZE);
     await cluster.client('rot').upload('replicas.bin', [data], data.length);
     const replicaFile = (index: number): string => path.join(cluster.replicaRoot(index), 'rot', 'replicas.bin');
-    await waitFor(async () => {
-      const copies = await Promise.all([0, 1].map((index) => fs.readFile(replicaFile(index)).catch(() => Buffer.alloc(0))));
-      return copies.every((copy) => sha256(copy) === sha256(data));
-    }, 'both replicas to hold the file');
+    await waitForCopies([cluster.replicaRoot(0), cluster.replicaRoot(1)], 'rot/replicas.bin', data);
     await stopChild(cluster.primary.child, 'SIGKILL');
     // Replica 1 is asked first (the holders in replica order): its copy is the one cut.
     await rot(replicaFile(0), 300);
