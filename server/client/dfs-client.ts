@@ -649,7 +649,11 @@ function isConnectionLoss(error: unknown): boolean {
 /** A transfer cut short (how a server ends the download of a copy it finds damaged), or bytes that arrived but did not hash right. */
 const CUT_SHORT: readonly ErrorCode[] = ['SHORT_BODY', 'CHECKSUM'];
 
-async function askedAgainIfCut<T>(signal: AbortSignal | undefined, attempt: () => Promise<T>): Promise<T> {
+/**
+ * Runs a download once more, from the start, when it was cut short (see downloadToFile).
+ * `attempt` must start afresh each time (a new sink), so nothing of the cut one is kept.
+ */
+export async function askedAgainIfCut<T>(signal: AbortSignal | undefined, attempt: () => Promise<T>): Promise<T> {
   try {
     return await attempt();
   } catch (error) {
