@@ -57,6 +57,11 @@ export interface DiskStoreOptions {
   confirmDelayMs?: number;
 }
 
+/** A measure of free space stands this long for assertRoomFor ... */
+const ROOM_MEASURE_MS = 1000;
+/** ... while it leaves at least this much beyond the reserve, whatever else fills the disk meanwhile. */
+const ROOM_MARGIN_BYTES = 256 * 1024 * 1024;
+
 /** Files up to this size travel inside their catalog record unless the store is told otherwise. */
 export const DEFAULT_INLINE_MAX_BYTES = 64 * 1024;
 
@@ -96,6 +101,8 @@ export class DiskStore implements Store {
   private readonly failures: DiskFailures;
   private readonly minFreeBytes: number;
   private readonly inlineMaxBytes: number;
+  /** The last measure of free space, and the bytes admitted since (see assertRoomFor). */
+  private room: { free: number; measuredAt: number; admitted: number } | undefined;
 
   /** `root` must be the real path of the data folder (the CLI resolves it). */
   constructor(root: string, options: DiskStoreOptions = {}) {
@@ -211,7 +218,17 @@ export class DiskStore implements Store {
    * and a little room must stay for the catalog and for deletes.
    */
   async assertRoomFor(size: number): Promise<void> {
+    // Far from the reserve, a recent measure less what was admitted since will do (one
+    // statfs per upload was a few per cent of a small upload's CPU); near it, or to
+    // refuse, the disk is asked every time.
+    const now = Date.now();
+    const room = this.room;
+    if (room && now - room.measuredAt < ROOM_MEASURE_MS && room.free - room.admitted - size - this.minFreeBytes >= ROOM_MARGIN_BYTES) {
+      room.admitted += size;
+      return;
+    }
     const free = await freeBytes(this.root);
+    this.room = free === undefined ? undefined : { free, measuredAt: now, admitted: size };
     if (free !== undefined && free - size < this.minFreeBytes) {
       throw this.failures.noRoom(free, size, this.minFreeBytes);
     }
@@ -524,6 +541,17 @@ export class DiskStore implements Store {
   /** Refuses a name whose place on this node's disk is, or lies behind, a symbolic link: nothing would ever be put there. */
   async assertCanPlace(clientId: string, name: string): Promise<void> {
     const live = this.layout.live(clientId, name);
+    // Usually one lstat: the folder's verified handle (cached) shows no link leads to it,
+    // and the name itself is no link. Anything else (a folder missing, a link on the
+    // way) is looked at level by level, to name the link.
+    const direct = await this.layout.fs.lstat(live).then(
+      (stat) => !stat.isSymbolicLink(),
+      // Not there, in a folder reached and verified: nothing on the way is a link.
+      (error: NodeJS.ErrnoException) => error.code === 'ENOENT' && error.syscall === 'lstat',
+    );
+    if (direct) {
+      return;
+    }
     const parts = live.split('/');
     for (let index = 1; index <= parts.length; index++) {
       const relative = parts.slice(0, index).join('/');

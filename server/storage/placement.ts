@@ -1,4 +1,4 @@
-import type { promises as fs } from 'fs';
+import { promises as fsPromises, type promises as fs } from 'fs';
 import { DfsError } from '../protocol';
 import { ContainmentError } from './contained-fs';
 import type { DamageMarks } from './damage';
@@ -234,12 +234,19 @@ export class Placement {
   }
 
   async renameInto(from: string, to: string, name: string): Promise<void> {
-    if (await this.isLink(to)) {
-      // Renaming over it would not follow it, but it is not ours to remove either.
-      throw new ContainmentError(to, 'it is a symbolic link');
-    }
+    const files = this.layout.fs;
     try {
-      await this.layout.fs.rename(from, to);
+      // One pass through both folders' verified handles: the check that `to` is no link,
+      // then the rename.
+      await files.at(from, (source) =>
+        files.at(to, async (target) => {
+          if ((await fsPromises.lstat(target).catch(() => undefined))?.isSymbolicLink()) {
+            // Renaming over it would not follow it, but it is not ours to remove either.
+            throw new ContainmentError(to, 'it is a symbolic link');
+          }
+          await fsPromises.rename(source, target);
+        }),
+      );
     } catch (error) {
       if (error instanceof DfsError) {
         throw error;
