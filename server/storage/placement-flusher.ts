@@ -31,9 +31,13 @@ export interface PlacementFlusherOptions {
 }
 
 export const DEFAULT_FLUSH_DELAY_MS = 40;
-const DEFAULT_BATCH_PLACEMENTS = 64;
+const DEFAULT_BATCH_PLACEMENTS = 16;
 const DEFAULT_BATCH_BYTES = 4 * 1024 * 1024;
-const DEFAULT_MAX_UNCONFIRMED = 256;
+/**
+ * Each holds a descriptor until its batch is done: under `ulimit -n 256` a node keeps
+ * 64 descriptors beyond its connections for files and replica links.
+ */
+const DEFAULT_MAX_UNCONFIRMED = 48;
 
 /**
  * Makes small files' placements durable off the answer's path, many at once: every
