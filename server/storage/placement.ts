@@ -4,6 +4,7 @@ import { ContainmentError } from './contained-fs';
 import type { DamageMarks } from './damage';
 import { DiskLayout, parentOf } from './disk-layout';
 import type { NameState } from './name-state';
+import type { UnconfirmedPlacement } from './placement-flusher';
 
 /** Bytes ready to be renamed into place: a staged write, or a rename's link to the source's file. */
 export interface PlaceableBytes {
@@ -15,16 +16,8 @@ export interface PlaceableBytes {
   takeHandle?(): fs.FileHandle | undefined;
 }
 
-/** A placed small file whose own sync and its folder's are left to the flusher (see PlacementFlusher). */
-export interface DeferredSync {
-  clientId: string;
-  name: string;
-  generation: number;
-  handle: fs.FileHandle;
-  /** The folder it was renamed into. */
-  folder: string;
-  size: number;
-}
+/** A placed small file whose own sync and its folder's are left to the flusher. */
+export type DeferredSync = UnconfirmedPlacement;
 
 /** What a version's bytes need to be placed: the staged file holding them. */
 export interface Supply {
