@@ -23,6 +23,8 @@ import { Checked, assertNoViolations, checkTraceFile, straceLauncher, straceUnav
 
 const SMALL = 4 * 1024;
 const WRITERS = 16;
+/** What a sync costs on a disk that writes through: 20 ms. */
+const SYNC_DELAY_MICROS = 20_000;
 const JOURNAL = /\/\.dfs\/catalog\/journal-\d+\.log$/;
 
 /** Successful fsyncs of the catalog journal in a trace, and of anything at all. */
@@ -51,9 +53,9 @@ describe('group commit: concurrent small uploads share journal syncs on every no
     const common = ['--host', '127.0.0.1', '--base-port', String(base), '--replicas', '1', '--data-dir', dataDir];
     const traces = { primary: path.join(dataDir, 'primary.trace'), replica: path.join(dataDir, 'replica.trace') };
     // A batch of 16 records of 4 KiB in base64 must show whole in the trace.
-    const replicaNode = await spawnDfs(['replica', '--port', String(base), ...common], { launcher: straceLauncher(traces.replica, 1 << 20), readyTimeoutMs: 30_000 });
+    const replicaNode = await spawnDfs(['replica', '--port', String(base), ...common], { launcher: straceLauncher(traces.replica, 1 << 20, SYNC_DELAY_MICROS), readyTimeoutMs: 30_000 });
     nodes.push(replicaNode);
-    const primaryNode = await spawnDfs(['primary', '--port', '0', ...common], { launcher: straceLauncher(traces.primary, 1 << 20), readyTimeoutMs: 30_000 });
+    const primaryNode = await spawnDfs(['primary', '--port', '0', ...common], { launcher: straceLauncher(traces.primary, 1 << 20, SYNC_DELAY_MICROS), readyTimeoutMs: 30_000 });
     nodes.push(primaryNode);
     const client = new DfsClient({ host: '127.0.0.1', port: primaryNode.port, clientId: 'group' });
     // The client's folder and its folder of older versions are made first, one upload at
