@@ -144,7 +144,9 @@ export function activate(context: vscode.ExtensionContext): void {
 
   const reportFailure = async (what: string, error: unknown): Promise<undefined> => {
     log.error(`${what} failed`, error);
-    if ((await vscode.window.showErrorMessage(`DFS: ${describeError(error)}`, 'Show Log')) === 'Show Log') {
+    // A file system error already says it comes from DFS.
+    const described = describeError(error);
+    if ((await vscode.window.showErrorMessage(described.startsWith('DFS: ') ? described : `DFS: ${described}`, 'Show Log')) === 'Show Log') {
       log.show();
     }
     return undefined;

@@ -2,8 +2,9 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import type { DfsConnection } from '../cluster/connection';
+import { localSide, openDiff, storedSide } from './diff-editor';
 import type { OutputLog } from './output-log';
-import { StoredFile, labelOf, storedFileOf, storedUri } from './stored-target';
+import { StoredFile, labelOf, storedFileOf } from './stored-target';
 
 /**
  * Compare with Local (a stored file against a file on this machine) and Compare with DFS
@@ -84,7 +85,7 @@ export class CompareCommands {
 
   private async diff(file: StoredFile, local: vscode.Uri): Promise<void> {
     this.log.info(`compare ${labelOf(file)} with ${local.fsPath}`);
-    await vscode.commands.executeCommand('vscode.diff', storedUri(file), local, `${labelOf(file)} (DFS) ↔ ${path.basename(local.fsPath)} (local)`);
+    await openDiff(storedSide(file), localSide(local));
   }
 }
 

@@ -3,6 +3,7 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import type { DfsConnection } from '../cluster/connection';
 import { DFS_SCHEME, dfsPath } from '../model/dfs-uri';
+import { unreadableCopyAdvice } from '../model/file-system-errors';
 import { formatBytes } from '../model/format';
 import { describeError } from '../model/logger';
 import type { FileNode } from '../model/tree-model';
@@ -88,7 +89,8 @@ export class FileCommands {
       return destination.fsPath;
     } catch (error) {
       this.log.error(`download of ${label} failed`, error);
-      await this.showFailure(`DFS: download of ${label} failed: ${describeError(error)}`);
+      const advice = unreadableCopyAdvice(error);
+      await this.showFailure(`DFS: download of ${label} failed: ${describeError(error)}${advice ? `. ${advice}` : ''}`);
       return undefined;
     }
   }

@@ -1,11 +1,12 @@
-import { Writable } from 'stream';
 import * as vscode from 'vscode';
 import type { ChangeFeed, FileChange } from '../cluster/change-feed';
 import type { DfsConnection } from '../cluster/connection';
+import { downloadBytes } from '../cluster/stored-bytes';
 import { DFS_SCHEME, dfsPath, parseDfsPath, parseVersionQuery, versionQuery } from '../model/dfs-uri';
-import { fileSystemErrorOf } from '../model/file-system-errors';
+import { fileSystemErrorOf, unreadableCopyAdvice } from '../model/file-system-errors';
 import type { Logger } from '../model/logger';
 import { SeenVersion, conflictPrompt, decideSave, notSavedMessage, resolveConflict } from '../model/save-conflict';
+import { openDiff } from './diff-editor';
 import { FileRecord, Precondition, UploadReceipt, VersionInfo, currentGenerationOf, toDfsError } from '../../server/protocol';
 
 /** A time no stat is later than: with it, a save never counts as one VS Code already warned about. */
@@ -116,17 +117,10 @@ export class DfsFileSystemProvider implements vscode.FileSystemProvider, vscode.
   async readFile(uri: vscode.Uri): Promise<Uint8Array> {
     const { clientId, name } = parseDfsPath(uri.path);
     const generation = parseVersionQuery(uri.query);
-    const chunks: Buffer[] = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        chunks.push(chunk);
-        done();
-      },
-    });
     try {
       // A kept version comes from the primary (DOWNLOAD_VERSION): the replicas serve current versions only.
-      const result =
-        generation === undefined ? await this.connection.reader().download(name, sink, { clientId }) : await this.connection.client().download(name, sink, { clientId, generation });
+      const source = generation === undefined ? this.connection.reader() : this.connection.client();
+      const { bytes, result } = await downloadBytes(source, name, { clientId, generation });
       this.log.info(`opened ${clientId}/${name} generation ${result.generation} (${result.size} bytes, sha256 ${result.sha256})`);
       if (generation === undefined && !this.hooks.isDirty(uri)) {
         // What the editor now shows. VS Code keeps the time and size of the stat it made
@@ -136,10 +130,11 @@ export class DfsFileSystemProvider implements vscode.FileSystemProvider, vscode.
         this.opened.set(key, stat && stat !== 'absent' ? { ...stat, generation: result.generation } : { generation: result.generation, mtimeMs: UNKNOWN_TIME, size: result.size });
         this.compared.delete(key);
       }
-      return Buffer.concat(chunks);
+      return bytes;
     } catch (error) {
       this.log.error(`opening ${clientId}/${name} failed`, error);
-      throw this.fileSystemError(uri, error);
+      const advice = unreadableCopyAdvice(error);
+      throw advice ? new vscode.FileSystemError(`${fileSystemErrorOf(error).message}. ${advice}`) : this.fileSystemError(uri, error);
     }
   }
 
@@ -199,12 +194,7 @@ export class DfsFileSystemProvider implements vscode.FileSystemProvider, vscode.
         }
         if (resolution.kind === 'compare') {
           this.compared.set(key, resolution.generation);
-          await vscode.commands.executeCommand(
-            'vscode.diff',
-            uri.with({ query: versionQuery(resolution.generation) }),
-            uri,
-            `${name} (stored, generation ${resolution.generation}) ↔ ${name} (yours)`,
-          );
+          await openDiff({ uri: uri.with({ query: versionQuery(resolution.generation) }), label: `${name} (stored, generation ${resolution.generation})` }, { uri, label: `${name} (yours)` });
         }
         throw new vscode.FileSystemError(`DFS: ${notSavedMessage(label, resolution, current)}`);
       }

@@ -1,9 +1,8 @@
-import * as path from 'path';
 import * as vscode from 'vscode';
-import { DFS_SCHEME, dfsPath } from '../model/dfs-uri';
 import type { Logger } from '../model/logger';
 import type { ConflictChoice, FolderSyncer, SyncConflict } from '../sync/folder-syncer';
 import { conflictMessage } from '../sync/sync-messages';
+import { localSide, openDiff, storedSide } from './diff-editor';
 
 const COMPARE = 'Compare';
 const OVERWRITE = 'Overwrite';
@@ -40,8 +39,6 @@ export class SyncConflictChoices {
   }
 
   private async compare(syncer: FolderSyncer, conflict: SyncConflict): Promise<void> {
-    const stored = vscode.Uri.from({ scheme: DFS_SCHEME, path: dfsPath(syncer.mapping.clientId, conflict.storedName) });
-    const local = vscode.Uri.file(conflict.localPath);
-    await vscode.commands.executeCommand('vscode.diff', stored, local, `${path.basename(conflict.localPath)} (in DFS ↔ here)`);
+    await openDiff(storedSide({ clientId: syncer.mapping.clientId, name: conflict.storedName }), localSide(vscode.Uri.file(conflict.localPath)));
   }
 }

@@ -1,10 +1,10 @@
-import * as path from 'path';
 import * as vscode from 'vscode';
 import type { DfsConnection } from '../cluster/connection';
 import { counted, formatBytes } from '../model/format';
 import { describeError } from '../model/logger';
 import { VersionAction, VersionItem, buildVersionList, versionActions } from '../model/version-list';
 import { UploadReceipt, VersionInfo, toDfsError } from '../../server/protocol';
+import { localSide, openDiff, versionSide } from './diff-editor';
 import type { FileViews } from './file-commands';
 import type { OutputLog } from './output-log';
 import { StoredFile, labelOf, storedFileOf, storedUri } from './stored-target';
@@ -64,14 +64,14 @@ export class VersionCommands {
         await vscode.commands.executeCommand('vscode.open', storedUri(file, picked.current ? undefined : picked.generation), { preview: true });
         break;
       case 'compareWithCurrent':
-        await vscode.commands.executeCommand('vscode.diff', storedUri(file, picked.generation), storedUri(file), `${path.posix.basename(file.name)} (generation ${picked.generation}) ↔ current`);
+        await openDiff(versionSide(file, picked.generation, false), { uri: storedUri(file), label: 'current' });
         break;
       case 'compareWithLocal': {
         const local = await vscode.window.showOpenDialog({ canSelectFiles: true, canSelectFolders: false, canSelectMany: false, openLabel: 'Compare', title: `Compare ${label} generation ${picked.generation} with` });
         if (!local?.[0]) {
           return undefined;
         }
-        await vscode.commands.executeCommand('vscode.diff', storedUri(file, picked.current ? undefined : picked.generation), local[0], `${path.posix.basename(file.name)} (generation ${picked.generation}) ↔ ${path.basename(local[0].fsPath)} (local)`);
+        await openDiff(versionSide(file, picked.generation, picked.current), localSide(local[0]));
         break;
       }
       case 'restore':

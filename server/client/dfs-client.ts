@@ -614,11 +614,19 @@ export class DfsClient {
       this.primaries,
       this.failoverWaitMs,
       async (address) => {
-        const conn = await this.connectTo(address, request, signal);
+        let conn: Connection | undefined;
         try {
+          conn = await this.connectTo(address, request, signal);
           return await handle(conn);
+        } catch (error) {
+          // A primary killed as it took the connection (a failover under way) resets it;
+          // a question that changes nothing is asked again, of this address or the next.
+          if (READ_ONLY_VERBS.has(request.verb) && isConnectionLoss(error) && !signal?.aborted) {
+            throw new DfsError('UNREACHABLE', `the connection to ${formatHostPort(address)} broke before its answer (${(error as DfsError).message})`);
+          }
+          throw error;
         } finally {
-          conn.destroy();
+          conn?.destroy();
         }
       },
       signal,
@@ -666,10 +674,17 @@ function isConnectionLoss(error: unknown): boolean {
   );
 }
 
+/** Requests that change nothing: safe to ask again when the connection breaks before the answer. */
+const READ_ONLY_VERBS: ReadonlySet<string> = new Set(['LIST', 'FILES', 'CHANGES', 'CLIENTS', 'STATUS', 'VERSIONS']);
+
 /** A transfer cut short (how a server ends the download of a copy it finds damaged), or bytes that arrived but did not hash right. */
 const CUT_SHORT: readonly ErrorCode[] = ['SHORT_BODY', 'CHECKSUM'];
 
-async function askedAgainIfCut<T>(signal: AbortSignal | undefined, attempt: () => Promise<T>): Promise<T> {
+/**
+ * Runs a download once more, from the start, when it was cut short (see downloadToFile).
+ * `attempt` must start afresh each time (a new sink), so nothing of the cut one is kept.
+ */
+export async function askedAgainIfCut<T>(signal: AbortSignal | undefined, attempt: () => Promise<T>): Promise<T> {
   try {
     return await attempt();
   } catch (error) {

@@ -3,7 +3,7 @@ import type { ReplicaAddress } from '../config/cluster-layout';
 import type { ConnectionTimeouts } from '../net/connection';
 import type { Security } from '../net/security';
 import { ClientRecord, DfsError, FileRecord, VersionInfo } from '../protocol';
-import { DfsClient, DownloadOptions, DownloadResult, downloadAtomically } from './dfs-client';
+import { DfsClient, DownloadOptions, DownloadResult, askedAgainIfCut, downloadAtomically } from './dfs-client';
 import { NewestFile, ReplicaListing, clientsAcrossReplicas, newestAcrossReplicas, newestVersions } from './newest-across-replicas';
 import { formatHostPort } from './primary-addresses';
 
@@ -80,15 +80,25 @@ export class ReplicaReads {
     let lastError: unknown;
     for (const id of candidates) {
       const replica = this.options.replicas.find((known) => known.id === id)!;
+      let reachedSink = false;
       try {
         // The first byte into the sink commits to this replica: later failures are final.
-        const result = await this.clientOf(replica).download(name, sink, { ...options, clientId });
+        const result = await this.clientOf(replica).download(name, sink, {
+          ...options,
+          clientId,
+          onProgress: (done, size) => {
+            reachedSink = true;
+            options.onProgress?.(done, size);
+          },
+        });
         if (options.generation === undefined && result.generation < newest.record.generation) {
           throw new DfsError('CONFLICT', `replica ${id} served generation ${result.generation} of ${name}, older than the ${newest.record.generation} another replica holds; try again`);
         }
         return result;
       } catch (error) {
-        if (!(error instanceof DfsError) || (error.code !== 'UNREACHABLE' && error.code !== 'NOT_FOUND')) {
+        // CHECKSUM with nothing sent: this replica knows its copy damaged (it cut an earlier download of it), another may hold a good one.
+        const knownDamaged = error instanceof DfsError && error.code === 'CHECKSUM' && !reachedSink;
+        if (!(error instanceof DfsError) || (error.code !== 'UNREACHABLE' && error.code !== 'NOT_FOUND' && !knownDamaged)) {
           throw error;
         }
         lastError = error;
@@ -97,8 +107,9 @@ export class ReplicaReads {
     throw lastError ?? new DfsError('NOT_FOUND', `no reachable replica holds generation ${options.generation} of ${name}`);
   }
 
+  /** Like DfsClient.downloadToFile: a cut transfer is asked for once more, and then skips a replica that knows its copy damaged. */
   downloadToFile(name: string, destination: string, options: DownloadOptions = {}): Promise<DownloadResult> {
-    return downloadAtomically(destination, (sink) => this.download(name, sink, options));
+    return askedAgainIfCut(options.signal, () => downloadAtomically(destination, (sink) => this.download(name, sink, options)));
   }
 
   private async newestOf(name: string, clientId: string): Promise<NewestFile> {

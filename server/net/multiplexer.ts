@@ -47,7 +47,7 @@ const SMALL_PAYLOAD = 16 * 1024;
 export class MuxSession {
   readonly closed: Promise<void>;
   private readonly streams = new Map<number, MuxStream>();
-  private readonly decoder = new FrameDecoder();
+  private readonly decoder = new FrameDecoder({ dataPieces: true });
   private readonly drainWaiters: (() => void)[] = [];
   private nextId: number;
   /** The highest id the peer has opened: frames for lower ids that are gone are late, not wrong. */

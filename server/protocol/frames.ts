@@ -110,10 +110,21 @@ export function decodeWindow(payload: Buffer): number {
 export class FrameDecoder {
   private readonly parts: Buffer[] = [];
   private buffered = 0;
+  /** With `dataPieces`, the DATA frame whose payload is still arriving: its stream and the bytes to come. */
+  private data: { streamId: number; remaining: number } | undefined;
 
-  /** Bytes received that do not yet make a whole frame. */
+  /**
+   * With `dataPieces`, a DATA payload is handed over as it arrives, in pieces that are
+   * views of the chunks pushed (a frame then comes out as one or more DATA frames of
+   * the same stream, in order). Joining a 256 KiB payload that spans four 64 KiB reads
+   * cost a copy of every byte received and a large buffer per frame for the garbage
+   * collector, which held tens of MiB of them during a big upload.
+   */
+  constructor(private readonly options: { dataPieces?: boolean } = {}) {}
+
+  /** Bytes received that do not yet make a whole frame (or, with `dataPieces`, a piece of one). */
   get pending(): number {
-    return this.buffered;
+    return this.buffered + (this.data ? FRAME_HEADER_BYTES : 0);
   }
 
   push(chunk: Buffer): Frame[] {
@@ -122,51 +133,91 @@ export class FrameDecoder {
       this.buffered += chunk.length;
     }
     const frames: Frame[] = [];
-    while (this.buffered >= FRAME_HEADER_BYTES) {
+    for (;;) {
+      if (this.data) {
+        if (this.buffered === 0) {
+          break;
+        }
+        this.takePieces(this.data, frames);
+        continue;
+      }
+      if (this.buffered < FRAME_HEADER_BYTES) {
+        break;
+      }
       const header = this.peek(FRAME_HEADER_BYTES);
       const length = header.readUInt32BE(0);
       const streamId = header.readUInt32BE(4);
       const type = header.readUInt8(8);
       checkHeader(length, streamId, type);
+      if (this.options.dataPieces && type === FrameType.DATA && length > 0) {
+        this.skip(FRAME_HEADER_BYTES);
+        this.data = { streamId, remaining: length };
+        continue;
+      }
       if (this.buffered < FRAME_HEADER_BYTES + length) {
         break;
       }
-      this.take(FRAME_HEADER_BYTES);
+      this.skip(FRAME_HEADER_BYTES);
       frames.push({ type, streamId, payload: this.take(length) });
     }
     return frames;
   }
 
-  /** The first `size` bytes without consuming them (size <= buffered). */
-  private peek(size: number): Buffer {
-    if (this.parts[0].length < size) {
-      this.parts.splice(0, this.parts.length, Buffer.concat(this.parts));
+  /** As much of the current DATA payload as has arrived, one piece per chunk it lies in. */
+  private takePieces(data: { streamId: number; remaining: number }, frames: Frame[]): void {
+    while (data.remaining > 0 && this.parts.length > 0) {
+      const first = this.parts[0];
+      const size = Math.min(first.length, data.remaining);
+      frames.push({ type: FrameType.DATA, streamId: data.streamId, payload: size === first.length ? first : first.subarray(0, size) });
+      this.skip(size);
+      data.remaining -= size;
     }
-    return this.parts[0].subarray(0, size);
+    if (data.remaining === 0) {
+      this.data = undefined;
+    }
   }
 
+  /** The first `size` bytes without consuming them (size <= buffered); only a header split across chunks is copied. */
+  private peek(size: number): Buffer {
+    return this.parts[0].length >= size ? this.parts[0].subarray(0, size) : this.copyOut(size);
+  }
+
+  /** The first `size` bytes (size <= buffered), copied out of the chunks they span, without consuming them. */
+  private copyOut(size: number): Buffer {
+    const out = Buffer.allocUnsafe(size);
+    let filled = 0;
+    for (const part of this.parts) {
+      filled += part.copy(out, filled, 0, Math.min(part.length, size - filled));
+      if (filled === size) {
+        break;
+      }
+    }
+    return out;
+  }
+
+  /** Drops the first `size` bytes (size <= buffered). */
+  private skip(size: number): void {
+    let left = size;
+    while (left > 0) {
+      const first = this.parts[0];
+      if (first.length <= left) {
+        left -= first.length;
+        this.parts.shift();
+      } else {
+        this.parts[0] = first.subarray(left);
+        left = 0;
+      }
+    }
+    this.buffered -= size;
+  }
+
+  /** The first `size` bytes, consumed: a view when they lie in one chunk, else one copy of just them. */
   private take(size: number): Buffer {
     if (size === 0) {
       return Buffer.alloc(0);
     }
-    const first = this.parts[0];
-    let taken: Buffer;
-    if (first.length >= size) {
-      taken = first.subarray(0, size);
-      if (first.length === size) {
-        this.parts.shift();
-      } else {
-        this.parts[0] = first.subarray(size);
-      }
-    } else {
-      const joined = Buffer.concat(this.parts);
-      taken = joined.subarray(0, size);
-      this.parts.splice(0, this.parts.length);
-      if (joined.length > size) {
-        this.parts.push(joined.subarray(size));
-      }
-    }
-    this.buffered -= size;
+    const taken = this.parts[0].length >= size ? this.parts[0].subarray(0, size) : this.copyOut(size);
+    this.skip(size);
     return taken;
   }
 }

@@ -21,7 +21,8 @@ import { JournalCatalog } from './journal-catalog';
 import { LEGACY_CHECKSUM_LOG, LEGACY_JOINED_MARKER, LegacyFile, hasClientFolders, readLegacyFiles } from './legacy-layout';
 import { ApplyOutcome, LEGACY_GENERATION, NameState, applyRecord, currentOf, isNewer, liveOf, sameVersion } from './name-state';
 import { NameLock } from './name-lock';
-import { Placement } from './placement';
+import { DeferredSync, Placement } from './placement';
+import { PlacementFlusher } from './placement-flusher';
 import { DiskStagedWrite } from './staged-write';
 import type { OpenedCopy, StagedWrite, Store, StoreOpening } from './store';
 
@@ -52,7 +53,14 @@ export interface DiskStoreOptions {
    * every concurrent commit, makes bytes and record durable together. 0 turns it off.
    */
   inlineMaxBytes?: number;
+  /** How long a placed small file may wait for its own sync and its folder's (batched with others). */
+  confirmDelayMs?: number;
 }
+
+/** A measure of free space stands this long for assertRoomFor ... */
+const ROOM_MEASURE_MS = 1000;
+/** ... while it leaves at least this much beyond the reserve, whatever else fills the disk meanwhile. */
+const ROOM_MARGIN_BYTES = 256 * 1024 * 1024;
 
 /** Files up to this size travel inside their catalog record unless the store is told otherwise. */
 export const DEFAULT_INLINE_MAX_BYTES = 64 * 1024;
@@ -79,6 +87,8 @@ export class DiskStore implements Store {
   private readonly layout: DiskLayout;
   private readonly damage = new DamageMarks();
   private readonly placement: Placement;
+  /** Syncs placed small files and their folders in batches, off the answer's path. */
+  private readonly flusher: PlacementFlusher;
   private readonly locks = new NameLock();
   private raising: Promise<void> = Promise.resolve();
   /** New at every open: a certification for an inventory of an earlier opening is refused. */
@@ -91,6 +101,8 @@ export class DiskStore implements Store {
   private readonly failures: DiskFailures;
   private readonly minFreeBytes: number;
   private readonly inlineMaxBytes: number;
+  /** The last measure of free space, and the bytes admitted since (see assertRoomFor). */
+  private room: { free: number; measuredAt: number; admitted: number } | undefined;
 
   /** `root` must be the real path of the data folder (the CLI resolves it). */
   constructor(root: string, options: DiskStoreOptions = {}) {
@@ -102,7 +114,30 @@ export class DiskStore implements Store {
     this.minFreeBytes = options.minFreeBytes ?? 0;
     this.inlineMaxBytes = options.inlineMaxBytes ?? DEFAULT_INLINE_MAX_BYTES;
     this.layout = new DiskLayout(root, this.durable);
-    this.placement = new Placement(this.layout, this.damage, (clientId, name, generation, file) => this.placed(clientId, name, generation, file));
+    this.placement = new Placement(
+      this.layout,
+      this.damage,
+      (clientId, name, generation, file) => this.placed(clientId, name, generation, file),
+      (clientId, name, generation) => this.catalog.keepsBytes(clientId, name, generation),
+      (placement) => this.flusher.add(placement),
+      this.durable,
+    );
+    this.flusher = new PlacementFlusher({
+      durable: this.durable,
+      syncFolder: (folder) => this.layout.syncer.sync(folder),
+      confirm: (placement, fingerprint) => {
+        if (this.holds(placement)) {
+          this.catalog.note([{ clientId: placement.clientId, name: placement.name, generation: placement.generation, fingerprint }]);
+        }
+      },
+      failed: (placement, error) => {
+        if (this.holds(placement)) {
+          this.damage.mark(placement.clientId, placement.name, placement.generation, `its placed file could not be synced: ${error.message}`);
+        }
+        this.log(`${placement.clientId}/${placement.name} generation ${placement.generation}: its placed file could not be synced (${error.message}); the bytes its catalog record carries stay its durable copy`);
+      },
+      delayMs: options.confirmDelayMs,
+    });
     this.catalog = new JournalCatalog({ files: this.layout.fs, dir: CATALOG_DIR }, { durable: this.durable, log: this.log, failures: this.failures, compactAfterLines: options.compactAfterLines });
   }
 
@@ -160,6 +195,9 @@ export class DiskStore implements Store {
   }
 
   async close(): Promise<void> {
+    // Placed small files are synced and confirmed before the catalog closes: a clean stop
+    // leaves nothing for the next start to write again.
+    await this.flusher.flush();
     await this.catalog.close();
     await this.layout.fs.close();
   }
@@ -180,7 +218,17 @@ export class DiskStore implements Store {
    * and a little room must stay for the catalog and for deletes.
    */
   async assertRoomFor(size: number): Promise<void> {
+    // Far from the reserve, a recent measure less what was admitted since will do (one
+    // statfs per upload was a few per cent of a small upload's CPU); near it, or to
+    // refuse, the disk is asked every time.
+    const now = Date.now();
+    const room = this.room;
+    if (room && now - room.measuredAt < ROOM_MEASURE_MS && room.free - room.admitted - size - this.minFreeBytes >= ROOM_MARGIN_BYTES) {
+      room.admitted += size;
+      return;
+    }
     const free = await freeBytes(this.root);
+    this.room = free === undefined ? undefined : { free, measuredAt: now, admitted: size };
     if (free !== undefined && free - size < this.minFreeBytes) {
       throw this.failures.noRoom(free, size, this.minFreeBytes);
     }
@@ -493,6 +541,17 @@ export class DiskStore implements Store {
   /** Refuses a name whose place on this node's disk is, or lies behind, a symbolic link: nothing would ever be put there. */
   async assertCanPlace(clientId: string, name: string): Promise<void> {
     const live = this.layout.live(clientId, name);
+    // Usually one lstat: the folder's verified handle (cached) shows no link leads to it,
+    // and the name itself is no link. Anything else (a folder missing, a link on the
+    // way) is looked at level by level, to name the link.
+    const direct = await this.layout.fs.lstat(live).then(
+      (stat) => !stat.isSymbolicLink(),
+      // Not there, in a folder reached and verified: nothing on the way is a link.
+      (error: NodeJS.ErrnoException) => error.code === 'ENOENT' && error.syscall === 'lstat',
+    );
+    if (direct) {
+      return;
+    }
     const parts = live.split('/');
     for (let index = 1; index <= parts.length; index++) {
       const relative = parts.slice(0, index).join('/');
@@ -574,8 +633,11 @@ export class DiskStore implements Store {
       const { sha256, size } = await hashHandle(handle);
       if (sha256 === record.sha256 && size === record.size) {
         this.damage.clear(clientId, name, record.generation);
-        const stat = await handle.stat();
-        this.catalog.note([{ clientId, name, generation: record.generation, fingerprint: { ino: stat.ino, size: stat.size, mtimeMs: stat.mtimeMs } }]);
+        // A placement not synced yet is confirmed by the flusher, never by a read.
+        if (!this.catalog.keepsBytes(clientId, name, record.generation)) {
+          const stat = await handle.stat();
+          this.catalog.note([{ clientId, name, generation: record.generation, fingerprint: { ino: stat.ino, size: stat.size, mtimeMs: stat.mtimeMs } }]);
+        }
         return true;
       }
       // Damaged, unless the version was replaced or moved meanwhile (then these bytes say nothing).
@@ -669,6 +731,10 @@ export class DiskStore implements Store {
       this.log(`${clientId}/${name} generation ${generation}: recorded, but its bytes could not be put in place: ${reason}`);
       throw new PlacementError(error instanceof DfsError ? error.code : 'STORAGE', `${name} (generation ${generation}) was recorded on this node, but its bytes could not be put in place: ${reason}`);
     }
+  }
+
+  private holds({ clientId, name, generation }: DeferredSync): boolean {
+    return this.catalog.index.get(clientId, name)?.versions.some((version) => version.generation === generation) ?? false;
   }
 
   /** Bytes now sit at `file`: clear any damage and remember where, so a restart need not hash them. */

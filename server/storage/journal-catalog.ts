@@ -262,6 +262,11 @@ export class JournalCatalog implements Catalog {
     writer.append(text, false).catch(() => undefined);
   }
 
+  /** The catalog holds this version's bytes itself: its record carried them and no placement of them is confirmed yet. */
+  keepsBytes(clientId: string, name: string, generation: number): boolean {
+    return this.pendingInline.has(versionKey(clientId, name, generation));
+  }
+
   fingerprint(clientId: string, name: string, generation: number): Fingerprint | undefined {
     return this.fingerprints.get(versionKey(clientId, name, generation));
   }

@@ -54,10 +54,21 @@ export class JournalWriter {
     }
     return new Promise((resolve, reject) => {
       this.queue.push({ text, durable, applied, resolve, reject });
-      if (!this.running) {
-        void this.run();
-      }
+      this.start();
     });
+  }
+
+  /**
+   * The first batch after an idle spell starts on the next turn of the event loop, not
+   * at once: commits whose requests arrived in the same poll (a primary answers a whole
+   * batch at once, so its COMMITs reach a replica together) then share its sync even
+   * where an fsync costs next to nothing and would be over before the second arrived.
+   */
+  private start(): void {
+    if (!this.running) {
+      this.running = true;
+      setImmediate(() => void this.run());
+    }
   }
 
   /** Moves appends to another file; only call from betweenBatches, when nothing is in flight. */
@@ -76,16 +87,13 @@ export class JournalWriter {
         return;
       }
       this.queue.push({ text: '', durable: false, resolve, reject: () => resolve() });
-      if (!this.running) {
-        void this.run();
-      }
+      this.start();
     });
     this.broken ??= new DfsError('STORAGE', `${this.describe} is closed`);
     await this.handle.close().catch(() => undefined);
   }
 
   private async run(): Promise<void> {
-    this.running = true;
     try {
       while (this.queue.length > 0) {
         const batch = this.queue;

@@ -1,8 +1,10 @@
+import { promises as fsPromises, type promises as fs } from 'fs';
 import { DfsError } from '../protocol';
 import { ContainmentError } from './contained-fs';
 import type { DamageMarks } from './damage';
 import { DiskLayout, parentOf } from './disk-layout';
 import type { NameState } from './name-state';
+import type { UnconfirmedPlacement } from './placement-flusher';
 
 /** Bytes ready to be renamed into place: a staged write, or a rename's link to the source's file. */
 export interface PlaceableBytes {
@@ -10,7 +12,12 @@ export interface PlaceableBytes {
   readonly file: string;
   /** The file was renamed away: nothing is left to remove. */
   markPlaced(): void;
+  /** A small file's handle, open and never synced (its record carries the bytes): placement syncs it, now or later. */
+  takeHandle?(): fs.FileHandle | undefined;
 }
+
+/** A placed small file whose own sync and its folder's are left to the flusher. */
+export type DeferredSync = UnconfirmedPlacement;
 
 /** What a version's bytes need to be placed: the staged file holding them. */
 export interface Supply {
@@ -24,6 +31,12 @@ export interface Supply {
  * replaces it, the new current one is renamed into place (from the supplied staged
  * bytes, or from the older versions), and versions no longer held are removed. Each
  * folder touched is synced once; nothing goes through a symbolic link.
+ *
+ * A small file whose catalog record carries its bytes is renamed into place unsynced,
+ * and neither it nor the folder it went into is synced before place() returns: the
+ * record is its durable copy until the flusher has synced both. An older version
+ * linked into history on the way is synced in its folder before that rename, so the
+ * bytes it held (no longer in any record) are never left with no durable name.
  */
 export class Placement {
   constructor(
@@ -31,9 +44,62 @@ export class Placement {
     private readonly damage: DamageMarks,
     /** Bytes of a version now sit at `file` (relative): remember where, so a restart need not hash them. */
     private readonly placed: (clientId: string, name: string, generation: number, file: string) => void,
+    /** The catalog still keeps this version's bytes (its record carried them, no placement confirmed yet). */
+    private readonly keepsBytes: (clientId: string, name: string, generation: number) => boolean,
+    /** Takes a placement whose syncs are left for later; may wait when too many are pending. */
+    private readonly defer: (placement: DeferredSync) => Promise<void>,
+    private readonly durable: boolean,
   ) {}
 
   async place(clientId: string, name: string, before: NameState | undefined, after: NameState | undefined, supply?: Supply): Promise<void> {
+    // Told only once the folders are synced: a confirmed placement lets the catalog
+    // forget the bytes it kept for it (a staged name, or bytes carried inline).
+    const placedAt: [number, string][] = [];
+    // A small file's unsynced handle: synced later (deferred) when its record keeps its
+    // bytes, else now, before its rename, like any staged bytes.
+    const handle = supply?.staged.takeHandle?.();
+    let deferred = undefined as DeferredSync | undefined;
+    const deferring = handle !== undefined && this.durable && this.keepsBytes(clientId, name, supply!.generation);
+    try {
+      if (handle && !deferring && this.durable) {
+        await handle.sync();
+      }
+    } catch (error) {
+      await handle?.close().catch(() => undefined);
+      throw new DfsError('STORAGE', `cannot flush the bytes of ${name} to disk: ${(error as Error).message}`);
+    }
+    if (handle && !deferring) {
+      await handle.close().catch(() => undefined);
+    }
+    try {
+      await this.placeWith(clientId, name, before, after, supply, deferring ? handle : undefined, placedAt, (placement) => (deferred = placement));
+    } catch (error) {
+      // Left to catch-up (the record stands and the failure marks the bytes damaged).
+      if (deferring) {
+        await handle!.close().catch(() => undefined);
+      }
+      throw error;
+    }
+    for (const [generation, file] of placedAt) {
+      this.placed(clientId, name, generation, file);
+    }
+    if (deferred) {
+      this.damage.clear(clientId, name, deferred.generation);
+      await this.defer(deferred);
+    }
+  }
+
+  private async placeWith(
+    clientId: string,
+    name: string,
+    before: NameState | undefined,
+    after: NameState | undefined,
+    supply: Supply | undefined,
+    /** Set: the supplied bytes' rename is made durable later, through this handle. */
+    unsynced: fs.FileHandle | undefined,
+    placedAt: [number, string][],
+    deferTo: (placement: DeferredSync) => void,
+  ): Promise<void> {
     const files = this.layout.fs;
     const live = this.layout.live(clientId, name);
     const versionsFolder = this.layout.versionsFolder(clientId);
@@ -44,9 +110,7 @@ export class Placement {
     const inHistoryAfter = (generation: number): boolean => historyAfter.some((version) => version.generation === generation);
     const inHistoryBefore = (generation: number): boolean => historyBefore.some((version) => version.generation === generation);
     const touched = new Set<string>();
-    // Told only once the folders are synced: a confirmed placement lets the catalog
-    // forget the bytes it kept for it (a staged name, or bytes carried inline).
-    const placedAt: [number, string][] = [];
+    const size = (generation: number): number => after?.versions.find((version) => version.generation === generation)?.size ?? 0;
     let liveHolds = outgoing && !this.damage.has(clientId, name, outgoing.generation) ? outgoing.generation : undefined;
 
     if (outgoing && outgoing.generation !== incoming?.generation && inHistoryAfter(outgoing.generation) && liveHolds === outgoing.generation) {
@@ -61,11 +125,21 @@ export class Placement {
 
     if (incoming) {
       if (supply?.generation === incoming.generation) {
+        if (unsynced && touched.has(versionsFolder)) {
+          // The outgoing bytes' new name must be durable before the rename that takes
+          // their old one, which is itself not synced until later.
+          await this.layout.syncer.sync(versionsFolder);
+          touched.delete(versionsFolder);
+        }
         await this.moveIntoLive(supply.staged.file, live, name, clientId);
         supply.staged.markPlaced();
-        placedAt.push([incoming.generation, live]);
         liveHolds = incoming.generation;
-        touched.add(parentOf(live));
+        if (unsynced) {
+          deferTo({ clientId, name, generation: incoming.generation, handle: unsynced, folder: parentOf(live), size: size(incoming.generation) });
+        } else {
+          placedAt.push([incoming.generation, live]);
+          touched.add(parentOf(live));
+        }
       } else if (incoming.generation !== outgoing?.generation) {
         if (inHistoryBefore(incoming.generation) && !this.damage.has(clientId, name, incoming.generation)) {
           await this.moveIntoLive(this.layout.version(clientId, incoming.generation), live, name, clientId);
@@ -101,8 +175,12 @@ export class Placement {
       const target = this.layout.version(clientId, supply.generation);
       await this.renameInto(supply.staged.file, target, name);
       supply.staged.markPlaced();
-      placedAt.push([supply.generation, target]);
-      touched.add(versionsFolder);
+      if (unsynced) {
+        deferTo({ clientId, name, generation: supply.generation, handle: unsynced, folder: versionsFolder, size: size(supply.generation) });
+      } else {
+        placedAt.push([supply.generation, target]);
+        touched.add(versionsFolder);
+      }
     }
 
     for (const version of historyAfter) {
@@ -121,9 +199,6 @@ export class Placement {
       }
     }
     await Promise.all([...touched].map((folder) => this.layout.syncer.sync(folder)));
-    for (const [generation, file] of placedAt) {
-      this.placed(clientId, name, generation, file);
-    }
   }
 
   /**
@@ -152,12 +227,19 @@ export class Placement {
   }
 
   async renameInto(from: string, to: string, name: string): Promise<void> {
-    if (await this.isLink(to)) {
-      // Renaming over it would not follow it, but it is not ours to remove either.
-      throw new ContainmentError(to, 'it is a symbolic link');
-    }
+    const files = this.layout.fs;
     try {
-      await this.layout.fs.rename(from, to);
+      // One pass through both folders' verified handles: the check that `to` is no link,
+      // then the rename.
+      await files.at(from, (source) =>
+        files.at(to, async (target) => {
+          if ((await fsPromises.lstat(target).catch(() => undefined))?.isSymbolicLink()) {
+            // Renaming over it would not follow it, but it is not ours to remove either.
+            throw new ContainmentError(to, 'it is a symbolic link');
+          }
+          await fsPromises.rename(source, target);
+        }),
+      );
     } catch (error) {
       if (error instanceof DfsError) {
         throw error;

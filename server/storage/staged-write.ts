@@ -32,6 +32,8 @@ export class DiskStagedWrite implements StagedWrite {
   private failure: DfsError | undefined;
   /** The bytes, also kept in memory when they are to travel inside the catalog record. */
   private readonly held: Buffer[] = [];
+  /** An inline write's handle after seal(): see takeHandle(). */
+  private kept: fs.FileHandle | undefined;
 
   constructor(
     /** Relative to the node's root. */
@@ -43,8 +45,8 @@ export class DiskStagedWrite implements StagedWrite {
     private readonly failures: DiskFailures,
     /**
      * A small file: its bytes go inside the catalog record, which makes them durable, so
-     * seal() syncs only the file (before it is renamed into place), never the staging
-     * folder, and may run alongside the record.
+     * seal() syncs nothing (the placed file is synced later, batched, through the handle
+     * takeHandle() gives) and may run alongside the record.
      */
     readonly inline = false,
   ) {
@@ -135,8 +137,9 @@ export class DiskStagedWrite implements StagedWrite {
   /**
    * Puts the bytes and their name in the staging folder on stable storage: a catalog
    * record may name them from then on and count on finding them after a crash. An
-   * inline write syncs the bytes only: its record carries them, and its staged name
-   * is never needed after a crash. Calling it again waits for the first call.
+   * inline write syncs nothing: its record carries the bytes, and its staged name is
+   * never needed after a crash; it only hands every byte to the kernel, so the file
+   * may be renamed into place. Calling it again waits for the first call.
    */
   seal(): Promise<void> {
     this.sealed ??= this.sealOnce();
@@ -151,12 +154,19 @@ export class DiskStagedWrite implements StagedWrite {
     while (this.flushing) {
       await this.flushing;
     }
+    if (this.inline && !this.failure) {
+      // Every byte is with the kernel; the record is their durable copy. The handle stays
+      // open for the placement's own sync, made later, off the answer's path.
+      this.handle = undefined;
+      this.kept = handle;
+      return;
+    }
     try {
       if (this.failure) {
         throw this.failure;
       }
       if (this.durable) {
-        await Promise.all([handle.sync(), this.inline ? undefined : this.syncer.sync(parentOf(this.file))]);
+        await Promise.all([handle.sync(), this.syncer.sync(parentOf(this.file))]);
       }
     } catch (error) {
       throw this.failures.of(error, 'flush the bytes received to disk');
@@ -164,6 +174,16 @@ export class DiskStagedWrite implements StagedWrite {
       this.handle = undefined;
       await handle.close();
     }
+  }
+
+  /**
+   * An inline write's handle once sealed, for whoever syncs the placed file later (it
+   * then closes it); undefined when there is none to take.
+   */
+  takeHandle(): fs.FileHandle | undefined {
+    const handle = this.kept;
+    this.kept = undefined;
+    return handle;
   }
 
   /** The bytes were moved into place: abort() must leave them alone. */
@@ -181,6 +201,7 @@ export class DiskStagedWrite implements StagedWrite {
     await this.flushing;
     await this.sealed?.catch(() => undefined);
     await handle?.close().catch(() => undefined);
+    await this.takeHandle()?.close().catch(() => undefined);
     if (!this.settled) {
       this.settled = true;
       await this.files.unlink(this.file).catch(() => undefined);

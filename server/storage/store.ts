@@ -10,7 +10,7 @@ export interface StagedWrite {
   readonly inline: boolean;
   /** May keep `chunk` until seal(): the caller must not reuse or modify it afterwards. */
   write(chunk: Buffer): Promise<void>;
-  /** Flushes the bytes (and their staging entry) to stable storage. */
+  /** Flushes the bytes (and their staging entry) to stable storage; an inline write's only to the kernel (its record makes them durable). */
   seal(): Promise<void>;
   /** Throws the bytes away; safe to call more than once and after a commit. */
   abort(): Promise<void>;

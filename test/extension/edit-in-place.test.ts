@@ -1,10 +1,9 @@
 import * as assert from 'assert';
 import { promises as fs } from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { DfsClient } from '../../server/client/dfs-client';
 import { TestCluster, storedFiles } from '../support/cluster';
-import { ExtensionUnderTest, activateExtension } from '../support/extension-harness';
+import { ExtensionUnderTest, startExtensionOnCluster, stopExtensionOnCluster } from '../support/extension-harness';
 import { stopChild } from '../support/processes';
 import { FileModifiedSince, ShownMessage, Uri, readAsEditor, saveAsEditor, testing } from '../support/vscode-double';
 import { waitFor } from '../support/wait';
@@ -54,17 +53,12 @@ describe('extension: edit and save in place through the dfs: file system, and li
   };
 
   before(async () => {
-    cluster = await TestCluster.start({ replicas: 2 });
-    work = await fs.mkdtemp(path.join(os.tmpdir(), 'dfs-ext-edit-'));
+    ({ cluster, work, extension: vscodeExtension } = await startExtensionOnCluster(CLIENT, 'dfs-ext-edit-'));
     other = cluster.client(CLIENT);
-    vscodeExtension = activateExtension(work, { host: '127.0.0.1', port: cluster.primaryPort, clientId: CLIENT, replicas: 2, basePort: cluster.basePort, dataDir: path.join(work, 'data') });
-    await testing.waitForStatusBar((text) => text.includes('DFS 2/2'));
   });
 
   after(async () => {
-    await vscodeExtension?.close();
-    await cluster?.destroy();
-    await fs.rm(work, { recursive: true, force: true });
+    await stopExtensionOnCluster({ cluster, work, extension: vscodeExtension });
   });
 
   afterEach(() => {
@@ -128,6 +122,7 @@ describe('extension: edit and save in place through the dfs: file system, and li
     assert.strictEqual(diff.right.path, `/${CLIENT}/cmp.txt`);
     assert.strictEqual(diff.right.query, '', 'the right side is the editor itself');
     assert.strictEqual(diff.left.query, `generation=${theirs}`);
+    assert.strictEqual(diff.title, `cmp.txt (stored, generation ${theirs}) ↔ cmp.txt (yours)`);
     assert.strictEqual(Buffer.from(await provider().readFile(diff.left)).toString(), 'version B', 'the left side reads the stored version');
     assert.strictEqual((await provider().stat(diff.left)).permissions, 1, 'the stored side is read-only');
     await assert.rejects(Promise.resolve().then(() => provider().writeFile(diff.left, Buffer.from('x'), { create: true, overwrite: true })), /no permissions: .*kept older version/);

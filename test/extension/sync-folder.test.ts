@@ -176,6 +176,7 @@ describe('extension: DFS: Sync Folder against real primary and replica processes
     assert.strictEqual(diff.right.fsPath, path.join(project(), 'b.txt'));
     assert.strictEqual(diff.leftContent.toString(), 'bravo from elsewhere\n');
     assert.strictEqual(diff.rightContent.toString(), 'bravo edited here\n');
+    assert.strictEqual(diff.title, `${CLIENT}/project/b.txt (DFS) ↔ b.txt (local)`);
     assert.strictEqual(await fs.readFile(path.join(project(), 'b.txt'), 'utf8'), 'bravo from elsewhere\n', 'the stored version replaced the local file');
     assert.deepStrictEqual(
       (await fs.readdir(project())).filter((entry) => entry.includes('.dfs-')),

@@ -6,11 +6,11 @@ import * as os from 'os';
 import * as path from 'path';
 import * as readline from 'readline';
 import { ClusterStatus, DfsError, ReplicaNodeStatus } from '../../server/protocol';
-import { catalogOnDisk } from '../support/catalog-on-disk';
+import { catalogOnDisk, heldOnDisk } from '../support/catalog-on-disk';
 import { downloadBytes, sha256 } from '../support/convergence';
 import { stagedFiles, storedFiles } from '../support/cluster';
 import { etcdMissingReason } from '../support/etcd-cluster';
-import { HaCluster } from '../support/ha-cluster';
+import { HaCluster, haClusterPerTest } from '../support/ha-cluster';
 import { freePortRange } from '../support/ports';
 import { DFS_SCRIPT, runDfs } from '../support/processes';
 import { seedList, seedUpload } from '../support/raw-client';
@@ -26,29 +26,11 @@ import { waitFor } from '../support/wait';
 
 /** Every replica and the leader hold the same current generation and bytes of every name. */
 async function assertConverged(cluster: HaCluster, leader: number, clientId: string, since: number): Promise<Map<string, string>> {
-  await waitFor(
-    async () => {
-      const status = (await cluster.clientOf(leader, 'probe').status().catch(() => undefined)) as ClusterStatus | undefined;
-      return status?.replicas.every((replica) => !cluster.replicas[replica.id - 1] || (replica.reachable && replica.filesBehind === 0 && (replica.lastSyncMs ?? 0) > since));
-    },
-    'the replicas to catch up',
-    30_000,
-  );
+  await cluster.waitForReplicasCaughtUp(leader, since);
   const roots = [cluster.primaryRoot(leader), ...cluster.replicas.map((node, index) => (node ? cluster.replicaRoot(index) : undefined)).filter((root): root is string => root !== undefined)];
   const views = await Promise.all(
-    roots.map(async (root) => {
-      const { names } = await catalogOnDisk(root);
-      const view = new Map<string, string>();
-      for (const [key, state] of names) {
-        const current = state.versions[0];
-        if (key.startsWith(`${clientId}/`) && current) {
-          const bytes = await fs.readFile(path.join(root, key));
-          assert.strictEqual(sha256(bytes), current.sha256, `${root}: ${key}'s bytes differ from its catalog record`);
-          view.set(key.slice(clientId.length + 1), `${current.generation} ${current.sha256}`);
-        }
-      }
-      return view;
-    }),
+    // heldOnDisk checks each file's bytes against its catalog record, and that no other file of the client is there.
+    roots.map(async (root) => new Map([...(await heldOnDisk(root, clientId))].map(([name, { generation, sha256: digest }]) => [name, `${generation} ${digest}`]))),
   );
   for (const [index, view] of views.entries()) {
     assert.deepStrictEqual(Object.fromEntries([...view].sort()), Object.fromEntries([...views[0]].sort()), `${roots[index]} differs from the leader's ${roots[0]}`);
@@ -59,19 +41,10 @@ async function assertConverged(cluster: HaCluster, leader: number, clientId: str
 
 describe('failover through etcd', function () {
   this.timeout(300_000);
-  let cluster: HaCluster | undefined;
-
-  afterEach(async function () {
-    if (this.currentTest?.state === 'failed' && cluster) {
-      console.log(cluster.logs());
-    }
-    await cluster?.destroy();
-    cluster = undefined;
-  });
+  const clusters = haClusterPerTest();
 
   it('kill -9 of the leader during uploads from several clients, 10 rounds: every acknowledged file is served, nothing else is listed, cut uploads are reported truthfully', async function () {
-    cluster = await HaCluster.start(this);
-    const ha = cluster;
+    const ha = await clusters.start(this);
     const acknowledged = new Map<string, string>();
     /** Uploads whose answer was lost and whose outcome the client could not tell: either state is right for them. */
     const undecided = new Map<string, string>();
@@ -146,7 +119,7 @@ describe('failover through etcd', function () {
   });
 
   it('a paused leader (SIGSTOP past its lease, then SIGCONT) commits nothing after it resumes; the replicas follow the new epoch', async function () {
-    cluster = await HaCluster.start(this);
+    const cluster = await clusters.start(this);
     const { index: old, status } = await cluster.waitForLeader();
     const data = randomBytes(8 * 1024 * 1024);
     // Straight to the leader, and slowly: it is paused with the upload in flight.
@@ -165,7 +138,7 @@ describe('failover through etcd', function () {
           onProgress: (done) => {
             if (!paused && done > data.length / 4) {
               paused = true;
-              cluster!.primaries[old]!.child.kill('SIGSTOP');
+              cluster.primaries[old]!.child.kill('SIGSTOP');
             }
           },
         },
@@ -187,12 +160,12 @@ describe('failover through etcd', function () {
       assert.strictEqual(replicaStatus.epoch, next.status.epoch, `replica ${index + 1} follows the new leader's epoch`);
     }
     // The resumed primary stands by: it forwards to the new leader.
-    await waitFor(async () => ((await cluster!.clientOf(old, 'probe').status().catch(() => undefined)) as ClusterStatus | undefined)?.leader === next.status.leader || undefined, 'the resumed primary to stand by');
+    await waitFor(async () => ((await cluster.clientOf(old, 'probe').status().catch(() => undefined)) as ClusterStatus | undefined)?.leader === next.status.leader || undefined, 'the resumed primary to stand by');
   });
 
   it('a leader cut off from etcd stops leading within its lease, before another is elected; uploads go on through the new leader', async function () {
     // The first primary started leads, on a host (network namespace) of its own.
-    cluster = await HaCluster.start(this, { isolate: 0 });
+    const cluster = await clusters.start(this, { isolate: 0 });
     const { index: old, status } = await cluster.waitForLeader();
     assert.strictEqual(old, 0);
     const client = cluster.client('cut');
@@ -216,7 +189,7 @@ describe('failover through etcd', function () {
     assert.deepStrictEqual((await client.files()).map((file) => file.name).sort(), ['after.txt', 'before.txt']);
     await cluster.reconnectToEtcd(old);
     await waitFor(
-      async () => ((await cluster!.clientOf(old, 'probe').status().catch(() => undefined)) as ClusterStatus | undefined)?.leader === next.status.leader || undefined,
+      async () => ((await cluster.clientOf(old, 'probe').status().catch(() => undefined)) as ClusterStatus | undefined)?.leader === next.status.leader || undefined,
       'the reconnected primary to stand by behind the new leader',
     );
   });

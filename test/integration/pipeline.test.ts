@@ -5,7 +5,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { DfsClient } from '../../server/client/dfs-client';
 import { ClusterStatus, DfsError, formatFence, formatReplicaChecksum, formatRequest, parseHopFailures } from '../../server/protocol';
-import { generationOnDisk } from '../support/catalog-on-disk';
+import { generationOnDisk, heldOnDisk } from '../support/catalog-on-disk';
 import { TestCluster, stagedFiles, stagedSize, storedFiles } from '../support/cluster';
 import { freePortRange } from '../support/ports';
 import { SpawnedNode, runDfs, spawnDfs, stopChild } from '../support/processes';
@@ -25,9 +25,8 @@ const PIPELINE = ['--replication', 'pipeline'];
 /** The same bytes and the same generation on every node's disk. */
 async function assertStoredEverywhere(cluster: TestCluster, roots: string[], clientId: string, name: string, data: Buffer, generation: number): Promise<void> {
   for (const root of roots) {
-    const stored = await fs.readFile(path.join(root, clientId, name));
-    assert.strictEqual(sha(stored), sha(data), `${name} differs under ${root}`);
-    assert.strictEqual(await generationOnDisk(root, `${clientId}/${name}`), generation, `generation of ${name} under ${root}`);
+    // heldOnDisk checks the file's bytes against the record: the record's checksum is then the data's.
+    assert.deepStrictEqual((await heldOnDisk(root, clientId)).get(name), { generation, sha256: sha(data) }, `${name} differs under ${root}`);
   }
 }
 

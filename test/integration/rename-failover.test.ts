@@ -1,12 +1,9 @@
 import * as assert from 'assert';
 import { randomBytes } from 'crypto';
-import { promises as fs } from 'fs';
-import * as path from 'path';
-import { ClusterStatus, DfsError } from '../../server/protocol';
-import { catalogOnDisk } from '../support/catalog-on-disk';
-import { storedFiles } from '../support/cluster';
+import { DfsError } from '../../server/protocol';
+import { catalogOnDisk, heldOnDisk } from '../support/catalog-on-disk';
 import { downloadBytes, sha256 } from '../support/convergence';
-import { HaCluster } from '../support/ha-cluster';
+import { HaCluster, haClusterPerTest } from '../support/ha-cluster';
 import { rejectsWithCode } from '../support/rejects';
 import { waitFor } from '../support/wait';
 
@@ -18,43 +15,20 @@ import { waitFor } from '../support/wait';
 
 /** The leader and every replica hold exactly `expected` (name -> generation and sha256) of a client, on disk and in their catalogs. */
 async function assertEveryNode(cluster: HaCluster, leader: number, clientId: string, expected: Record<string, string>, since: number): Promise<void> {
-  await waitFor(
-    async () => {
-      const status = (await cluster.clientOf(leader, 'probe').status().catch(() => undefined)) as ClusterStatus | undefined;
-      return status?.replicas.every((replica) => replica.reachable && replica.filesBehind === 0 && (replica.lastSyncMs ?? 0) > since);
-    },
-    'the replicas to catch up',
-    30_000,
-  );
+  await cluster.waitForReplicasCaughtUp(leader, since);
   for (const root of [cluster.primaryRoot(leader), ...cluster.replicas.map((_, index) => cluster.replicaRoot(index))]) {
-    const held: Record<string, string> = {};
-    for (const [key, state] of (await catalogOnDisk(root)).names) {
-      const current = state.versions[0];
-      if (key.startsWith(`${clientId}/`) && current) {
-        assert.strictEqual(sha256(await fs.readFile(path.join(root, key))), current.sha256, `${root}: ${key}'s bytes differ from its record`);
-        held[key.slice(clientId.length + 1)] = `${current.generation} ${current.sha256}`;
-      }
-    }
+    // heldOnDisk also checks that the files on disk are exactly the catalog's, with its bytes.
+    const held = Object.fromEntries([...(await heldOnDisk(root, clientId))].map(([name, { generation, sha256: digest }]) => [name, `${generation} ${digest}`]));
     assert.deepStrictEqual(held, expected, `${root} does not hold the renamed state`);
-    const files = (await storedFiles(root)).filter((file) => file.startsWith(`${clientId}/`)).map((file) => file.slice(clientId.length + 1));
-    assert.deepStrictEqual(files, Object.keys(expected).sort(), `${root}: files on disk`);
   }
 }
 
 describe('rename under failover through etcd', function () {
   this.timeout(180_000);
-  let cluster: HaCluster | undefined;
-
-  afterEach(async function () {
-    if (this.currentTest?.state === 'failed' && cluster) {
-      console.log(cluster.logs());
-    }
-    await cluster?.destroy();
-    cluster = undefined;
-  });
+  const clusters = haClusterPerTest();
 
   it('an acknowledged rename survives kill -9 of the leader: the new leader serves the new name at its generation, never the old one', async function () {
-    cluster = await HaCluster.start(this);
+    const cluster = await clusters.start(this);
     const client = cluster.client('ha-mv');
     const data = randomBytes(100_000);
     await client.upload('draft.bin', [data], data.length);
@@ -74,7 +48,7 @@ describe('rename under failover through etcd', function () {
   });
 
   it('a rename committed in etcd that no replica applied before the leader died is rolled forward by the next leader from the source\'s bytes', async function () {
-    cluster = await HaCluster.start(this);
+    const cluster = await clusters.start(this);
     const { index: old } = await cluster.waitForLeader();
     const client = cluster.clientOf(old, 'ha-mv');
     const data = randomBytes(60_000);
@@ -86,7 +60,7 @@ describe('rename under failover through etcd', function () {
       () => 'renamed',
       (error: DfsError) => error.code,
     );
-    await waitFor(async () => (await catalogOnDisk(cluster!.primaryRoot(old))).names.get('ha-mv/after.bin') !== undefined, 'the leader to commit the rename');
+    await waitFor(async () => (await catalogOnDisk(cluster.primaryRoot(old))).names.get('ha-mv/after.bin') !== undefined, 'the leader to commit the rename');
     await cluster.killPrimary(old);
     assert.notStrictEqual(await outcome, 'renamed');
     // Killed while paused, the replicas never read the rename the leader sent them; they

@@ -3,8 +3,8 @@ import { randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { DfsError, ErrorCode, currentGenerationOf } from '../../server/protocol';
-import { catalogOnDisk } from '../support/catalog-on-disk';
-import { TestCluster, storedFiles } from '../support/cluster';
+import { Held, catalogOnDisk, heldOnDisk } from '../support/catalog-on-disk';
+import { TestCluster } from '../support/cluster';
 import { assertIdenticalCopies, downloadBytes, sha256, waitForConvergence } from '../support/convergence';
 import { runDfs, stopChild } from '../support/processes';
 import { rejectsWithCode } from '../support/rejects';
@@ -14,38 +14,10 @@ const SYNC = ['--sync-interval', '200'];
 
 const rejectsWith = (promise: Promise<unknown>, code: ErrorCode): Promise<DfsError> => rejectsWithCode(promise, DfsError, code);
 
-interface Held {
-  generation: number;
-  sha256: string;
-}
-
-/**
- * What one node holds of a client, from its catalog on disk, checked against its disk:
- * every live name's file has the recorded bytes, and no other file of the client is
- * there. With `catalogOnly`, the files are not compared (a node still placing them).
- */
-async function heldOn(root: string, clientId: string, catalogOnly = false): Promise<Map<string, Held>> {
-  const held = new Map<string, Held>();
-  for (const [key, state] of (await catalogOnDisk(root)).names) {
-    const current = state.versions[0];
-    if (key.startsWith(`${clientId}/`) && current) {
-      held.set(key.slice(clientId.length + 1), { generation: current.generation, sha256: current.sha256 });
-    }
-  }
-  if (!catalogOnly) {
-    const onDisk = (await storedFiles(root)).filter((file) => file.startsWith(`${clientId}/`)).map((file) => file.slice(clientId.length + 1));
-    assert.deepStrictEqual(onDisk, [...held.keys()].sort(), `${root}: the files on disk are not the catalog's`);
-    for (const [name, { sha256: digest }] of held) {
-      assert.strictEqual(sha256(await fs.readFile(path.join(root, clientId, name))), digest, `${root}: ${name}'s bytes differ from its record`);
-    }
-  }
-  return held;
-}
-
 /** Every node (primary first) holds exactly `expected`: names, generations and bytes. */
 async function assertEveryNode(cluster: TestCluster, clientId: string, expected: Record<string, Held>): Promise<void> {
   for (const root of cluster.allRoots()) {
-    assert.deepStrictEqual(Object.fromEntries([...(await heldOn(root, clientId))].sort()), expected, `${root} does not hold what the rename left`);
+    assert.deepStrictEqual(Object.fromEntries([...(await heldOnDisk(root, clientId))].sort()), expected, `${root} does not hold what the rename left`);
   }
 }
 
@@ -119,7 +91,7 @@ describe('rename: RENAME on every copy', function () {
     await cluster.killReplica(1);
     await rejectsWith(client.rename('x.txt', 'y.txt'), 'QUORUM');
     for (const root of [cluster.primaryRoot(), cluster.replicaRoot(0), cluster.replicaRoot(1)]) {
-      assert.deepStrictEqual(Object.fromEntries(await heldOn(root, 'mv')), { 'x.txt': { generation: stored.generation, sha256: sha256('x') } }, root);
+      assert.deepStrictEqual(Object.fromEntries(await heldOnDisk(root, 'mv')), { 'x.txt': { generation: stored.generation, sha256: sha256('x') } }, root);
     }
   });
 
@@ -133,7 +105,7 @@ describe('rename: RENAME on every copy', function () {
     const receipt = await client.rename('old/name.bin', 'new name.bin');
     assert.deepStrictEqual(receipt.replicasBehind, [3]);
     assert.strictEqual(receipt.copies, 3);
-    const missed = await heldOn(cluster.replicaRoot(2), 'mv');
+    const missed = await heldOnDisk(cluster.replicaRoot(2), 'mv');
     assert.ok(missed.has('old/name.bin') && !missed.has('new name.bin'), 'the stopped replica missed the rename');
     const since = Date.now();
     await cluster.startReplica(2);
@@ -202,14 +174,14 @@ describe('rename: kill -9 of the primary around a rename', function () {
       await stopChild(cluster.primary.child, 'SIGKILL');
       assert.notStrictEqual(await outcome, 'renamed', 'a rename the replicas never confirmed was acknowledged');
       for (let index = 0; index < 2; index++) {
-        const held = await heldOn(cluster.replicaRoot(index), 'crash');
+        const held = await heldOnDisk(cluster.replicaRoot(index), 'crash');
         assert.deepStrictEqual([...held.keys()], ['before.bin'], `replica ${index + 1} holds the old state only`);
       }
     } finally {
       cluster.replicas.forEach((node) => node!.child.kill('SIGCONT'));
     }
     await cluster.startPrimary(cluster.primaryPort);
-    const onPrimary = await heldOn(cluster.primaryRoot(), 'crash');
+    const onPrimary = await heldOnDisk(cluster.primaryRoot(), 'crash');
     assert.deepStrictEqual([...onPrimary.keys()], ['after.bin'], 'the restarted primary finished the rename it recorded');
     const since = Date.now();
     await waitForConvergence(cluster, since);
@@ -269,11 +241,11 @@ describe('rename: kill -9 of the primary around a rename', function () {
       await Promise.all(workers);
       // The replicas did not crash: what their catalogs say now is what they applied.
       for (let index = 0; index < 3; index++) {
-        assertOneOfEach(await heldOn(cluster.replicaRoot(index), 'crash', true), pairs, `round ${round}, replica ${index + 1}`);
+        assertOneOfEach(await heldOnDisk(cluster.replicaRoot(index), 'crash', true), pairs, `round ${round}, replica ${index + 1}`);
       }
       const restartedAt = Date.now();
       await cluster.startPrimary(cluster.primaryPort);
-      const onPrimary = await heldOn(cluster.primaryRoot(), 'crash');
+      const onPrimary = await heldOnDisk(cluster.primaryRoot(), 'crash');
       assertOneOfEach(onPrimary, pairs, `round ${round}, restarted primary`);
       for (const [label, last] of acknowledged) {
         const name = pairs.get(label)!.names.find((candidate) => onPrimary.has(candidate))!;
@@ -283,7 +255,7 @@ describe('rename: kill -9 of the primary around a rename', function () {
       }
       await waitForConvergence(cluster, restartedAt);
       for (const [index, root] of cluster.allRoots().entries()) {
-        assertOneOfEach(await heldOn(root, 'crash'), pairs, `round ${round}, ${index === 0 ? 'the primary' : `replica ${index}`} after catch-up`);
+        assertOneOfEach(await heldOnDisk(root, 'crash'), pairs, `round ${round}, ${index === 0 ? 'the primary' : `replica ${index}`} after catch-up`);
       }
     }
     await assertIdenticalCopies(cluster);

@@ -1,36 +1,18 @@
 import * as assert from 'assert';
-import { execFileSync } from 'child_process';
 import { randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Writable } from 'stream';
 import { DfsClient } from '../../server/client/dfs-client';
+import { ReplicaReads } from '../../server/client/replica-reads';
+import { replicaAddresses } from '../../server/config/cluster-layout';
 import { DfsError } from '../../server/protocol';
+import { rot } from '../support/bit-rot';
 import { TestCluster } from '../support/cluster';
-import { sha256 } from '../support/convergence';
+import { sha256, waitForCopies } from '../support/convergence';
+import { stopChild } from '../support/processes';
 import { waitFor } from '../support/wait';
-
-/**
- * Bit rot: one byte changed in place with the file's modification time put back to
- * the nanosecond (touch -r from a copy made with cp -p), so inode, size and mtime all
- * still match what the node recorded when it placed the file. Only the hash can tell.
- */
-async function rot(file: string, offset: number): Promise<void> {
-  const reference = `${file}.mtime-reference`;
-  execFileSync('cp', ['-p', file, reference]);
-  const handle = await fs.open(file, 'r+');
-  try {
-    const byte = Buffer.alloc(1);
-    await handle.read(byte, 0, 1, offset);
-    byte[0] ^= 0x5a;
-    await handle.write(byte, 0, 1, offset);
-  } finally {
-    await handle.close();
-  }
-  execFileSync('touch', ['-r', reference, file]);
-  await fs.rm(reference);
-}
 
 /** A sink that counts what reached it. */
 function countingSink(): { sink: Writable; received: () => number } {
@@ -91,10 +73,7 @@ describe('streaming downloads: bytes go out as they are read, checked as they go
     const data = randomBytes(SIZE);
     await cluster.client('rot').upload('both.bin', [data], data.length);
     const replicaFile = (index: number): string => path.join(cluster.replicaRoot(index), 'rot', 'both.bin');
-    await waitFor(async () => {
-      const copies = await Promise.all([0, 1].map((index) => fs.readFile(replicaFile(index)).catch(() => Buffer.alloc(0))));
-      return copies.every((copy) => sha256(copy) === sha256(data));
-    }, 'both replicas to hold the file');
+    await waitForCopies([cluster.replicaRoot(0), cluster.replicaRoot(1)], 'rot/both.bin', data);
     await rot(replicaFile(0), 100);
     const fromReplica = new DfsClient({ host: '127.0.0.1', port: cluster.basePort, clientId: 'rot' });
     const { sink, received } = countingSink();
@@ -119,5 +98,28 @@ describe('streaming downloads: bytes go out as they are read, checked as they go
     assert.strictEqual(result.sha256, sha256(data));
     assert.strictEqual(received(), SIZE);
     assert.strictEqual(sha256(await fs.readFile(file)), sha256(data));
+  });
+
+  // Last: it stops the primary.
+  it('with no primary, dfs get into a file asks again when a replica cuts, and the second attempt reads the other replica', async () => {
+    const data = randomBytes(SIZE);
+    await cluster.client('rot').upload('replicas.bin', [data], data.length);
+    const replicaFile = (index: number): string => path.join(cluster.replicaRoot(index), 'rot', 'replicas.bin');
+    await waitForCopies([cluster.replicaRoot(0), cluster.replicaRoot(1)], 'rot/replicas.bin', data);
+    await stopChild(cluster.primary.child, 'SIGKILL');
+    // Replica 1 is asked first (the holders in replica order): its copy is the one cut.
+    await rot(replicaFile(0), 300);
+    const from = cluster.replicas[0]!.output.length;
+    const folder = await fs.mkdtemp(path.join(os.tmpdir(), 'dfs-get-'));
+    try {
+      const destination = path.join(folder, 'replicas.bin');
+      const replicas = new ReplicaReads({ replicas: replicaAddresses({ host: '127.0.0.1', basePort: cluster.basePort, replicas: 2 }), clientId: 'rot' });
+      await replicas.downloadToFile('replicas.bin', destination);
+      assert.ok(cluster.replicas[0]!.output.slice(from).some((line) => line.includes('DOWNLOAD rot/replicas.bin: cut one chunk short')), 'replica 1 cut the first transfer');
+      assert.strictEqual(sha256(await fs.readFile(destination)), sha256(data));
+      assert.deepStrictEqual(await fs.readdir(folder), ['replicas.bin'], 'a temporary file of the cut attempt was left behind');
+    } finally {
+      await fs.rm(folder, { recursive: true, force: true });
+    }
   });
 });

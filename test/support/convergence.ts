@@ -65,3 +65,9 @@ export async function waitForNoStagedBytes(cluster: TestCluster): Promise<void> 
     return true;
   }, 'staged bytes to be discarded everywhere');
 }
+
+/** Waits until `relative` under every one of `roots` holds exactly `data`: a replica places its copy after the upload is acknowledged. */
+export async function waitForCopies(roots: readonly string[], relative: string, data: Buffer, timeoutMs = 30_000): Promise<void> {
+  const held = async (root: string): Promise<boolean> => sha256(await fs.readFile(path.join(root, relative)).catch(() => Buffer.alloc(0))) === sha256(data);
+  await waitFor(async () => (await Promise.all(roots.map(held))).every(Boolean), `${roots.length} nodes to hold ${relative}`, timeoutMs);
+}

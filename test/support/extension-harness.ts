@@ -1,4 +1,7 @@
+import { promises as fs } from 'fs';
+import * as os from 'os';
 import * as path from 'path';
+import { ClusterOptions, TestCluster } from './cluster';
 import { REPO_ROOT } from './processes';
 import { Uri, createExtensionContext, testing } from './vscode-double';
 
@@ -38,4 +41,30 @@ export function activateExtension(work: string, settings: Record<string, unknown
       testing.reset();
     },
   };
+}
+
+/** A suite's own servers and the extension activated against them. */
+export interface ExtensionOnCluster {
+  cluster: TestCluster;
+  work: string;
+  extension: ExtensionUnderTest;
+}
+
+/** Real servers (2 replicas unless `options` says otherwise) and the extension activated against them as `clientId`, once its status bar counts every replica. */
+export async function startExtensionOnCluster(clientId: string, workPrefix: string, options: ClusterOptions = {}): Promise<ExtensionOnCluster> {
+  const replicas = options.replicas ?? 2;
+  const cluster = await TestCluster.start({ ...options, replicas });
+  const work = await fs.mkdtemp(path.join(os.tmpdir(), workPrefix));
+  const extension = activateExtension(work, { host: '127.0.0.1', port: cluster.primaryPort, clientId, replicas, basePort: cluster.basePort, dataDir: path.join(work, 'data') });
+  await testing.waitForStatusBar((text) => text.includes(`DFS ${replicas}/${replicas}`));
+  return { cluster, work, extension };
+}
+
+/** Undoes startExtensionOnCluster, whatever part of it ran. */
+export async function stopExtensionOnCluster(setup: Partial<ExtensionOnCluster>): Promise<void> {
+  await setup.extension?.close();
+  await setup.cluster?.destroy();
+  if (setup.work) {
+    await fs.rm(setup.work, { recursive: true, force: true });
+  }
 }

@@ -260,6 +260,21 @@ export class HaCluster {
     );
   }
 
+  /**
+   * Waits until the leader sees every running replica reachable, nothing behind, and
+   * synced after `since` (a replica the test stopped is not waited for).
+   */
+  async waitForReplicasCaughtUp(leader: number, since: number): Promise<void> {
+    await waitFor(
+      async () => {
+        const status = (await this.clientOf(leader, 'probe').status().catch(() => undefined)) as ClusterStatus | undefined;
+        return status?.replicas.every((replica) => !this.replicas[replica.id - 1] || (replica.reachable && replica.filesBehind === 0 && (replica.lastSyncMs ?? 0) > since));
+      },
+      'the replicas to catch up',
+      30_000,
+    );
+  }
+
   logs(): string {
     const nodes: [string, SpawnedNode | undefined][] = [
       ...this.primaries.map((node, index): [string, SpawnedNode | undefined] => [`primary ${index + 1}`, node]),
@@ -278,4 +293,26 @@ export class HaCluster {
     await this.host?.destroy();
     await fs.rm(this.dataDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * For a suite whose tests each start a cluster of their own: `start` it inside the test
+ * (without etcd the test is skipped, saying why); after each test it is destroyed, its
+ * servers' last lines printed first when the test failed.
+ */
+export function haClusterPerTest(): { start(context: Context, options?: HaClusterOptions): Promise<HaCluster> } {
+  let cluster: HaCluster | undefined;
+  afterEach(async function () {
+    if (this.currentTest?.state === 'failed' && cluster) {
+      console.log(cluster.logs());
+    }
+    await cluster?.destroy();
+    cluster = undefined;
+  });
+  return {
+    start: async (context, options) => {
+      cluster = await HaCluster.start(context, options);
+      return cluster;
+    },
+  };
 }

@@ -8,14 +8,16 @@ import { demultiplex } from './strace-streams';
  * sync that is missing or late; these rules can, call by call:
  *
  *   a. Bytes before what publishes them: a file renamed (into place, or the catalog
- *      snapshot) was fsynced after its last write and before the rename; staged bytes
+ *      snapshot) was fsynced after its last write and before the rename, unless it is
+ *      an inline placement (rule e); staged bytes
  *      a journal record names were fsynced, and their entry in the staging folder
  *      synced, before that record was written; the same before REPLICA_PREPARED; and
  *      the primary writes the record committing an upload only after reading
  *      REPLICA_PREPARED from the replica it then sends COMMIT.
  *   b. Folders after their entries change: every rename, link, removal or new folder
  *      that puts a name's bytes in place (or takes them away) had its folder fsynced
- *      after it and before the reply that says the change is done.
+ *      after it and before the reply that says the change is done; the rename of an
+ *      inline placement excepted (rule e).
  *   c. Records before what announces them: every journal record of a name (or the
  *      marks a RESERVE or SYNCED raised) was fsynced, and a journal file created
  *      meanwhile had its folder synced, before any message announcing it went to a
@@ -25,12 +27,17 @@ import { demultiplex } from './strace-streams';
  *      folder was followed by an fsync of that folder before the record naming it.
  *   d. Compaction: an old journal file is removed only once the snapshot that
  *      replaces it is renamed into place and the catalog folder synced after that.
- *   e. Bytes carried inline (a small file's record holds them): the record is the
- *      durable copy until the placed file is, so the fingerprint note that confirms
- *      the placement (and lets the catalog forget the bytes) is written only after the
- *      folder of the file renamed into place was fsynced after that rename. Rules a-c
- *      cover the rest: the renamed file was fsynced before its rename (a) and the
- *      record, bytes and all, before any message announcing it (c).
+ *   e. Inline placements: a staged file renamed into place whose name's latest
+ *      journal record carries its bytes (a small file). The record is the durable copy
+ *      until the placed file is, so the rename needs no sync before the reply (rule c
+ *      still requires the record, bytes and all, synced before any message announcing
+ *      it); instead the fingerprint note that confirms the placement (and lets the
+ *      catalog forget the bytes) is written only after the placed file was fsynced
+ *      (through the handle that wrote it, after its last write, or by its new name
+ *      after the rename) and the folder it was renamed into was fsynced after the
+ *      rename. An older version linked into history before such a rename replaces
+ *      the live file had that link synced in its folder before the rename: its bytes
+ *      are in no record any more.
  */
 
 export type Rule = 'a' | 'b' | 'c' | 'd' | 'e' | 'unreadable';
@@ -62,7 +69,8 @@ export interface Coverage {
   compactions: number;
   /** Journal records carrying their version's bytes inline. */
   inlineRecords: number;
-  /** Fingerprint notes confirming the placement of inline bytes, checked by rule e. */
+  /** Renames of inline bytes into place (rule e), and of those how many a fingerprint note confirmed later. */
+  inlinePlacements: number;
   confirmedInline: number;
 }
 
@@ -162,7 +170,7 @@ const startsWithToken = (data: string, token: string): boolean => data === token
 export function checkSyncOrder(trace: Trace): SyncReport {
   const { calls } = trace;
   const violations: Violation[] = [];
-  const coverage: Coverage = { messages: new Map(), recorded: new Map(), renames: 0, stagedRecords: 0, linkedRecords: 0, entries: 0, compactions: 0, inlineRecords: 0, confirmedInline: 0 };
+  const coverage: Coverage = { messages: new Map(), recorded: new Map(), renames: 0, stagedRecords: 0, linkedRecords: 0, entries: 0, compactions: 0, inlineRecords: 0, inlinePlacements: 0, confirmedInline: 0 };
   const count = (map: Map<string, number>, label: string): void => {
     map.set(label, (map.get(label) ?? 0) + 1);
   };
@@ -229,9 +237,35 @@ export function checkSyncOrder(trace: Trace): SyncReport {
     violations.push({ rule: 'unreadable', message: `${call.name} goes through a folder handle the trace never saw opened (${call.paths.join(', ')}): start strace before the server`, file: call.paths[0], lines: [call.start] });
   }
 
+  // Inline placements: staged bytes renamed into place whose record carries them (rule e, not a or b).
+  const inlinePlacements = new Map<Call, { clientId: string; name: string; generation: number }>();
+  for (const rename of calls.filter((call) => RENAMES.has(call.name) && call.ok)) {
+    const [from, to] = rename.paths;
+    if (!root || !from?.startsWith(`${root}/.dfs/tmp/`) || !to?.startsWith(`${root}/`)) {
+      continue;
+    }
+    const relative = to.slice(root.length + 1);
+    const history = /^\.dfs\/versions\/([^/]+)\/(\d+)$/.exec(relative);
+    const earlier = records.filter((line) => line.write.end < rename.start);
+    let record: JournalLine | undefined;
+    if (history) {
+      record = earlier.filter((line) => line.key?.startsWith(`${history[1]}\0`) && line.generation === Number(history[2])).at(-1);
+    } else if (!relative.startsWith('.dfs/')) {
+      const slash = relative.indexOf('/');
+      record = earlier.filter((line) => line.key === nameKey(relative.slice(0, slash), relative.slice(slash + 1)) && line.generation !== undefined && !line.marks).at(-1);
+    }
+    if (record?.inline) {
+      const [clientId, name] = record.key!.split('\0');
+      inlinePlacements.set(rename, { clientId, name, generation: record.generation! });
+    }
+  }
+
   // Rule a: bytes before the rename or the record that publishes them.
   for (const rename of calls.filter((call) => RENAMES.has(call.name) && call.ok)) {
     coverage.renames++;
+    if (inlinePlacements.has(rename)) {
+      continue;
+    }
     const [from, to] = rename.paths;
     const write = unsyncedWrite(from, rename.start);
     if (write) {
@@ -306,6 +340,9 @@ export function checkSyncOrder(trace: Trace): SyncReport {
     const removedFolder = (folder: string, after: number): boolean =>
       window.some((call) => (call.name === 'rmdir' || (call.name === 'unlinkat' && /AT_REMOVEDIR/.test(call.args.join(',')))) && call.paths[0] === folder && call.start > after);
     for (const change of window) {
+      if (inlinePlacements.has(change)) {
+        continue;
+      }
       let entry: string | undefined;
       if (RENAMES.has(change.name) || change.name === 'link' || change.name === 'linkat') {
         const [from, to] = change.paths;
@@ -410,21 +447,49 @@ export function checkSyncOrder(trace: Trace): SyncReport {
 
   // Rule e: inline bytes are forgotten only once the file holding them is durably in place.
   coverage.inlineRecords = records.filter((line) => line.inline).length;
-  const renamesOk = calls.filter((call) => RENAMES.has(call.name) && call.ok);
-  for (const note of notes) {
-    const key = nameKey(note.clientId, note.name);
-    if (!records.some((line) => line.inline && line.key === key && line.generation === note.generation && line.write.end < note.write.start)) {
-      continue;
+  const fdOf = (text: string | undefined): string | undefined => /^(\d+)</.exec(text ?? '')?.[1];
+  const opens = calls.filter((call) => (call.name === 'openat' || call.name === 'open') && call.ok && call.opened !== undefined);
+  const renamesInto = (file: string): Call[] => calls.filter((call) => RENAMES.has(call.name) && call.ok && call.paths[1] === file);
+  /** The file renamed was fsynced after its last write and before `before`: through the fd that wrote it, or by its new name after the rename. */
+  const placedFileSynced = (rename: Call, before: number): boolean => {
+    const [from, to] = rename.paths;
+    const opened = opens.filter((call) => call.opened === from && call.end < rename.start).at(-1);
+    if (opened) {
+      const fd = fdOf(opened.result)!;
+      // The fd is that file's until an open returns the same number again.
+      const reused = opens.find((call) => call.start > opened.end && fdOf(call.result) === fd)?.start ?? Infinity;
+      const own = (call: Call): boolean => fdOf(call.args[0]) === fd && call.start > opened.end && call.end < reused;
+      const lastWrite = calls.filter((call) => WRITES.has(call.name) && call.ok && own(call)).at(-1);
+      const after = lastWrite?.end ?? opened.end;
+      if (syncs.some((sync) => own(sync) && sync.start > after && sync.end < before)) {
+        return true;
+      }
     }
-    const targets = [`${note.root}/${note.clientId}/${note.name}`, `${note.root}/.dfs/versions/${note.clientId}/${note.generation}`];
-    const rename = renamesOk.filter((call) => targets.includes(call.paths[1]) && call.end < note.write.start).at(-1);
-    if (!rename) {
-      continue; // Confirmed by a restart's check of bytes already in place, not by a placement.
+    const replacedAt = renamesInto(to).find((call) => call.start > rename.end)?.start ?? Infinity;
+    return syncs.some((sync) => sync.target === to && sync.start > rename.end && sync.end < Math.min(before, replacedAt));
+  };
+  for (const [rename, placed] of inlinePlacements) {
+    coverage.inlinePlacements++;
+    const [, to] = rename.paths;
+    const folder = path.posix.dirname(to);
+    // An older version moved into history on the way: its link durable before the live name changes hands.
+    if (root && to === `${root}/${placed.clientId}/${placed.name}`) {
+      const previous = renamesInto(to).filter((call) => call.end < rename.start).at(-1)?.end ?? -1;
+      const linked = calls.filter((call) => (call.name === 'link' || call.name === 'linkat') && call.ok && call.paths[0] === to && call.start > previous && call.end < rename.start).at(-1);
+      if (linked && !syncedBetween(path.posix.dirname(linked.paths[1]), linked.end, rename.start)) {
+        violations.push({ rule: 'e', message: `${linked.paths[1]} (the version ${to} held) was linked into history but its folder not fsynced before the inline placement renamed over ${to}`, file: path.posix.dirname(linked.paths[1]), lines: [linked.start, rename.start] });
+      }
+    }
+    const note = notes.find((candidate) => candidate.clientId === placed.clientId && candidate.name === placed.name && candidate.generation === placed.generation && candidate.write.start > rename.end);
+    if (!note) {
+      continue; // Never confirmed (the trace ended first): the record keeps the bytes.
     }
     coverage.confirmedInline++;
-    const folder = path.posix.dirname(rename.paths[1]);
+    if (!placedFileSynced(rename, note.write.start)) {
+      violations.push({ rule: 'e', message: `the placement of ${to} (bytes carried inline) was confirmed before the placed file was fsynced after its last write`, file: to, lines: [rename.start, note.write.start] });
+    }
     if (!syncedBetween(folder, rename.end, note.write.start)) {
-      violations.push({ rule: 'e', message: `the placement of ${rename.paths[1]} (bytes carried inline) was confirmed before ${folder} was fsynced after the rename`, file: folder, lines: [rename.start, note.write.start] });
+      violations.push({ rule: 'e', message: `the placement of ${to} (bytes carried inline) was confirmed before ${folder} was fsynced after the rename`, file: folder, lines: [rename.start, note.write.start] });
     }
   }
 

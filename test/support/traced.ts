@@ -10,8 +10,12 @@ import { SyncReport, checkSyncOrder, describeViolation } from './sync-rules';
  * the sync ordering rules (sync-rules.ts). `stringBytes` is how much of each write
  * strace shows: every journal write must fit whole, or its records cannot be checked.
  */
-export function straceLauncher(output: string, stringBytes = 4096): string[] {
-  return ['strace', '-f', '-yy', '-s', String(stringBytes), '-o', output, '-e', 'trace=fsync,fdatasync,read,write,writev,pwrite64,openat,rename,renameat,renameat2,link,linkat,unlink,unlinkat,mkdir,mkdirat,rmdir'];
+export function straceLauncher(output: string, stringBytes = 4096, syncDelayMicros?: number): string[] {
+  const launcher = ['strace', '-f', '-yy', '-s', String(stringBytes), '-o', output, '-e', 'trace=fsync,fdatasync,read,write,writev,pwrite64,openat,rename,renameat,renameat2,link,linkat,unlink,unlinkat,mkdir,mkdirat,rmdir'];
+  // Every sync made as slow as a disk's that really writes through (strace holds the
+  // thread that made it before returning): a sync that costs nothing here would let
+  // any design pass for one that shares them, or make sharing a matter of timing.
+  return syncDelayMicros ? [...launcher, '-e', `inject=fsync,fdatasync:delay_exit=${syncDelayMicros}`] : launcher;
 }
 
 /** SIGTERM to the server strace runs (strace's child); resolves once strace has exited too, its log complete. */

@@ -79,6 +79,51 @@ describe('frames (server/protocol/frames.ts)', () => {
     assert.deepStrictEqual(decoder.push(wire.subarray(wire.length - 1)), [frame]);
   });
 
+  it('with dataPieces, DATA comes out as it arrives, in views of the chunks pushed, and every other frame whole', () => {
+    fc.assert(
+      fc.property(fc.array(frameArbitrary, { maxLength: 20 }), fc.array(fc.nat(), { maxLength: 30 }), (frames, points) => {
+        const wire = Buffer.concat(frames.map(encodeFrame));
+        // Each chunk in its own memory, so a piece can be traced to the chunk it views.
+        const chunks = cut(wire, points).map((chunk) => Buffer.from(chunk));
+        const decoder = new FrameDecoder({ dataPieces: true });
+        const decoded = chunks.flatMap((chunk) => decoder.push(chunk));
+        const received = new Set<ArrayBufferLike>(chunks.map((chunk) => chunk.buffer));
+        for (const expected of frames) {
+          if (expected.type !== FrameType.DATA || expected.payload.length === 0) {
+            const frame = decoded.shift();
+            assert.ok(frame, 'a frame is missing');
+            assert.deepStrictEqual({ ...frame, payload: Buffer.from(frame.payload) }, { ...expected });
+            continue;
+          }
+          const pieces: Buffer[] = [];
+          for (let length = 0; length < expected.payload.length; ) {
+            const piece = decoded.shift();
+            assert.ok(piece, 'a piece of a DATA frame is missing');
+            assert.strictEqual(piece.type, FrameType.DATA);
+            assert.strictEqual(piece.streamId, expected.streamId);
+            assert.ok(piece.payload.length > 0, 'no empty pieces');
+            assert.ok(received.has(piece.payload.buffer), 'a piece is a view of a chunk pushed, not a copy');
+            pieces.push(piece.payload);
+            length += piece.payload.length;
+          }
+          assert.deepStrictEqual(Buffer.concat(pieces), expected.payload);
+        }
+        assert.deepStrictEqual(decoded, [], 'nothing beyond the frames sent');
+        assert.strictEqual(decoder.pending, 0);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('with dataPieces, a DATA header that has arrived without its payload still counts as pending', () => {
+    const decoder = new FrameDecoder({ dataPieces: true });
+    const wire = encodeFrame({ type: FrameType.DATA, streamId: 3, payload: Buffer.from('abcdef') });
+    assert.deepStrictEqual(decoder.push(wire.subarray(0, FRAME_HEADER_BYTES + 2)), [{ type: FrameType.DATA, streamId: 3, payload: Buffer.from('ab') }]);
+    assert.ok(decoder.pending > 0, 'four bytes of the frame are still to come');
+    assert.deepStrictEqual(decoder.push(wire.subarray(FRAME_HEADER_BYTES + 2)), [{ type: FrameType.DATA, streamId: 3, payload: Buffer.from('cdef') }]);
+    assert.strictEqual(decoder.pending, 0);
+  });
+
   it('the header is [u32 payload length][u32 stream id][u8 type], big-endian', () => {
     assert.deepStrictEqual([...encodeFrameHeader(FrameType.WINDOW, 0x01020304, 4)], [0, 0, 0, 4, 1, 2, 3, 4, 5]);
     assert.strictEqual(FRAME_HEADER_BYTES, 9);

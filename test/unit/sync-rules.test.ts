@@ -42,6 +42,51 @@ function replicaUpload(without: string[] = [], extra: Record<string, string[]> =
     .join('\n');
 }
 
+const INLINE_RECORD = String.raw`{\"r\":{\"clientId\":\"c\",\"name\":\"f.txt\",\"generation\":2,\"size\":5,\"sha256\":\"00\",\"mtimeMs\":1},\"k\":5,\"b\":\"aGVsbG8=\"}\n`;
+const NOTE = String.raw`{\"f\":[\"c\",\"f.txt\",2,77,5,1]}\n`;
+const LIVE = `${R}/c/f.txt`;
+const HISTORY = `${R}/.dfs/versions/c`;
+
+/**
+ * A replica's REPLICA of a small file whose record carries its bytes: no sync of the
+ * staged file or of the live folder before REPLICA_SUCCESS; later, batched, the placed
+ * file (through the fd that wrote it) and its folder, then the note confirming it.
+ * `overwrite` puts an older version at the live name first, linked into history
+ * (and that folder synced) before the rename.
+ */
+function inlineUpload(without: string[] = [], extra: Record<string, string[]> = {}, overwrite = false): string {
+  const steps: [string, string][] = [
+    ['open-catalog', `10 openat(AT_FDCWD</w>, "${R}/.dfs/catalog", O_RDONLY|O_NOFOLLOW|O_CLOEXEC|O_DIRECTORY) = 5<${R}/.dfs/catalog>`],
+    ['open-tmp', `10 openat(AT_FDCWD</w>, "${R}/.dfs/tmp", O_RDONLY|O_NOFOLLOW|O_CLOEXEC|O_DIRECTORY) = 6<${R}/.dfs/tmp>`],
+    ['open-journal', `10 openat(AT_FDCWD</w>, "/proc/self/fd/5/journal-00000001.log", O_RDWR|O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC, 0644) = 7<${JOURNAL}>`],
+    ['sync-catalog', `10 fsync(5<${R}/.dfs/catalog>) = 0`],
+    ['open-folder', `14 openat(AT_FDCWD</w>, "${R}/c", O_RDONLY|O_NOFOLLOW|O_CLOEXEC|O_DIRECTORY) = 4<${R}/c>`],
+    ['open-history', `14 openat(AT_FDCWD</w>, "${HISTORY}", O_RDONLY|O_NOFOLLOW|O_CLOEXEC|O_DIRECTORY) = 3<${HISTORY}>`],
+    ['request', `10 read(9<${SOCKET}>, "REPLICA c f.txt 5\\n", 65536) = 18`],
+    ['open-staged', `11 openat(AT_FDCWD</w>, "/proc/self/fd/6/k1-abc", O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC, 0644) = 8<${STAGED}>`],
+    ['write-staged', `12 write(8<${STAGED}>, "hello", 5) = 5`],
+    ['prepared', `10 write(9<${SOCKET}>, "REPLICA_PREPARED\\n", 17) = 17`],
+    ['commit', `10 read(9<${SOCKET}>, "COMMIT\\n", 65536) = 7`],
+    ['record', `12 pwrite64(7<${JOURNAL}>, "${INLINE_RECORD}", 140, 0) = 140`],
+    ['sync-record', `13 fsync(7<${JOURNAL}>) = 0`],
+    ...(overwrite
+      ? ([
+          ['link-history', `14 link("/proc/self/fd/4/f.txt", "/proc/self/fd/3/1") = 0`],
+          ['sync-history', `15 fsync(3<${HISTORY}>) = 0`],
+        ] as [string, string][])
+      : []),
+    ['rename', `14 rename("/proc/self/fd/6/k1-abc", "/proc/self/fd/4/f.txt") = 0`],
+    ['success', `10 write(9<${SOCKET}>, "REPLICA_SUCCESS\\n", 16) = 16`],
+    ['sync-file', `16 fsync(8<${LIVE}>) = 0`],
+    ['sync-folder', `15 fsync(4<${R}/c>) = 0`],
+    ['note', `12 pwrite64(7<${JOURNAL}>, "${NOTE}", 30, 140) = 30`],
+  ];
+  return steps
+    .filter(([name]) => !without.includes(name))
+    .flatMap(([name, line]) => [...(extra[name] ?? []), line])
+    .join('\n');
+}
+
 function violationsOf(text: string): string[] {
   const trace = parseStrace(text);
   return checkSyncOrder(trace).violations.map((violation) => describeViolation(violation, trace));
@@ -163,6 +208,64 @@ describe('sync ordering rules', () => {
     const found = violationsOf(primary(false));
     assert.strictEqual(found.length, 1, found.join('\n\n'));
     assert.match(found[0], /rule a: the primary wrote the record committing a version before its replica answered REPLICA_PREPARED/);
+  });
+
+  it('an inline placement: no sync before the reply, then the file and its folder before the note; passes and is counted', () => {
+    const { violations, coverage } = checkSyncOrder(parseStrace(inlineUpload()));
+    assert.deepStrictEqual(violations, []);
+    assert.deepStrictEqual([coverage.inlineRecords, coverage.inlinePlacements, coverage.confirmedInline], [1, 1, 1]);
+    assert.strictEqual(coverage.recorded.get('REPLICA -> REPLICA_SUCCESS'), 1);
+    assert.deepStrictEqual(violationsOf(inlineUpload([], {}, true)), []);
+  });
+
+  it('rule e: the placed file not fsynced before the note confirming it', () => {
+    const found = violationsOf(inlineUpload(['sync-file']));
+    assert.strictEqual(found.length, 1, found.join('\n\n'));
+    assert.match(found[0], /rule e: the placement of \/d\/replica1\/c\/f\.txt \(bytes carried inline\) was confirmed before the placed file was fsynced/);
+  });
+
+  it('rule e: the placed file fsynced only after the note is too late', () => {
+    const found = violationsOf(inlineUpload(['sync-file'], { 'sync-folder': [], note: [] }) + `\n16 fsync(8<${LIVE}>) = 0`);
+    assert.strictEqual(found.length, 1, found.join('\n\n'));
+    assert.match(found[0], /^rule e: .*placed file was fsynced/);
+  });
+
+  it('rule e: an fsync of the fd number after another open reused it is not the placed file\'s', () => {
+    const reuse = `17 openat(AT_FDCWD</w>, "/proc/self/fd/6/k2-def", O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC, 0644) = 8<${R}/.dfs/tmp/k2-def>`;
+    const found = violationsOf(inlineUpload(['sync-file'], { 'sync-folder': [reuse, `16 fsync(8<${R}/.dfs/tmp/k2-def>) = 0`] }));
+    assert.strictEqual(found.length, 1, found.join('\n\n'));
+    assert.match(found[0], /^rule e: .*placed file was fsynced/);
+  });
+
+  it('rule e: the folder not fsynced after the rename, before the note', () => {
+    const found = violationsOf(inlineUpload(['sync-folder']));
+    assert.strictEqual(found.length, 1, found.join('\n\n'));
+    assert.match(found[0], /rule e: the placement of .*f\.txt \(bytes carried inline\) was confirmed before \/d\/replica1\/c was fsynced after the rename/);
+  });
+
+  it('rule e: an older version linked into history not synced in its folder before the inline rename over it', () => {
+    // Synced after the rename (so before the reply, rule b holds), but too late for e.
+    const found = violationsOf(inlineUpload(['sync-history'], { success: [`15 fsync(3<${HISTORY}>) = 0`] }, true));
+    assert.strictEqual(found.length, 1, found.join('\n\n'));
+    assert.match(found[0], /rule e: \/d\/replica1\/\.dfs\/versions\/c\/1 \(the version .*f\.txt held\) was linked into history but its folder not fsynced before the inline placement/);
+    // Not synced at all: rule b as well.
+    const both = violationsOf(inlineUpload(['sync-history'], {}, true));
+    assert.deepStrictEqual(both.map((text) => text.slice(0, 6)).sort(), ['rule b', 'rule e'], both.join('\n\n'));
+  });
+
+  it('rule c still holds for inline records: the record not synced before REPLICA_SUCCESS', () => {
+    const found = violationsOf(inlineUpload(['sync-record']));
+    assert.strictEqual(found.length, 1, found.join('\n\n'));
+    assert.match(found[0], /rule c: REPLICA -> REPLICA_SUCCESS: a journal record it announces was not fsynced/);
+  });
+
+  it('the exemption is only for records carrying their bytes: the same trace with a record naming staged bytes breaks a and b', () => {
+    const staged = inlineUpload().replace(String.raw`\"b\":\"aGVsbG8=\"`, String.raw`\"s\":\"k1-abc\"`);
+    const found = violationsOf(staged);
+    const rules = found.map((text) => text.slice(0, 6));
+    assert.ok(rules.includes('rule a') && rules.includes('rule b'), found.join('\n\n'));
+    assert.match(found.join('\n'), /k1-abc was renamed to \/d\/replica1\/c\/f\.txt but the bytes written to it were not fsynced/);
+    assert.match(found.join('\n'), /rule b: REPLICA -> REPLICA_SUCCESS: rename of \/d\/replica1\/c\/f\.txt was not followed by an fsync/);
   });
 
   it('a path through a folder handle the trace never saw opened is reported, not skipped', () => {
