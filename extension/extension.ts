@@ -1,5 +1,6 @@
 import * as path from 'path';
 import * as vscode from 'vscode';
+import { sharedConnections } from '../server/client/client-connections';
 import { ChangeFeed } from './cluster/change-feed';
 import { ClusterMonitor } from './cluster/cluster-monitor';
 import { DfsConnection } from './cluster/connection';
@@ -297,6 +298,8 @@ export function activate(context: vscode.ExtensionContext): void {
 
 /** Servers started from this window stop with it, rather than linger without a terminal. */
 export async function deactivate(): Promise<void> {
+  // The window's one connection to each server goes with it (requests still on it fail).
+  sharedConnections.close();
   await stopStartedServers?.();
   stopStartedServers = undefined;
 }

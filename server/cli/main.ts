@@ -1,4 +1,5 @@
 import { DfsError } from '../protocol';
+import { sharedConnections } from '../client/client-connections';
 import { commandHelp, commandList, isCommand, parseCommandLine } from './args';
 import { getFile, listClients, listFiles, listVersions, moveFile, removeFile, restoreVersion, scrub, showStatus, upload } from './client-commands';
 import { issueKeyCommand, revokeKeyCommand } from './key-commands';
@@ -102,6 +103,8 @@ export async function main(argv: string[]): Promise<number> {
 
 main(process.argv.slice(2)).then(
   (code) => {
+    // A client command's connection would not keep the process alive, but the server hears a clean close.
+    sharedConnections.close();
     // Servers keep running (-1); client commands exit with their status.
     if (code >= 0) {
       process.exitCode = code;
@@ -113,6 +116,7 @@ main(process.argv.slice(2)).then(
     if (error instanceof DfsError && error.code === 'UNREACHABLE' && !/cannot listen|already in use|does not belong|did not start/.test(error.message)) {
       process.stderr.write('Is the cluster running? Start one with "dfs cluster" (or "npm start"), or point --server at it.\n');
     }
+    sharedConnections.close();
     process.exitCode = 1;
   },
 );

@@ -6,7 +6,6 @@ import type { Writable } from 'stream';
 import { Connection, ConnectionTimeouts, DEFAULT_TIMEOUTS } from '../net/connection';
 import { refuseIfChallenged } from '../net/handshake';
 import type { Security } from '../net/security';
-import { connect } from '../net/tcp';
 import {
   ChangeRecord,
   Changes,
@@ -33,6 +32,7 @@ import {
   replyError,
   validateFileName,
 } from '../protocol';
+import { ClientConnections, sharedConnections } from './client-connections';
 import { acrossPrimaries, defaultFailoverWaitMs } from './failover';
 import { HostPort, PrimaryAddresses, formatHostPort } from './primary-addresses';
 
@@ -55,6 +55,8 @@ export interface ClientOptions {
   security?: Security;
   /** How long to wait for a restarted primary to say whether an upload whose reply was lost committed. */
   outcomeWaitMs?: number;
+  /** Where requests find their connection (one multiplexed connection per server); by default the process's shared one. */
+  connections?: ClientConnections;
 }
 
 export interface TransferOptions {
@@ -87,6 +89,7 @@ export interface UploadOptions extends TransferOptions {
   precondition?: Precondition;
 }
 
+const ONE_ATTEMPT = { attempts: 1, firstDelayMs: 0, maxDelayMs: 0 };
 const MAX_LISTING_BYTES = 256 * 1024 * 1024;
 const READ_CHUNK = 256 * 1024;
 /** The primary hashes a copy before it serves it (and may repair it first): minutes for a large file. */
@@ -553,14 +556,23 @@ export class DfsClient {
       const { size, sha256, generation } = header;
       const hash = createHash('sha256');
       let received = 0;
-      for await (const chunk of conn.readBody(size)) {
-        hash.update(chunk);
-        received += chunk.length;
-        if (!sink.write(chunk)) {
-          // once() also rejects on 'error' and removes both listeners: none pile up on a long download.
-          await once(sink, 'drain');
+      try {
+        for await (const chunk of conn.readBody(size)) {
+          hash.update(chunk);
+          received += chunk.length;
+          if (!sink.write(chunk)) {
+            // once() also rejects on 'error' and removes both listeners: none pile up on a long download.
+            await once(sink, 'drain');
+          }
+          options.onProgress?.(received, size);
         }
-        options.onProgress?.(received, size);
+      } catch (error) {
+        // A server cuts a download whose copy fails its checksum: on a stream of a shared
+        // connection that is a RESET, not a close. Either way the transfer came up short.
+        if (!options.signal?.aborted && isConnectionLoss(error)) {
+          throw new DfsError('SHORT_BODY', `the download of ${name} was cut after ${received} of ${size} bytes (${(error as DfsError).message})`);
+        }
+        throw error;
       }
       const actual = hash.digest('hex');
       if (actual !== sha256) {
@@ -621,17 +633,25 @@ export class DfsClient {
     );
   }
 
+  /**
+   * A connection for one request: a stream of the process's one connection to that
+   * server (opened on first use), or a connection of its own where the server cannot
+   * multiplex. One connection attempt: acrossPrimaries decides what happens next.
+   */
   private async connectTo(address: HostPort, request: Request, signal?: AbortSignal): Promise<Connection> {
-    const conn = await connect({
-      host: address.host,
-      port: address.port,
+    const dialer = (this.options.connections ?? sharedConnections).dialerFor({
+      address,
+      security: this.options.security,
       timeouts: this.options.timeouts,
       connectTimeoutMs: this.options.connectTimeoutMs,
-      signal,
-      security: this.options.security,
-      role: 'client',
     });
-    await conn.writeLine(formatRequest(request));
+    const conn = await dialer.open(ONE_ATTEMPT, { timeouts: this.options.timeouts ?? DEFAULT_TIMEOUTS, signal });
+    try {
+      await conn.writeLine(formatRequest(request));
+    } catch (error) {
+      conn.destroy();
+      throw error;
+    }
     return conn;
   }
 

@@ -87,11 +87,13 @@ export async function serveStream(stream: Duplex, handlers: Handlers, options: S
       principal = await acceptHandshake(conn, options.secret, options.isRevoked ?? (() => false));
       authenticated = true;
     }
+    if (proved && 'keyId' in proved && options.isRevoked?.(proved.keyId)) {
+      // A key revoked while its multiplexed connection stays open: each stream is a new
+      // connection, so each is refused as a new connection with that key would be.
+      throw new DfsError('AUTH', `authentication failed: key ${proved.keyId} has been revoked; ask for a new one`);
+    }
     let header = await conn.readHeader();
-    // Only holders of the cluster secret (or anyone, without one) multiplex: a key's
-    // revocation is checked per connection, and a long-lived one would outlive it.
-    const mayMultiplex = principal.kind === 'open' || principal.kind === 'member';
-    if (options.multiplex && mayMultiplex && !proved && header.terminated && header.line === MUX_PREFACE) {
+    if (options.multiplex && !proved && header.terminated && header.line === MUX_PREFACE) {
       await conn.writeLine(MUX_PREFACE);
       await options.multiplex(conn, principal);
       return;

@@ -41,6 +41,9 @@ export class NodeServer {
   /** Streams open on multiplexed connections: each counts against the connection limit. */
   private streams = 0;
   private readonly sessions = new Set<MuxSession>();
+  /** Physical connections served since the start, and how many of them were multiplexed (STATUS shows both). */
+  private accepted = 0;
+  private multiplexed = 0;
   private readonly refusals: BurstLog;
   private readonly acceptFailures: BurstLog;
   /** The open-file limit, and the connection count past which descriptors can run out. */
@@ -69,8 +72,16 @@ export class NodeServer {
     }
   }
 
-  /** Serves a stream that did not come from our listener (tests, in-process pipes). */
+  /** Connections served since the start (a multiplexed one counts once, whatever it carried), and open multiplexed ones. */
+  get connections(): { accepted: number; multiplexed: number; multiplexedOpen: number } {
+    return { accepted: this.accepted, multiplexed: this.multiplexed, multiplexedOpen: this.sessions.size };
+  }
+
+  /** Serves a stream that did not come from our listener (tests, in-process pipes, a standby's forwarded connection). */
   handle(stream: Duplex, proved?: Principal): Promise<void> {
+    if (!proved) {
+      this.accepted++;
+    }
     const served = serveStream(
       stream,
       this.handlers,
@@ -144,6 +155,7 @@ export class NodeServer {
       onStream: (stream) => this.acceptStream(stream, principal),
     });
     this.sessions.add(session);
+    this.multiplexed++;
     await session.closed;
     this.sessions.delete(session);
   }

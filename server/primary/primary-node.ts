@@ -170,7 +170,7 @@ export class PrimaryNode implements CatchUpHost {
         RENAME: renameHandler(this),
         RENAME_IF: renameHandler(this),
         REVOKE: revokeHandler(this),
-        STATUS: statusHandler(this, () => this.boundAddress, this.startedAt, options.leadership ? () => options.leadership!.describe() : undefined),
+        STATUS: statusHandler(this, () => this.boundAddress, this.startedAt, options.leadership ? () => options.leadership!.describe() : undefined, () => this.server.connections),
       },
       {
         host: options.host,
@@ -183,6 +183,8 @@ export class PrimaryNode implements CatchUpHost {
         log: options.log,
         security: options.security,
         maxConnections: options.maxConnections,
+        // Our clients run every request over one connection (DfsClient); the report's never ask.
+        multiplex: true,
       },
     );
   }

@@ -310,7 +310,9 @@ export class ReplicaUpload {
 
   /** Sent only once the primary's catalog holds the version: the replica then records and places it. */
   async commit(): Promise<void> {
-    await this.step(ReplicaStep.COMMIT, Reply.REPLICA_SUCCESS);
+    // COMMIT is the last thing this exchange sends: half-closing with it puts the END in
+    // the same write, instead of a write of its own per upload and replica after the answer.
+    await this.step(ReplicaStep.COMMIT, Reply.REPLICA_SUCCESS, { last: true });
     this.finished = true;
     this.conn.destroy();
   }
@@ -361,12 +363,15 @@ export class ReplicaUpload {
     }
   }
 
-  private async step(line: string, expected: string): Promise<void> {
+  private async step(line: string, expected: string, options: { last?: boolean } = {}): Promise<void> {
     if (this.failure) {
       return;
     }
     try {
       await this.conn.writeLine(line);
+      if (options.last) {
+        this.conn.stream.end();
+      }
       const reply = parseReply(await this.conn.readLine());
       if (reply.token !== expected) {
         throw replyError(reply);

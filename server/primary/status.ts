@@ -1,11 +1,11 @@
 import { refuseIfChallenged } from '../net/handshake';
 import type { Handler } from '../net/session';
-import { ClusterStatus, HaStatus, Reply, ReplicaStatus, parseReply } from '../protocol';
+import { ClusterStatus, ConnectionCounts, HaStatus, Reply, ReplicaStatus, parseReply } from '../protocol';
 import type { PrimaryContext } from './primary-context';
 import type { ReplicaLink } from './replica-link';
 
 /** STATUS: asks every replica at once, so one dead replica costs one timeout, not one each. Never waits for recovery. */
-export function statusHandler(primary: PrimaryContext, address: () => string, startedAt: number, ha?: () => Promise<HaStatus>): Handler {
+export function statusHandler(primary: PrimaryContext, address: () => string, startedAt: number, ha?: () => Promise<HaStatus>, connections?: () => ConnectionCounts): Handler {
   return async (session) => {
     const [replicas, leadership] = await Promise.all([Promise.all(primary.links.map((link) => probe(link))), ha?.()]);
     const principal = session.principal;
@@ -22,7 +22,7 @@ export function statusHandler(primary: PrimaryContext, address: () => string, st
       generation: primary.store.marks.highest,
       keepVersions: primary.keepVersions,
       ...(primary.readiness.isReady ? {} : { recovering: primary.readiness.description || 'comparing its catalog with the replicas' }),
-      ...(principal.kind === 'client' ? {} : { revokedKeys: primary.store.marks.revoked }),
+      ...(principal.kind === 'client' ? {} : { revokedKeys: primary.store.marks.revoked, connections: connections?.() }),
       // Without etcd this primary is the only one: it leads, under no epoch.
       ...(leadership ?? { leader: address(), epoch: 0 }),
     };

@@ -113,6 +113,17 @@ export interface ClusterStatus extends Partial<HaStatus> {
   recovering?: string;
   /** Key ids the cluster refuses (members and admins only). */
   revokedKeys?: string[];
+  /** Connections this primary has served since it started (members and admins only). */
+  connections?: ConnectionCounts;
+}
+
+/** A server's connections: each physical one counts once, however many requests a multiplexed one carried. */
+export interface ConnectionCounts {
+  accepted: number;
+  /** Of those, the ones switched to frames (MUX 1). */
+  multiplexed: number;
+  /** Multiplexed connections open now. */
+  multiplexedOpen: number;
 }
 
 /** STATUS on a replica. */

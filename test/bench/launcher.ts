@@ -2,6 +2,7 @@ import { ChildProcess, spawn } from 'child_process';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as readline from 'readline';
+import { ClientConnections } from '../../server/client/client-connections';
 import { DfsClient } from '../../server/client/dfs-client';
 import { freePortRange } from '../support/ports';
 
@@ -86,8 +87,9 @@ export class BenchCluster {
     return [this.primary, ...this.replicas];
   }
 
+  /** A simulated user: its own client id and its own connection (a process of its own would have one), shared by its requests. */
   client(clientId: string): DfsClient {
-    return new DfsClient({ host: '127.0.0.1', port: this.primary.port, clientId, timeouts: BENCH_TIMEOUTS });
+    return new DfsClient({ host: '127.0.0.1', port: this.primary.port, clientId, timeouts: BENCH_TIMEOUTS, connections: new ClientConnections() });
   }
 
   /** SIGTERM (so a CPU profile gets written), then the data folder goes. */

@@ -1,5 +1,6 @@
 import { once } from 'events';
 import * as net from 'net';
+import { MUX_PREFACE } from '../../server/protocol';
 
 /**
  * Where a relay between a client and a real primary cuts the first connection (an
@@ -54,6 +55,21 @@ export class CuttingRelay {
 
   private accept(client: net.Socket): void {
     client.on('error', () => undefined);
+    // The cuts are placed by reading the report's framing, one request per connection: the
+    // relay answers a client's multiplexing preface as a server from before it would, so
+    // the client falls back to a connection per request (and that path is exercised too).
+    client.once('data', (first: Buffer) => {
+      client.pause();
+      if (first.toString('latin1').startsWith(`${MUX_PREFACE}\n`)) {
+        client.end('ERROR UNKNOWN_VERB MUX is not a verb this server knows\n');
+        return;
+      }
+      client.unshift(first);
+      this.relay(client);
+    });
+  }
+
+  private relay(client: net.Socket): void {
     if (this.connections++ === 0) {
       this.cutFirst(client);
       return;
@@ -123,5 +139,7 @@ export class CuttingRelay {
       }
       cutNow();
     });
+    // Paused while its first bytes were looked at: a 'data' listener alone does not resume it.
+    client.resume();
   }
 }
