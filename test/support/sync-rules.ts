@@ -105,6 +105,8 @@ interface Request {
   verb: string;
   /** For a REPLICA this node sent: when the replica's REPLICA_PREPARED was read. */
   prepared?: Call;
+  /** For a REPLICA this node sent: the generation its CHECKSUM step named. */
+  generation?: number;
   key?: string;
   /** A rename's two names (`key` is unset then). */
   keys?: string[];
@@ -400,6 +402,10 @@ export function checkSyncOrder(trace: Trace): SyncReport {
         request.prepared = call;
         continue;
       }
+      if (request && !request.incoming && !incoming && startsWithToken(call.data!, 'CHECKSUM')) {
+        request.generation = Number(call.data!.split(' ')[2]);
+        continue;
+      }
       if (!request || incoming) {
         continue;
       }
@@ -408,8 +414,11 @@ export function checkSyncOrder(trace: Trace): SyncReport {
         // The primary's COMMIT lets the replica make the version visible: its own record comes first.
         if (startsWithToken(call.data!, 'COMMIT')) {
           checkRecords('(out) REPLICA -> COMMIT', call, (line) => line.key === current.key, current.call.start);
-          // ... and that record, the commit point, only once the replica said its bytes were on disk.
-          for (const line of records.filter((candidate) => candidate.key === current.key && candidate.write.start > current.call.start && candidate.write.end < call.start)) {
+          // ... and that record, the commit point, only once the replica said its bytes were on
+          // disk. Only this version's record: a catch-up transfer of an older version may cross
+          // a newer change of the same name (a rename over it), recorded whenever it comes.
+          const thisVersion = (candidate: JournalLine): boolean => current.generation === undefined || candidate.generation === current.generation;
+          for (const line of records.filter((candidate) => candidate.key === current.key && thisVersion(candidate) && candidate.write.start > current.call.start && candidate.write.end < call.start)) {
             if (!current.prepared || line.write.start < current.prepared.end) {
               violations.push({ rule: 'a', message: 'the primary wrote the record committing a version before its replica answered REPLICA_PREPARED (bytes on disk)', file: line.journal, lines: [line.write.start, ...(current.prepared ? [current.prepared.end] : [])] });
             }

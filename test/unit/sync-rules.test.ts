@@ -210,6 +210,29 @@ describe('sync ordering rules', () => {
     assert.match(found[0], /rule a: the primary wrote the record committing a version before its replica answered REPLICA_PREPARED/);
   });
 
+  it('rule a holds for the version the REPLICA carries: a newer record of the same name crossing a catch-up transfer is not its commit', () => {
+    const P = '/d/servidor';
+    const link = 'TCP:[127.0.0.1:6000->127.0.0.1:9000]';
+    const sha = 'a'.repeat(64);
+    const record = (generation: number): string =>
+      `2 pwrite64(7<${P}/.dfs/catalog/journal-00000001.log>, "{\\"r\\":{\\"clientId\\":\\"c\\",\\"name\\":\\"f.txt\\",\\"generation\\":${generation}},\\"k\\":5}\\n", 60, 0) = 60`;
+    const transfer = (crossing: number): string =>
+      [
+        `1 write(8<${link}>, "REPLICA c f.txt 5\\n", 18) = 18`,
+        `1 write(8<${link}>, "CHECKSUM ${sha} 3 1796000000000 5\\n", 91) = 91`,
+        record(crossing),
+        `3 fsync(7<${P}/.dfs/catalog/journal-00000001.log>) = 0`,
+        `1 read(8<${link}>, "REPLICA_PREPARED\\n", 65536) = 17`,
+        `1 write(8<${link}>, "COMMIT\\n", 7) = 7`,
+      ].join('\n');
+    // Catch-up sends generation 3, recorded long before; a rename over f.txt records generation 4 meanwhile.
+    assert.deepStrictEqual(violationsOf(record(3) + '\n' + `3 fsync(7<${P}/.dfs/catalog/journal-00000001.log>) = 0` + '\n' + transfer(4)), []);
+    // The version the REPLICA carries, recorded before its PREPARED, is still caught.
+    const found = violationsOf(transfer(3));
+    assert.strictEqual(found.length, 1, found.join('\n\n'));
+    assert.match(found[0], /rule a: the primary wrote the record committing a version before its replica answered REPLICA_PREPARED/);
+  });
+
   it('an inline placement: no sync before the reply, then the file and its folder before the note; passes and is counted', () => {
     const { violations, coverage } = checkSyncOrder(parseStrace(inlineUpload()));
     assert.deepStrictEqual(violations, []);
