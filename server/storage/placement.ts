@@ -16,9 +16,6 @@ export interface PlaceableBytes {
   takeHandle?(): fs.FileHandle | undefined;
 }
 
-/** A placed small file whose own sync and its folder's are left to the flusher. */
-export type DeferredSync = UnconfirmedPlacement;
-
 /** What a version's bytes need to be placed: the staged file holding them. */
 export interface Supply {
   generation: number;
@@ -47,7 +44,7 @@ export class Placement {
     /** The catalog still keeps this version's bytes (its record carried them, no placement confirmed yet). */
     private readonly keepsBytes: (clientId: string, name: string, generation: number) => boolean,
     /** Takes a placement whose syncs are left for later; may wait when too many are pending. */
-    private readonly defer: (placement: DeferredSync) => Promise<void>,
+    private readonly defer: (placement: UnconfirmedPlacement) => Promise<void>,
     private readonly durable: boolean,
   ) {}
 
@@ -58,7 +55,7 @@ export class Placement {
     // A small file's unsynced handle: synced later (deferred) when its record keeps its
     // bytes, else now, before its rename, like any staged bytes.
     const handle = supply?.staged.takeHandle?.();
-    let deferred = undefined as DeferredSync | undefined;
+    let deferred = undefined as UnconfirmedPlacement | undefined;
     const deferring = handle !== undefined && this.durable && this.keepsBytes(clientId, name, supply!.generation);
     try {
       if (handle && !deferring && this.durable) {
@@ -98,7 +95,7 @@ export class Placement {
     /** Set: the supplied bytes' rename is made durable later, through this handle. */
     unsynced: fs.FileHandle | undefined,
     placedAt: [number, string][],
-    deferTo: (placement: DeferredSync) => void,
+    deferTo: (placement: UnconfirmedPlacement) => void,
   ): Promise<void> {
     const files = this.layout.fs;
     const live = this.layout.live(clientId, name);
