@@ -21,8 +21,8 @@ import { JournalCatalog } from './journal-catalog';
 import { LEGACY_CHECKSUM_LOG, LEGACY_JOINED_MARKER, LegacyFile, hasClientFolders, readLegacyFiles } from './legacy-layout';
 import { ApplyOutcome, LEGACY_GENERATION, NameState, applyRecord, currentOf, isNewer, liveOf, sameVersion } from './name-state';
 import { NameLock } from './name-lock';
-import { DeferredSync, Placement } from './placement';
-import { PlacementFlusher } from './placement-flusher';
+import { Placement } from './placement';
+import { PlacementFlusher, UnconfirmedPlacement } from './placement-flusher';
 import { DiskStagedWrite } from './staged-write';
 import type { OpenedCopy, StagedWrite, Store, StoreOpening } from './store';
 
@@ -733,7 +733,7 @@ export class DiskStore implements Store {
     }
   }
 
-  private holds({ clientId, name, generation }: DeferredSync): boolean {
+  private holds({ clientId, name, generation }: UnconfirmedPlacement): boolean {
     return this.catalog.index.get(clientId, name)?.versions.some((version) => version.generation === generation) ?? false;
   }
 

@@ -16,9 +16,6 @@ export interface PlaceableBytes {
   takeHandle?(): fs.FileHandle | undefined;
 }
 
-/** A placed small file whose own sync and its folder's are left to the flusher. */
-export type DeferredSync = UnconfirmedPlacement;
-
 /** What a version's bytes need to be placed: the staged file holding them. */
 export interface Supply {
   generation: number;
@@ -47,7 +44,7 @@ export class Placement {
     /** The catalog still keeps this version's bytes (its record carried them, no placement confirmed yet). */
     private readonly keepsBytes: (clientId: string, name: string, generation: number) => boolean,
     /** Takes a placement whose syncs are left for later; may wait when too many are pending. */
-    private readonly defer: (placement: DeferredSync) => Promise<void>,
+    private readonly defer: (placement: UnconfirmedPlacement) => Promise<void>,
     private readonly durable: boolean,
   ) {}
 
@@ -58,27 +55,23 @@ export class Placement {
     // A small file's unsynced handle: synced later (deferred) when its record keeps its
     // bytes, else now, before its rename, like any staged bytes.
     const handle = supply?.staged.takeHandle?.();
-    let deferred = undefined as DeferredSync | undefined;
     const deferring = handle !== undefined && this.durable && this.keepsBytes(clientId, name, supply!.generation);
-    try {
-      if (handle && !deferring && this.durable) {
-        await handle.sync();
-      }
-    } catch (error) {
-      await handle?.close().catch(() => undefined);
-      throw new DfsError('STORAGE', `cannot flush the bytes of ${name} to disk: ${(error as Error).message}`);
-    }
     if (handle && !deferring) {
-      await handle.close().catch(() => undefined);
+      await this.syncBeforeRename(handle, name);
     }
+    let deferred: UnconfirmedPlacement | undefined;
     try {
       await this.placeWith(clientId, name, before, after, supply, deferring ? handle : undefined, placedAt, (placement) => (deferred = placement));
     } catch (error) {
       // Left to catch-up (the record stands and the failure marks the bytes damaged).
-      if (deferring) {
+      deferred = undefined;
+      throw error;
+    } finally {
+      // The flusher owns the handle only once it takes the placement: a failed one, or
+      // one that put the bytes nowhere, closes it here.
+      if (deferring && !deferred) {
         await handle!.close().catch(() => undefined);
       }
-      throw error;
     }
     for (const [generation, file] of placedAt) {
       this.placed(clientId, name, generation, file);
@@ -86,6 +79,19 @@ export class Placement {
     if (deferred) {
       this.damage.clear(clientId, name, deferred.generation);
       await this.defer(deferred);
+    }
+  }
+
+  /** Syncs (when durable) and closes a small file's handle whose bytes no record keeps. */
+  private async syncBeforeRename(handle: fs.FileHandle, name: string): Promise<void> {
+    try {
+      if (this.durable) {
+        await handle.sync();
+      }
+    } catch (error) {
+      throw new DfsError('STORAGE', `cannot flush the bytes of ${name} to disk: ${(error as Error).message}`);
+    } finally {
+      await handle.close().catch(() => undefined);
     }
   }
 
@@ -98,7 +104,7 @@ export class Placement {
     /** Set: the supplied bytes' rename is made durable later, through this handle. */
     unsynced: fs.FileHandle | undefined,
     placedAt: [number, string][],
-    deferTo: (placement: DeferredSync) => void,
+    deferTo: (placement: UnconfirmedPlacement) => void,
   ): Promise<void> {
     const files = this.layout.fs;
     const live = this.layout.live(clientId, name);
