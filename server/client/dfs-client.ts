@@ -220,15 +220,22 @@ export class DfsClient {
       this.primaries,
       this.failoverWaitMs,
       async (address) => {
-        const conn = await this.connectTo(address, request, transfer.signal);
+        let conn: Connection | undefined;
         try {
+          conn = await this.connectTo(address, request, transfer.signal);
           const ready = parseReply(refuseIfChallenged(await conn.readLine()));
           if (ready.token !== Reply.SEND_FILE) {
             throw replyError(ready);
           }
           return { conn, ready };
         } catch (error) {
-          conn.destroy();
+          conn?.destroy();
+          // The process's connection to a primary killed a moment ago may not have heard
+          // of it yet: the request goes out and the reset comes back. With bytes still to
+          // send the primary cannot have stored anything, so the next primary is asked.
+          if (size > 0 && isConnectionLoss(error) && !transfer.signal.aborted) {
+            throw new DfsError('UNREACHABLE', `the connection to ${formatHostPort(address)} broke before it answered the upload (${(error as DfsError).message}); nothing of ${name} was sent`);
+          }
           throw error;
         }
       },

@@ -194,6 +194,37 @@ describe('DfsClient over one multiplexed connection to the primary', function ()
     }
   });
 
+  it('an upload sent on a connection whose primary just died is asked of the next primary, nothing of it sent to the dead one', async () => {
+    // The relay plays a primary killed with kill -9 whose reset the client has not read
+    // yet: the upload's first bytes find the connection dead, and nothing listens there any more.
+    const relay = await KillableRelay.start(() => cluster.primaryPort);
+    const connections = new ClientConnections();
+    const primaries = [
+      { host: '127.0.0.1', port: relay.port },
+      { host: '127.0.0.1', port: cluster.primaryPort },
+    ];
+    const client = new DfsClient({ primaries, clientId: 'mux', connections, failoverWaitMs: 5_000 });
+    try {
+      await client.upload('before.bin', [Buffer.from('before')], 6);
+      const reached = relay.fromClient;
+      relay.cutWhen = () => {
+        relay.close();
+        return true;
+      };
+      const data = randomBytes(20_000);
+      const receipt = await client.upload('after.bin', [data], data.length);
+      assert.strictEqual(receipt.sha256, sha256(data));
+      assert.strictEqual(receipt.copies, 3);
+      assert.ok(relay.fromClient - reached < data.length, `nothing of the body went to the dead primary (${relay.fromClient - reached} bytes reached it)`);
+      for (const root of cluster.allRoots()) {
+        assert.ok((await fs.readFile(path.join(root, 'mux', 'after.bin'))).equals(data), `${root} holds after.bin`);
+      }
+    } finally {
+      connections.close();
+      relay.close();
+    }
+  });
+
   it('a connection killed mid-upload fails that upload clearly, stores nothing, and the next request reconnects', async () => {
     const relay = await KillableRelay.start(() => cluster.primaryPort);
     const connections = new ClientConnections();
