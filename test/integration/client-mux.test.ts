@@ -225,6 +225,37 @@ describe('DfsClient over one multiplexed connection to the primary', function ()
     }
   });
 
+  it('a listing sent on a connection whose primary just died is asked of the next primary; a delete so cut fails with the loss', async () => {
+    const primaries = [
+      { host: '127.0.0.1', port: 0 },
+      { host: '127.0.0.1', port: cluster.primaryPort },
+    ];
+    const cutNext = async (): Promise<{ client: DfsClient; connections: ClientConnections; relay: KillableRelay }> => {
+      const relay = await KillableRelay.start(() => cluster.primaryPort);
+      const connections = new ClientConnections();
+      const client = new DfsClient({ primaries: [{ ...primaries[0], port: relay.port }, primaries[1]], clientId: 'mux', connections, failoverWaitMs: 5_000 });
+      await client.upload('kept.bin', [Buffer.from('kept')], 4);
+      relay.cutWhen = () => {
+        relay.close();
+        return true;
+      };
+      return { client, connections, relay };
+    };
+    const listing = await cutNext();
+    try {
+      assert.deepStrictEqual(await listing.client.list(), ['kept.bin']);
+    } finally {
+      listing.connections.close();
+    }
+    // A delete may have been carried out before the reset: it is not asked again.
+    const deleting = await cutNext();
+    try {
+      await assert.rejects(deleting.client.delete('kept.bin'), (error: unknown) => error instanceof DfsError && /connection/.test(error.message));
+    } finally {
+      deleting.connections.close();
+    }
+  });
+
   it('a connection killed mid-upload fails that upload clearly, stores nothing, and the next request reconnects', async () => {
     const relay = await KillableRelay.start(() => cluster.primaryPort);
     const connections = new ClientConnections();
