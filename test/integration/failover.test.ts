@@ -321,15 +321,21 @@ describe('dfs cluster --ha', function () {
             resolve();
           }
         });
+        readline.createInterface({ input: child.stderr! }).on('line', (line) => lines.push(`(stderr) ${line}`));
         child.once('exit', (code) => reject(new Error(`dfs cluster --ha exited ${code}: ${lines.join('\n')}`)));
       });
       assert.match(lines.join('\n'), new RegExp(`primaries 127\\.0\\.0\\.1:${port} and 127\\.0\\.0\\.1:${port + 1} \\(elected through etcd`));
       const servers = `127.0.0.1:${port},127.0.0.1:${port + 1}`;
       const source = path.join(dir, 'notes.txt');
       await fs.writeFile(source, 'kept through a failover');
-      const upload = await runDfs(['upload', source, '--server', servers, '--client', 'ha'], { cwd: dir });
-      assert.strictEqual(upload.code, 0, upload.stderr);
-      const status = JSON.parse((await runDfs(['status', '--json', '--server', servers])).stdout) as ClusterStatus;
+      // Each command gets far less than the test's time, and a failure shows what the cluster printed.
+      const dfs = async (args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> => {
+        const result = await runDfs(args, { cwd: dir, timeoutMs: 40_000 });
+        assert.strictEqual(result.code, 0, `dfs ${args.join(' ')} failed: ${result.stderr}\ndfs cluster --ha printed:\n${lines.join('\n')}`);
+        return result;
+      };
+      await dfs(['upload', source, '--server', servers, '--client', 'ha']);
+      const status = JSON.parse((await dfs(['status', '--json', '--server', servers])).stdout) as ClusterStatus;
       assert.strictEqual(status.leader, `127.0.0.1:${port}`);
       assert.ok(status.epoch! > 0);
       assert.deepStrictEqual(status.standbys, [`127.0.0.1:${port + 1}`]);
@@ -340,17 +346,19 @@ describe('dfs cluster --ha', function () {
       assert.ok(leader, `no primary on port ${port} among ${JSON.stringify(commandLines)}`);
       process.kill(leader[0], 'SIGKILL');
       // The standby takes over within seconds; the client, given both addresses, waits for it.
-      const ls = await runDfs(['ls', '--server', servers, '--client', 'ha', '--failover-wait', '15000'], { cwd: dir });
-      assert.strictEqual(ls.code, 0, ls.stderr);
+      const ls = await dfs(['ls', '--server', servers, '--client', 'ha', '--failover-wait', '15000']);
       assert.match(ls.stdout, /notes\.txt/);
-      const after = JSON.parse((await runDfs(['status', '--json', '--server', servers])).stdout) as ClusterStatus;
+      const after = JSON.parse((await dfs(['status', '--json', '--server', servers])).stdout) as ClusterStatus;
       assert.strictEqual(after.leader, `127.0.0.1:${port + 1}`);
       assert.ok((await fs.stat(path.join(dir, 'dfs-data-ha', 'servidor', 'ha', 'notes.txt'))).isFile(), 'the first leader stored under dfs-data-ha');
       assert.ok(child.exitCode === null, 'dfs cluster --ha goes on without the primary that died');
     } finally {
       const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
       child.kill('SIGINT');
-      assert.strictEqual(await exited, 0);
+      const stuck = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      const code = await exited;
+      clearTimeout(stuck);
+      assert.strictEqual(code, 0, `dfs cluster --ha did not stop on Ctrl-C within 30 s (killed); it printed:\n${lines.join('\n')}`);
       await fs.rm(dir, { recursive: true, force: true });
     }
   });

@@ -82,8 +82,12 @@ export function spawnDfs(
   });
 }
 
-/** Runs a dfs client command to completion. */
-export function runDfs(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/**
+ * Runs a dfs client command to completion. With `timeoutMs`, a command still running
+ * then is killed and reported (code null, the reason at the end of stderr), so a hung
+ * client fails its test with what it printed instead of the whole test timing out.
+ */
+export function runDfs(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [DFS_SCRIPT, ...args], { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     running.add(child);
@@ -91,7 +95,15 @@ export function runDfs(args: string[], options: { cwd?: string; env?: NodeJS.Pro
     let stderr = '';
     child.stdout!.on('data', (chunk) => (stdout += chunk));
     child.stderr!.on('data', (chunk) => (stderr += chunk));
+    const timer =
+      options.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            stderr += `\n(dfs ${args.join(' ')} was still running after ${options.timeoutMs} ms and was killed)`;
+            child.kill('SIGKILL');
+          }, options.timeoutMs);
     child.once('close', (code) => {
+      clearTimeout(timer);
       running.delete(child);
       resolve({ code, stdout, stderr });
     });
