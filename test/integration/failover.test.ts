@@ -323,6 +323,7 @@ describe('dfs cluster --ha', function () {
         });
         readline.createInterface({ input: child.stderr! }).on('line', (line) => lines.push(`(stderr) ${line}`));
         child.once('exit', (code) => reject(new Error(`dfs cluster --ha exited ${code}: ${lines.join('\n')}`)));
+        setTimeout(() => reject(new Error(`dfs cluster --ha was not ready after 60 s; it printed:\n${lines.join('\n')}`)), 60_000).unref();
       });
       assert.match(lines.join('\n'), new RegExp(`primaries 127\\.0\\.0\\.1:${port} and 127\\.0\\.0\\.1:${port + 1} \\(elected through etcd`));
       const servers = `127.0.0.1:${port},127.0.0.1:${port + 1}`;
