@@ -234,7 +234,7 @@ export class DfsClient {
           // of it yet: the request goes out and the reset comes back. With bytes still to
           // send the primary cannot have stored anything, so the next primary is asked.
           if (size > 0 && isConnectionLoss(error) && !transfer.signal.aborted) {
-            throw new DfsError('UNREACHABLE', `the connection to ${formatHostPort(address)} broke before it answered the upload (${(error as DfsError).message}); nothing of ${name} was sent`);
+            throw unanswered(address, error, `it answered the upload; nothing of ${name} was sent`);
           }
           throw error;
         }
@@ -629,7 +629,7 @@ export class DfsClient {
           // A primary killed as it took the connection (a failover under way) resets it;
           // a question that changes nothing is asked again, of this address or the next.
           if (READ_ONLY_VERBS.has(request.verb) && isConnectionLoss(error) && !signal?.aborted) {
-            throw new DfsError('UNREACHABLE', `the connection to ${formatHostPort(address)} broke before its answer (${(error as DfsError).message})`);
+            throw unanswered(address, error, 'its answer');
           }
           throw error;
         } finally {
@@ -679,6 +679,11 @@ function isConnectionLoss(error: unknown): boolean {
     error instanceof DfsError &&
     ((error.code === 'PROTOCOL' && /^connection (failed|closed by the peer|is already closed)/.test(error.message)) || (error.code === 'TIMEOUT' && /^peer did not read/.test(error.message)))
   );
+}
+
+/** A connection lost before `what`, as an address that did not answer: acrossPrimaries asks again, there or at the next one. */
+function unanswered(address: HostPort, error: unknown, what: string): DfsError {
+  return new DfsError('UNREACHABLE', `the connection to ${formatHostPort(address)} broke before ${what} (${(error as DfsError).message})`);
 }
 
 /** Requests that change nothing: safe to ask again when the connection breaks before the answer. */

@@ -194,9 +194,12 @@ describe('DfsClient over one multiplexed connection to the primary', function ()
     }
   });
 
-  it('an upload sent on a connection whose primary just died is asked of the next primary, nothing of it sent to the dead one', async () => {
-    // The relay plays a primary killed with kill -9 whose reset the client has not read
-    // yet: the upload's first bytes find the connection dead, and nothing listens there any more.
+  /**
+   * A client whose first address is a relay playing a primary killed with kill -9 whose
+   * reset the client has not read yet: the next request's first bytes find the process's
+   * connection dead, and nothing listens there any more. The second address is the primary.
+   */
+  async function clientOnDyingPrimary(): Promise<{ client: DfsClient; connections: ClientConnections; relay: KillableRelay; reached: number }> {
     const relay = await KillableRelay.start(() => cluster.primaryPort);
     const connections = new ClientConnections();
     const primaries = [
@@ -206,11 +209,21 @@ describe('DfsClient over one multiplexed connection to the primary', function ()
     const client = new DfsClient({ primaries, clientId: 'mux', connections, failoverWaitMs: 5_000 });
     try {
       await client.upload('before.bin', [Buffer.from('before')], 6);
-      const reached = relay.fromClient;
-      relay.cutWhen = () => {
-        relay.close();
-        return true;
-      };
+    } catch (error) {
+      connections.close();
+      relay.close();
+      throw error;
+    }
+    relay.cutWhen = () => {
+      relay.close();
+      return true;
+    };
+    return { client, connections, relay, reached: relay.fromClient };
+  }
+
+  it('an upload sent on a connection whose primary just died is asked of the next primary, nothing of it sent to the dead one', async () => {
+    const { client, connections, relay, reached } = await clientOnDyingPrimary();
+    try {
       const data = randomBytes(20_000);
       const receipt = await client.upload('after.bin', [data], data.length);
       assert.strictEqual(receipt.sha256, sha256(data));
@@ -226,31 +239,16 @@ describe('DfsClient over one multiplexed connection to the primary', function ()
   });
 
   it('a listing sent on a connection whose primary just died is asked of the next primary; a delete so cut fails with the loss', async () => {
-    const primaries = [
-      { host: '127.0.0.1', port: 0 },
-      { host: '127.0.0.1', port: cluster.primaryPort },
-    ];
-    const cutNext = async (): Promise<{ client: DfsClient; connections: ClientConnections; relay: KillableRelay }> => {
-      const relay = await KillableRelay.start(() => cluster.primaryPort);
-      const connections = new ClientConnections();
-      const client = new DfsClient({ primaries: [{ ...primaries[0], port: relay.port }, primaries[1]], clientId: 'mux', connections, failoverWaitMs: 5_000 });
-      await client.upload('kept.bin', [Buffer.from('kept')], 4);
-      relay.cutWhen = () => {
-        relay.close();
-        return true;
-      };
-      return { client, connections, relay };
-    };
-    const listing = await cutNext();
+    const listing = await clientOnDyingPrimary();
     try {
-      assert.deepStrictEqual(await listing.client.list(), ['kept.bin']);
+      assert.deepStrictEqual(await listing.client.list(), ['before.bin']);
     } finally {
       listing.connections.close();
     }
     // A delete may have been carried out before the reset: it is not asked again.
-    const deleting = await cutNext();
+    const deleting = await clientOnDyingPrimary();
     try {
-      await assert.rejects(deleting.client.delete('kept.bin'), (error: unknown) => error instanceof DfsError && /connection/.test(error.message));
+      await assert.rejects(deleting.client.delete('before.bin'), (error: unknown) => error instanceof DfsError && /connection/.test(error.message));
     } finally {
       deleting.connections.close();
     }
