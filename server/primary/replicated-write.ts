@@ -4,7 +4,7 @@ import { PlacementError } from '../storage/disk-store';
 import { fileKey } from '../storage/key-lock';
 import type { StagedWrite } from '../storage/store';
 import type { PrimaryContext } from './primary-context';
-import { openTransfers } from './replica-transfer';
+import { ReplicaTransfer, openTransfers } from './replica-transfer';
 
 /** Where a write's bytes come from: a client's upload, or a kept version being restored. */
 export interface ByteSource {
@@ -67,9 +67,22 @@ export async function replicatedPut(primary: PrimaryContext, request: PutRequest
   try {
     await request.source.begin();
     const hash = createHash('sha256');
+    let received = 0;
+    const dropped = new Set<ReplicaTransfer>();
     for await (const chunk of request.source.chunks()) {
       hash.update(chunk);
+      received += chunk.length;
       await Promise.all([staged.write(chunk), ...replicas.map((replica) => replica.send(chunk))]);
+      // Said when it happens, not only in the answer: a replica given up on mid-transfer
+      // is what an operator looks for when an upload went on with fewer copies.
+      for (const replica of replicas) {
+        if (!replica.ok && !dropped.has(replica)) {
+          dropped.add(replica);
+          primary.log(
+            `UPLOAD ${clientId}/${name}: ${replica.link.label} dropped after ${received} of ${size} bytes (${replica.failure!.message}); ${replicas.filter((other) => other.ok).length} of ${primary.links.length} replicas go on, ${required} required`,
+          );
+        }
+      }
       if (replicas.filter((replica) => replica.ok).length < required) {
         throw belowQuorum('replication failed mid-transfer');
       }

@@ -1,4 +1,5 @@
 import { ChildProcess, spawn } from 'child_process';
+import { EventEmitter } from 'events';
 import * as path from 'path';
 import * as readline from 'readline';
 
@@ -23,6 +24,8 @@ export interface SpawnedNode {
   host: string;
   port: number;
   output: string[];
+  /** Emits 'line' for every line printed (stdout or stderr), as it arrives. */
+  lines: EventEmitter;
   exited: Promise<number | null>;
 }
 
@@ -49,6 +52,7 @@ export function spawnDfs(
     });
     running.add(child);
     const output: string[] = [];
+    const lines = new EventEmitter();
     const exited = new Promise<number | null>((done) =>
       child.once('exit', (code) => {
         running.delete(child);
@@ -64,15 +68,19 @@ export function spawnDfs(
     }, options.readyTimeoutMs ?? 15_000);
     const onLine = (line: string): void => {
       output.push(line);
+      lines.emit('line', line);
       const match = /listening on (\S+):(\d+)/.exec(line);
       if (!ready && match) {
         ready = true;
         clearTimeout(timer);
-        resolve({ child, host: match[1], port: Number(match[2]), output, exited });
+        resolve({ child, host: match[1], port: Number(match[2]), output, lines, exited });
       }
     };
     readline.createInterface({ input: child.stdout! }).on('line', onLine);
-    readline.createInterface({ input: child.stderr! }).on('line', (line) => output.push(line));
+    readline.createInterface({ input: child.stderr! }).on('line', (line) => {
+      output.push(line);
+      lines.emit('line', line);
+    });
     void exited.then((code) => {
       if (!ready) {
         clearTimeout(timer);
@@ -117,5 +125,26 @@ export function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM
   return new Promise((resolve) => {
     child.once('exit', () => resolve());
     child.kill(signal);
+  });
+}
+
+/**
+ * The first line `node` prints from now on that matches `pattern`, with when it arrived;
+ * rejects with what it printed should none come within `timeoutMs`.
+ */
+export function nextLine(node: SpawnedNode, pattern: RegExp, timeoutMs: number): Promise<{ line: string; at: number }> {
+  return new Promise((resolve, reject) => {
+    const onLine = (line: string): void => {
+      if (pattern.test(line)) {
+        clearTimeout(timer);
+        node.lines.off('line', onLine);
+        resolve({ line, at: Date.now() });
+      }
+    };
+    const timer = setTimeout(() => {
+      node.lines.off('line', onLine);
+      reject(new Error(`no line matching ${pattern} within ${timeoutMs} ms; the process printed:\n${node.output.slice(-40).join('\n')}`));
+    }, timeoutMs);
+    node.lines.on('line', onLine);
   });
 }
