@@ -101,6 +101,25 @@ export class DiskLayout {
   }
 
   /** Removes empty folders upwards from `folder` up to (not including) `stopAt`; returns the deepest folder that remains. */
+  /**
+   * Syncs a folder an entry was removed from. Another commit may have emptied and
+   * removed it since (renames out of one folder run at once): then that removal is what
+   * must be durable, so the nearest folder still there is synced instead.
+   */
+  async syncAfterRemoval(folder: string): Promise<void> {
+    for (let current = folder; ; current = parentOf(current)) {
+      try {
+        await this.syncer.sync(current);
+        return;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || current === '') {
+          throw error;
+        }
+        this.knownFolders.delete(current);
+      }
+    }
+  }
+
   async pruneEmptyFolders(folder: string, stopAt: string): Promise<string> {
     while (folder.startsWith(stopAt + '/')) {
       try {

@@ -116,6 +116,8 @@ export class Placement {
     const inHistoryAfter = (generation: number): boolean => historyAfter.some((version) => version.generation === generation);
     const inHistoryBefore = (generation: number): boolean => historyBefore.some((version) => version.generation === generation);
     const touched = new Set<string>();
+    /** Folders this change only removed entries from: another change may remove them too. */
+    const emptied = new Set<string>();
     const size = (generation: number): number => after?.versions.find((version) => version.generation === generation)?.size ?? 0;
     let liveHolds = outgoing && !this.damage.has(clientId, name, outgoing.generation) ? outgoing.generation : undefined;
 
@@ -172,7 +174,7 @@ export class Placement {
         },
       );
       if (removed) {
-        touched.add(await this.layout.pruneEmptyFolders(parentOf(live), clientId));
+        emptied.add(await this.layout.pruneEmptyFolders(parentOf(live), clientId));
       }
     }
 
@@ -204,7 +206,10 @@ export class Placement {
         touched.add(versionsFolder);
       }
     }
-    await Promise.all([...touched].map((folder) => this.layout.syncer.sync(folder)));
+    await Promise.all([
+      ...[...touched].map((folder) => this.layout.syncer.sync(folder)),
+      ...[...emptied].filter((folder) => !touched.has(folder)).map((folder) => this.layout.syncAfterRemoval(folder)),
+    ]);
   }
 
   /**
