@@ -28,7 +28,8 @@ export interface CatchUpHost extends PrimaryContext {
  * nor roll a newer one back, whichever of them is the stale one. A pass first records
  * on the primary what the replica taught it (metadata only: a restarted primary can
  * serve as soon as enough replicas were compared), then moves bytes, four at a time,
- * without holding any name: every node applies what arrives by its generation. A name
+ * without holding any name (only what changes the replica's catalog waits for it): every
+ * node applies what arrives by its generation. A name
  * that fails is reported with its reason and the pass goes on with the others; a pass
  * with no failure certifies the replica complete through the generation the primary
  * was complete through when the pass began.
@@ -255,8 +256,13 @@ export class CatchUp {
         this.rerun = true;
       }
     }
+    // What reaches the replica is applied holding the name, as a change of it is (until
+    // its replicas answered): planned from an older view, it could otherwise land in the
+    // middle of a change in flight, such as a rename's tombstone ahead of the rename,
+    // which would leave the replica with neither name.
+    const underName = <T>(work: () => Promise<T>): Promise<T> => this.primary.locks.run(fileKey(plan.clientId, plan.name), work);
     if (plan.replicaTombstone) {
-      await link.sendTombstone(plan.replicaTombstone);
+      await underName(() => link.sendTombstone(plan.replicaTombstone!));
       repairs++;
     }
     for (const version of plan.push) {
@@ -266,16 +272,26 @@ export class CatchUp {
       if (!store.hasBytes(version.clientId, version.name, version.generation)) {
         throw new Error(`the primary holds no intact copy of generation ${version.generation} yet (it is copied from another replica first)`);
       }
-      const { body } = await store.openRead(version.clientId, version.name, version.generation);
+      const opened = await store.openRead(version.clientId, version.name, version.generation).catch((error: unknown) => {
+        if (stillHeld(version)) {
+          throw error;
+        }
+        return undefined; // Replaced or renamed away since the check above.
+      });
+      if (!opened) {
+        continue;
+      }
+      const { body } = opened;
       try {
-        await link.push(version, body as AsyncIterable<Buffer>, keep);
+        // The bytes stream without the name; only the commit waits for it.
+        await link.push(version, body as AsyncIterable<Buffer>, keep, underName);
       } finally {
         body.destroy();
       }
       repairs++;
     }
     for (const version of plan.replicaDrops) {
-      await link.dropVersion(version.clientId, version.name, version.generation);
+      await underName(() => link.dropVersion(version.clientId, version.name, version.generation));
     }
     return repairs;
   }

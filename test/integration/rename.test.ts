@@ -118,6 +118,52 @@ describe('rename: RENAME on every copy', function () {
     assert.deepStrictEqual(await fs.readdir(path.join(cluster.replicaRoot(2), 'mv')).then((names) => names.sort()), ['new name.bin', 'stays.bin'], 'the empty old folder went too');
   });
 
+  it('4 files renamed in and out of one folder at once, 75 times each, while catch-up passes run every 200 ms: every rename is confirmed by every replica, and every node ends the same', async () => {
+    cluster = await TestCluster.start({ replicas: 3, args: SYNC });
+    const client = cluster.client('mv');
+    const files = await Promise.all(
+      [0, 1, 2, 3].map(async (file) => {
+        const data = randomBytes(1_000 + file * 20_000);
+        await client.upload(`f${file}.bin`, [data], data.length);
+        return { names: [`f${file}.bin`, `shared/f${file}.bin`], at: 0, sha256: sha256(data) };
+      }),
+    );
+    const failures: string[] = [];
+    let last = 0;
+    await Promise.all(
+      files.map(async (file) => {
+        for (let round = 0; round < 75; round++) {
+          const from = file.names[file.at];
+          const to = file.names[1 - file.at];
+          try {
+            const receipt = await client.rename(from, to);
+            file.at = 1 - file.at;
+            last = Math.max(last, receipt.generation);
+            if (receipt.copies !== 4) {
+              failures.push(`${from} -> ${to}: ${receipt.copies} copies, replicas behind ${receipt.replicasBehind.join(', ')}`);
+            }
+          } catch (error) {
+            // Out of the shared folder, its last file's removal races another's: neither
+            // may fail, on the primary or on a replica, nor may catch-up land in between.
+            failures.push(`${from} -> ${to}: ${(error as Error).message}`);
+            return;
+          }
+        }
+      }),
+    );
+    assert.deepStrictEqual(failures, []);
+    await waitForConvergence(cluster, Date.now());
+    const onPrimary = await heldOnDisk(cluster.primaryRoot(), 'mv');
+    assert.deepStrictEqual(
+      [...onPrimary].map(([name, held]) => [name, held.sha256]).sort(),
+      files.map((file) => [file.names[file.at], file.sha256]).sort(),
+      'the primary does not hold each file under its last name',
+    );
+    await assertEveryNode(cluster, 'mv', Object.fromEntries([...onPrimary].sort()));
+    await assertIdenticalCopies(cluster);
+    assert.ok(last > 300, `only ${last} generations issued`);
+  });
+
   it('dfs mv renames, refuses an existing destination with a clear message and exit status 1, and --replace replaces it', async () => {
     cluster = await TestCluster.start({ replicas: 1, args: SYNC });
     const client = cluster.client('cli');
