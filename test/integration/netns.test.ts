@@ -135,18 +135,7 @@ async function assertNothingPartial(cluster: NetnsCluster, clientId: string): Pr
     assert.deepStrictEqual((await storedFiles(root)).filter((file) => file.startsWith(`${clientId}/`)), [], `a file of ${clientId} is stored under ${root}`);
   }
   // The impaired replica hears no ABORT: it must drop its staged bytes on its own idle timeout.
-  await waitFor(
-    async () => {
-      for (const root of cluster.allRoots()) {
-        if ((await stagedFiles(root)).length > 0) {
-          return false;
-        }
-      }
-      return true;
-    },
-    'staged bytes to be discarded on every node',
-    IDLE_MS + 5_000,
-  );
+  await untilNothingStaged(cluster, IDLE_MS + 5_000);
   assert.deepStrictEqual(await cluster.client(clientId).list(), []);
   assert.deepStrictEqual(await cluster.client(clientId).files(), []);
 }
@@ -160,19 +149,17 @@ async function assertIdenticalCopies(cluster: NetnsCluster): Promise<Map<string,
   }
   // A catch-up pass planned before the last upload reached a replica may still be
   // sending it a copy it turns out to hold: staged for a moment, never left behind.
-  const left = await waitFor(
-    async () => {
-      for (const root of cluster.allRoots()) {
-        if ((await stagedFiles(root)).length > 0) {
-          return false;
-        }
-      }
-      return true;
-    },
-    'no staged bytes left on any node',
-  ).catch(async (error: Error) => `${error.message}: ${JSON.stringify(await Promise.all(cluster.allRoots().map(stagedFiles)))}`);
-  assert.strictEqual(left, true, String(left));
+  await untilNothingStaged(cluster, 10_000);
   return primary;
+}
+
+/** Fails, naming what is left, unless every node's staged bytes are gone within `timeoutMs`. */
+async function untilNothingStaged(cluster: NetnsCluster, timeoutMs: number): Promise<void> {
+  const staged = (): Promise<string[][]> => Promise.all(cluster.allRoots().map(stagedFiles));
+  const left = await waitFor(async () => (await staged()).every((files) => files.length === 0), 'staged bytes to be discarded on every node', timeoutMs).catch(
+    async (error: Error) => `${error.message}; staged: ${JSON.stringify(await staged())}`,
+  );
+  assert.strictEqual(left, true, String(left));
 }
 
 async function status(cluster: NetnsCluster): Promise<ClusterStatus | undefined> {
