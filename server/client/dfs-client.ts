@@ -628,8 +628,16 @@ export class DfsClient {
         } catch (error) {
           // A primary killed as it took the connection (a failover under way) resets it;
           // a question that changes nothing is asked again, of this address or the next.
-          if (READ_ONLY_VERBS.has(request.verb) && isConnectionLoss(error) && !signal?.aborted) {
-            throw unanswered(address, error, 'its answer');
+          if (isConnectionLoss(error) && !signal?.aborted) {
+            if (READ_ONLY_VERBS.has(request.verb)) {
+              throw unanswered(address, error, 'its answer');
+            }
+            // A change may have been made before the loss: it is not asked again, and the
+            // user is told the outcome is unknown rather than that it failed.
+            throw new DfsError(
+              'OUTCOME_UNKNOWN',
+              `the connection to ${formatHostPort(address)} broke before the answer to ${request.verb} (${(error as DfsError).message}): whether it was carried out is unknown. List your files (or their versions) to see, and try again if it was not.`,
+            );
           }
           throw error;
         } finally {
