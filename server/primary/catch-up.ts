@@ -28,11 +28,11 @@ export interface CatchUpHost extends PrimaryContext {
  * nor roll a newer one back, whichever of them is the stale one. A pass first records
  * on the primary what the replica taught it (metadata only: a restarted primary can
  * serve as soon as enough replicas were compared), then moves bytes, four at a time,
- * without holding any name (only what changes the replica's catalog waits for it): every
- * node applies what arrives by its generation. A name
- * that fails is reported with its reason and the pass goes on with the others; a pass
- * with no failure certifies the replica complete through the generation the primary
- * was complete through when the pass began.
+ * without holding any name (only what changes the replica's catalog waits for it):
+ * every node applies what arrives by its generation. A name that fails is reported
+ * with its reason and the pass goes on with the others; a pass with no failure
+ * certifies the replica complete through the generation the primary was complete
+ * through when the pass began.
  */
 export class CatchUp {
   private running: Promise<void> | undefined;

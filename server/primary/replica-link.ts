@@ -226,11 +226,10 @@ export class ReplicaLink {
     }
   }
 
-  /** Pushes a version the primary holds through the same two-phase exchange as an upload. */
   /**
-   * Copies a version to the replica: bytes, then PREPARED, then COMMIT. `commitUnder`
-   * runs the commit (catch-up runs it holding the name, so it cannot land in the middle
-   * of a change of that name in flight).
+   * Pushes a version the primary holds through the same two-phase exchange as an
+   * upload. `commitUnder` runs the COMMIT (catch-up runs it holding the name, so it
+   * cannot land in the middle of a change of that name in flight).
    */
   async push(record: VersionRecord, body: AsyncIterable<Buffer>, keep: number, commitUnder: (commit: () => Promise<void>) => Promise<void> = (commit) => commit()): Promise<void> {
     const upload = await this.openUpload(record.clientId, record.name, record.size);

@@ -100,7 +100,6 @@ export class DiskLayout {
     return pending;
   }
 
-  /** Removes empty folders upwards from `folder` up to (not including) `stopAt`; returns the deepest folder that remains. */
   /**
    * Syncs a folder an entry was removed from. Another commit may have emptied and
    * removed it since (renames out of one folder run at once): then that removal is what
@@ -120,6 +119,7 @@ export class DiskLayout {
     }
   }
 
+  /** Removes empty folders upwards from `folder` up to (not including) `stopAt`; returns the deepest folder that remains. */
   async pruneEmptyFolders(folder: string, stopAt: string): Promise<string> {
     while (folder.startsWith(stopAt + '/')) {
       try {

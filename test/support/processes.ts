@@ -66,9 +66,12 @@ export function spawnDfs(
         reject(new Error(`dfs ${args.join(' ')} printed no listening line within ${options.readyTimeoutMs ?? 15_000} ms:\n${output.join('\n')}`));
       }
     }, options.readyTimeoutMs ?? 15_000);
-    const onLine = (line: string): void => {
+    const record = (line: string): void => {
       output.push(line);
       lines.emit('line', line);
+    };
+    const onLine = (line: string): void => {
+      record(line);
       const match = /listening on (\S+):(\d+)/.exec(line);
       if (!ready && match) {
         ready = true;
@@ -77,10 +80,7 @@ export function spawnDfs(
       }
     };
     readline.createInterface({ input: child.stdout! }).on('line', onLine);
-    readline.createInterface({ input: child.stderr! }).on('line', (line) => {
-      output.push(line);
-      lines.emit('line', line);
-    });
+    readline.createInterface({ input: child.stderr! }).on('line', record);
     void exited.then((code) => {
       if (!ready) {
         clearTimeout(timer);
